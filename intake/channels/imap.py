@@ -1,0 +1,297 @@
+"""IMAP capture: fetch new mail, store it raw, then flag and move it (STYLE 1 and 2).
+
+The watermark is (UIDVALIDITY, last UID) per mailbox, never the \\Seen flag: a person reading
+the mailbox in a mail client must not hide mail from intake. One poller per mailbox at a
+time holds a lease in the database that expires if its holder dies.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import socket
+import ssl
+import subprocess
+import uuid
+from dataclasses import dataclass, field
+
+from imapclient import IMAPClient
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from intake.mailboxes import MailboxConfig, get_mailbox
+from intake.runtime import Runtime
+from intake.tickets.models import MailboxState, utcnow
+from intake.tickets.store import CaptureItem, capture_many
+
+log = logging.getLogger("intake.imap")
+WORKER_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class MailboxBusy(Exception):
+    """Another poller holds this mailbox's lease."""
+
+
+@dataclass
+class PollResult:
+    mailbox: str
+    captured: list[int] = field(default_factory=list)  # inbox ids created by this poll
+    duplicates: int = 0
+    oversize: int = 0
+    skipped: int = 0
+    skipped_uids: list[tuple[int, str]] = field(default_factory=list)
+    uidvalidity_changed: bool = False
+
+
+# -- lease ---------------------------------------------------------------------------------------
+
+def acquire_lease(session: Session, name: str, folder: str, seconds: float, owner: str = WORKER_ID) -> bool:
+    from intake.tickets.store import _insert
+
+    session.execute(_insert(session)(MailboxState).values(
+        name=name, folder=folder, last_uid=0, skipped=[]).on_conflict_do_nothing())
+    now = utcnow()
+    result = session.execute(
+        update(MailboxState)
+        .where(MailboxState.name == name,
+               or_(MailboxState.lease_owner.is_(None), MailboxState.lease_until < now,
+                   MailboxState.lease_owner == owner))
+        .values(lease_owner=owner, lease_until=now + dt.timedelta(seconds=seconds)))
+    session.commit()
+    return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+def release_lease(session: Session, name: str, owner: str = WORKER_ID) -> None:
+    session.execute(update(MailboxState).where(MailboxState.name == name, MailboxState.lease_owner == owner)
+                    .values(lease_owner=None, lease_until=None))
+    session.commit()
+
+
+# -- connection -----------------------------------------------------------------------------------
+
+def oauth_token(rt: Runtime, box: MailboxConfig, session: Session) -> str:
+    """An XOAUTH2 access token from config or from a token command.
+
+    The command may print a bare token, or JSON {"access_token": ..., "refresh_token": ...}.
+    Providers that rotate refresh tokens hand a new one each time: we store it (encrypted)
+    and pass the latest to the next run in $INTAKE_OAUTH_REFRESH_TOKEN.
+    """
+    if box.oauth_token:
+        return box.oauth_token
+    state = session.get(MailboxState, box.name)
+    env = dict(os.environ)
+    if state is not None and state.oauth_refresh_token:
+        env["INTAKE_OAUTH_REFRESH_TOKEN"] = rt.vault.decrypt_text(state.oauth_refresh_token)
+    done = subprocess.run(box.oauth_token_command, shell=True, capture_output=True, text=True,
+                          timeout=box.timeout, env=env, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"mailbox {box.name}: token command exited {done.returncode}")
+    out = done.stdout.strip()
+    if out.startswith("{"):
+        data = json.loads(out)
+        if data.get("refresh_token") and state is not None:
+            state.oauth_refresh_token = rt.vault.encrypt_text(data["refresh_token"])
+            session.commit()
+        return str(data["access_token"])
+    return out
+
+
+def connect(rt: Runtime, box: MailboxConfig, session: Session) -> IMAPClient:
+    context = ssl.create_default_context()
+    if not box.tls_verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    client = IMAPClient(box.host, port=box.port, ssl=box.security == "ssl", ssl_context=context,
+                        timeout=box.timeout)
+    try:
+        if box.security == "starttls":
+            client.starttls(context)
+        if box.auth == "xoauth2":
+            client.oauth2_login(box.user, oauth_token(rt, box, session))
+        else:
+            client.login(box.user, box.password)
+    except Exception:
+        _close(client)
+        raise
+    return client
+
+
+def _close(client: IMAPClient) -> None:
+    try:
+        client.logout()
+    except Exception:  # noqa: BLE001 - the connection may already be gone
+        try:
+            client.shutdown()
+        except Exception:  # noqa: BLE001
+            pass
+
+
+def _ensure_folder(client: IMAPClient, folder: str) -> None:
+    if folder and not client.folder_exists(folder):
+        client.create_folder(folder)
+
+
+def _start_uid(client: IMAPClient, box: MailboxConfig, uidnext: int) -> int:
+    """The watermark for a mailbox seen for the first time (INTAKE_IMAP_START)."""
+    if box.start == "all":
+        return 0
+    since = box.start_since()
+    if since is not None:
+        uids = client.search(["SINCE", since])
+        return min(uids) - 1 if uids else uidnext - 1
+    return uidnext - 1
+
+
+def _move(client: IMAPClient, uids: list[int], folder: str) -> None:
+    if not uids:
+        return
+    client.add_flags(uids, [b"\\Seen"], silent=True)
+    if not folder:
+        return
+    if client.has_capability("MOVE"):
+        client.move(uids, folder)
+    else:
+        client.copy(uids, folder)
+        client.delete_messages(uids, silent=True)
+        # UID EXPUNGE of these UIDs only (RFC 4315): never expunge what a person deleted.
+        client.uid_expunge(uids)
+
+
+# -- polling ----------------------------------------------------------------------------------------
+
+def poll(rt: Runtime, box: MailboxConfig) -> PollResult:
+    """Capture everything new in one mailbox. Raises MailboxBusy if another poller has it."""
+    result = PollResult(box.name)
+    with rt.sessions() as session:
+        if not acquire_lease(session, box.name, box.folder, rt.settings.lease_seconds):
+            raise MailboxBusy(box.name)
+        try:
+            client = connect(rt, box, session)
+            try:
+                _poll_folder(rt, box, session, client, result)
+            finally:
+                _close(client)
+            session.execute(update(MailboxState).where(MailboxState.name == box.name)
+                            .values(last_poll_at=utcnow(), last_error=None))
+            session.commit()
+        except Exception as exc:
+            session.rollback()
+            session.execute(update(MailboxState).where(MailboxState.name == box.name)
+                            .values(last_error=f"{type(exc).__name__}: {str(exc)[:200]}"))
+            session.commit()
+            raise
+        finally:
+            release_lease(session, box.name)
+    return result
+
+
+def _poll_folder(rt: Runtime, box: MailboxConfig, session: Session, client: IMAPClient,
+                 result: PollResult) -> None:
+    selected = client.select_folder(box.folder)
+    uidvalidity = int(selected[b"UIDVALIDITY"])
+    uidnext = int(selected.get(b"UIDNEXT", 1))
+    state = session.get(MailboxState, box.name)
+    assert state is not None
+    if state.uidvalidity is None:
+        state.last_uid = _start_uid(client, box, uidnext)
+    elif state.uidvalidity != uidvalidity:
+        # The server renumbered the folder: re-scan it whole. Captures are deduplicated on
+        # their bytes, so mail already taken is not stored twice.
+        log.warning("mailbox %s: UIDVALIDITY changed %s -> %s, re-scanning", box.name,
+                    state.uidvalidity, uidvalidity)
+        state.last_uid = 0
+        result.uidvalidity_changed = True
+    state.uidvalidity = uidvalidity
+    session.commit()
+    for folder in (box.processed_folder, box.quarantine_folder):
+        _ensure_folder(client, folder)
+
+    uids = sorted(u for u in client.search(["UID", f"{state.last_uid + 1}:*"]) if u > state.last_uid)
+    if not uids:
+        return
+    sizes = {uid: data.get(b"RFC822.SIZE", 0) for uid, data in client.fetch(uids, ["RFC822.SIZE"]).items()}
+    for start in range(0, len(uids), box.batch_size):
+        batch = uids[start:start + box.batch_size]
+        _capture_batch(rt, box, session, client, state, uidvalidity, batch, sizes, result)
+        acquire_lease(session, box.name, box.folder, rt.settings.lease_seconds)  # renew
+
+
+def _capture_batch(rt: Runtime, box: MailboxConfig, session: Session, client: IMAPClient,
+                   state: MailboxState, uidvalidity: int, batch: list[int], sizes: dict[int, int],
+                   result: PollResult) -> None:
+    normal = [u for u in batch if sizes.get(u, 0) <= box.max_message_bytes]
+    oversize = [u for u in batch if u not in normal]
+    fetched: dict[int, dict[bytes, object]] = {}
+    if normal:
+        fetched.update(_fetch(client, normal, [b"BODY.PEEK[]", b"INTERNALDATE", b"FLAGS"], result))
+    if oversize:
+        # Too big to take whole: keep the headers so the sender still gets a ticket, and
+        # leave the mail itself in the quarantine folder for a person.
+        fetched.update(_fetch(client, oversize, [b"BODY.PEEK[HEADER]", b"INTERNALDATE"], result))
+    items = []
+    for uid in batch:
+        data = fetched.get(uid)
+        if data is None:
+            continue
+        raw = data.get(b"BODY[]") or data.get(b"BODY[HEADER]") or b""
+        meta = {"uid": uid, "uidvalidity": uidvalidity, "department": box.department or None}
+        internal = data.get(b"INTERNALDATE")
+        if isinstance(internal, dt.datetime):
+            meta["internaldate"] = internal.isoformat()
+        if uid in oversize:
+            meta.update(oversize=True, size=sizes.get(uid, 0))
+            result.oversize += 1
+        items.append(CaptureItem("email", f"imap:{box.name}:{uidvalidity}:{uid}", bytes(raw),  # type: ignore[arg-type]
+                                 mailbox=box.name, meta=meta))
+    captured = capture_many(session, rt.vault, items)
+    state.last_uid = max(batch)
+    if result.skipped_uids:
+        # Visible to ops (`intake mailbox reconcile`), and the mail stays on the server.
+        state.skipped = [*state.skipped, *({"uid": u, "uidvalidity": uidvalidity, "reason": r}
+                                           for u, r in result.skipped_uids)][-500:]
+        result.skipped_uids.clear()
+    session.commit()  # persist before we acknowledge: only now touch the messages
+    for item, cap in zip(items, captured):
+        if cap.created:
+            result.captured.append(cap.inbox_id)
+        else:
+            result.duplicates += 1
+    _move(client, [u for u in normal if u in fetched], box.processed_folder)
+    _move(client, [u for u in oversize if u in fetched], box.quarantine_folder)
+
+
+def _fetch(client: IMAPClient, uids: list[int], parts: list[bytes], result: PollResult) -> dict[int, dict[bytes, object]]:
+    """Fetch a batch; if the server chokes on it, fetch one by one so a single poisonous
+    mail cannot block the ones behind it."""
+    try:
+        return client.fetch(uids, parts)  # type: ignore[no-any-return]
+    except (socket.timeout, ConnectionError, ssl.SSLError):
+        raise  # the connection is gone: the whole poll is retried later
+    except Exception:  # noqa: BLE001 - a server-side error about some message in the batch
+        pass
+    out: dict[int, dict[bytes, object]] = {}
+    for uid in uids:
+        try:
+            out.update(client.fetch([uid], parts))
+        except (socket.timeout, ConnectionError, ssl.SSLError):
+            raise
+        except Exception as exc:  # noqa: BLE001
+            log.error("uid %s could not be fetched (%s); skipped and recorded", uid, type(exc).__name__)
+            result.skipped += 1
+            result.skipped_uids.append((uid, type(exc).__name__))
+    return out
+
+
+def poll_and_enqueue(rt: Runtime, mailbox: str) -> int:
+    """The Celery side: poll, then enqueue processing of what was captured (after commit)."""
+    from intake import dispatch
+
+    try:
+        result = poll(rt, get_mailbox(rt.settings, mailbox))
+    except MailboxBusy:
+        log.info("mailbox %s is being polled by another worker", mailbox)
+        return 0
+    dispatch.enqueue_process(result.captured)
+    return len(result.captured)

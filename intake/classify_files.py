@@ -1,0 +1,36 @@
+"""`intake classify`: triage files without storing anything (the CLI contract of issue 4)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+
+def classify_files(paths: list[str], channel: str, emit: Callable[[dict[str, Any]], None]) -> int:
+    from intake.messages import InboundMessage
+    from intake.normalize.email import ParseFailure, parse_email
+    from intake.settings import get_settings
+    from intake.triage import load_rules, triage_message
+
+    rules = load_rules(get_settings().triage_config)
+    status = 0
+    for path in paths:
+        try:
+            raw = Path(path).read_bytes()
+            if channel == "email":
+                msg = parse_email(raw)
+            else:
+                text = raw.decode("utf-8").strip()
+                msg = InboundMessage(channel=channel, sender="", text=text, new_text=text)  # type: ignore[arg-type]
+        except (OSError, UnicodeDecodeError, ParseFailure) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+            emit({"source": path, "error": f"cannot read {channel} file: {reason}"})
+            status = 1
+            continue
+        triage = triage_message(msg, rules)
+        emit({"source": path, "category": triage.category, "department": triage.department,
+              "private": triage.private, "private_reasons": list(triage.private_reasons),
+              "priority": triage.priority, "language": triage.language,
+              "redacted_text": triage.redacted_text})
+    return status

@@ -1,0 +1,59 @@
+"""Encryption at rest for raw captures and private text (Fernet / MultiFernet).
+
+Keys come from INTAKE_ENCRYPTION_KEY (comma-separated, newest first). On the embedded
+default a key is generated once into `<data_dir>/secret.key` (mode 0600) so one machine
+runs with no setup; production sets the variable.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+
+__all__ = ["Vault", "InvalidToken", "generate_key"]
+
+
+def generate_key() -> str:
+    return Fernet.generate_key().decode("ascii")
+
+
+class Vault:
+    def __init__(self, keys: list[str]) -> None:
+        if not keys:
+            raise ValueError("at least one encryption key is needed")
+        self._fernet = MultiFernet([Fernet(k.encode("ascii")) for k in keys])
+
+    @classmethod
+    def from_settings(cls, encryption_key: str, data_dir: Path) -> "Vault":
+        keys = [k.strip() for k in encryption_key.split(",") if k.strip()]
+        if not keys:
+            key_file = data_dir / "secret.key"
+            if not key_file.exists():
+                data_dir.mkdir(parents=True, exist_ok=True)
+                fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "w") as handle:
+                    handle.write(generate_key() + "\n")
+            keys = [k.strip() for k in key_file.read_text().split(",") if k.strip()]
+        try:
+            return cls(keys)
+        except ValueError as exc:
+            # Never echo the key itself.
+            raise ValueError("INTAKE_ENCRYPTION_KEY holds an invalid Fernet key") from exc
+
+    def encrypt(self, data: bytes) -> bytes:
+        return self._fernet.encrypt(data)
+
+    def decrypt(self, token: bytes) -> bytes:
+        return self._fernet.decrypt(token)
+
+    def encrypt_text(self, text: str) -> bytes:
+        return self.encrypt(text.encode("utf-8"))
+
+    def decrypt_text(self, token: bytes) -> str:
+        return self.decrypt(token).decode("utf-8")
+
+    def rotate(self, token: bytes) -> bytes:
+        """Re-encrypt under the primary (first) key."""
+        return self._fernet.rotate(token)

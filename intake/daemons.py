@@ -1,0 +1,90 @@
+"""Starting the long-running processes: Celery worker, beat, the web app, or all three."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+
+log = logging.getLogger("intake.daemons")
+
+
+def run_worker(beat: bool = False, concurrency: int | None = None,
+               queues: str = "capture,process,private,outbound") -> int:
+    from workers.app import app
+
+    argv = ["worker", "--loglevel", os.environ.get("INTAKE_LOG_LEVEL", "INFO"), "-Q", queues,
+            "--without-gossip", "--without-mingle", "-n", f"intake-{os.getpid()}@%h"]
+    if concurrency:
+        argv += ["--concurrency", str(concurrency)]
+    if beat:
+        argv += ["--beat"]
+    app.worker_main(argv)
+    return 0
+
+
+def run_beat() -> int:
+    from workers.app import app
+
+    app.start(["beat", "--loglevel", os.environ.get("INTAKE_LOG_LEVEL", "INFO")])
+    return 0
+
+
+def run_web(host: str | None, port: int | None, require_twilio: bool = True) -> int:
+    import uvicorn
+
+    from intake.settings import get_settings
+    from intake.web.app import create_app
+
+    settings = get_settings()
+    app = create_app(require_twilio=require_twilio)
+    uvicorn.run(app, host=host or settings.web_host, port=port or settings.web_port,
+                log_level=settings.log_level.lower(), access_log=False)
+    return 0
+
+
+def run_all(host: str | None, port: int | None, concurrency: int | None) -> int:
+    """One command for one machine: a worker with embedded beat, and the web app, as child
+    processes supervised here; SIGTERM/SIGINT stop them all."""
+    from intake.settings import get_settings
+
+    settings = get_settings()
+    exe = [sys.executable, "-m", "intake.cli"]
+    worker = exe + ["worker", "--beat-embedded"]
+    if concurrency:
+        worker += ["--concurrency", str(concurrency)]
+    web = exe + ["web-embedded", "--host", host or settings.web_host,
+                 "--port", str(port or settings.web_port)]
+    if not settings.twilio_auth_tokens:
+        log.warning("TWILIO_AUTH_TOKEN is not set: Twilio webhooks answer 503 until it is "
+                    "(health and metrics are served)")
+    children = [subprocess.Popen(worker), subprocess.Popen(web)]
+    stopping = False
+
+    def stop(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    code = 0
+    while not stopping:
+        for child in children:
+            if child.poll() is not None:
+                log.error("child %s exited with %s; stopping", child.args[3], child.returncode)
+                code = child.returncode or 1
+                stop(signal.SIGTERM, None)
+        time.sleep(0.5)
+    deadline = time.monotonic() + 30
+    for child in children:
+        try:
+            child.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            child.kill()
+    return code

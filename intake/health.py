@@ -1,0 +1,55 @@
+"""Health and metrics: what ops need to know at a glance, computed from the database
+(the source of truth) plus a broker ping. Labels carry states and names, never text."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select, text
+
+from intake.runtime import Runtime
+from intake.tickets.models import Inbox, MailboxState, Outbox, Ticket
+
+
+def counts(rt: Runtime) -> dict[str, Any]:
+    with rt.sessions() as session:
+        inbox = dict(session.execute(select(Inbox.status, func.count()).group_by(Inbox.status)).all())
+        outbox = dict(session.execute(select(Outbox.status, func.count()).group_by(Outbox.status)).all())
+        tickets = dict(session.execute(select(Ticket.status, func.count()).group_by(Ticket.status)).all())
+        mailboxes = [
+            {"name": m.name, "last_uid": m.last_uid, "uidvalidity": m.uidvalidity,
+             "last_poll_at": m.last_poll_at.isoformat() if m.last_poll_at else None,
+             "last_error": m.last_error, "skipped": len(m.skipped or [])}
+            for m in session.scalars(select(MailboxState))
+        ]
+    return {"inbox": inbox, "outbox": outbox, "tickets": tickets, "mailboxes": mailboxes}
+
+
+def check_database(rt: Runtime) -> str | None:
+    try:
+        with rt.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        return None
+    except Exception as exc:  # noqa: BLE001
+        return type(exc).__name__
+
+
+def check_broker(rt: Runtime) -> str | None:
+    try:
+        from workers.app import app
+
+        with app.connection_for_write() as connection:
+            connection.ensure_connection(max_retries=1, timeout=2)
+        return None
+    except Exception as exc:  # noqa: BLE001
+        return type(exc).__name__
+
+
+def health(rt: Runtime) -> dict[str, Any]:
+    database = check_database(rt)
+    broker = check_broker(rt)
+    report: dict[str, Any] = {"ok": database is None and broker is None,
+                              "database": database or "ok", "broker": broker or "ok"}
+    if database is None:
+        report.update(counts(rt))
+    return report

@@ -1,0 +1,269 @@
+"""Processing of one captured input: a named pipeline of small steps (STYLE 4).
+
+    load -> normalize -> dedupe -> triage -> contact -> thread -> store -> follow-ups
+
+Each step either passes a value on or ends the flow with a named `Outcome`. The whole
+pipeline for one inbox row runs in one transaction; the caller commits and only then
+enqueues the outbox ids it returns (STYLE 10).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from intake.messages import InboundMessage, Triage
+from intake.runtime import Runtime
+from intake.tickets import store
+from intake.tickets.models import Inbox, Message, Ticket, utcnow
+
+log = logging.getLogger("intake.pipeline")
+
+# Named outcomes
+NEW_TICKET = "new_ticket"
+ADDED = "added_to_ticket"
+DUPLICATE = "duplicate"
+OPT_CHANGE = "opt_change"
+STATUS_QUERY = "status_query"
+UPDATED = "updated"  # a callback that changed an existing message / outbox row
+IGNORED = "ignored"
+
+
+@dataclass
+class Outcome:
+    outcome: str
+    ticket_id: int | None = None
+    ticket_ref: str | None = None
+    message_id: int | None = None
+    parse_error: bool = False
+    private: bool = False
+    outbox_ids: list[int] = field(default_factory=list)
+
+
+class UserError(Exception):
+    """The sender's fault (unreadable input): logged at info, never retried (STYLE 6).
+
+    Its message must be safe for logs: never message text.
+    """
+
+
+class Ended(Exception):
+    """Raised inside a step to end the flow with a named outcome."""
+
+    def __init__(self, outcome: Outcome) -> None:
+        super().__init__(outcome.outcome)
+        self.outcome = outcome
+
+
+@dataclass
+class Context:
+    rt: Runtime
+    session: Session
+    inbox: Inbox
+    now: dt.datetime
+    outbox_ids: list[int] = field(default_factory=list)
+
+
+Handler = Callable[[Context], Outcome]
+# channel -> handler. Email and SMS share the message flow; phone callbacks register theirs
+# (intake.phone) when imported.
+HANDLERS: dict[str, Handler] = {}
+
+
+def register(channel: str) -> Callable[[Handler], Handler]:
+    def wrap(handler: Handler) -> Handler:
+        HANDLERS[channel] = handler
+        return handler
+    return wrap
+
+
+def raw_bytes(ctx: Context) -> bytes:
+    return ctx.rt.vault.decrypt(ctx.inbox.raw)
+
+
+def raw_params(ctx: Context) -> dict[str, str]:
+    data = json.loads(raw_bytes(ctx).decode("utf-8"))
+    return dict(data.get("params", data))
+
+
+# -- the message flow ------------------------------------------------------------------------
+
+def step_dedupe(ctx: Context, msg: InboundMessage) -> str:
+    key = store.message_fingerprint(msg)
+    existing = ctx.session.execute(
+        select(Message.id, Message.ticket_id).where(Message.dedupe_key == key)).first()
+    if existing is not None:
+        ticket = ctx.session.get(Ticket, existing.ticket_id)
+        raise Ended(Outcome(DUPLICATE, ticket_id=existing.ticket_id,
+                            ticket_ref=ticket.ref if ticket else None, message_id=existing.id,
+                            private=bool(ticket and ticket.private)))
+    return key
+
+
+def step_triage(ctx: Context, msg: InboundMessage) -> Triage:
+    from intake.triage import triage_message
+
+    triage = triage_message(msg, ctx.rt.rules)
+    default_department = (ctx.inbox.meta or {}).get("department")
+    if default_department and triage.category == "other":
+        # A mailbox declared for one department (finance@) routes what triage could not place.
+        from dataclasses import replace
+
+        triage = replace(triage, department=default_department)
+    return triage
+
+
+def message_flow(ctx: Context, msg: InboundMessage) -> Outcome:
+    """The common flow of every inbound message that may open or join a ticket."""
+    settings = ctx.rt.settings
+    key = step_dedupe(ctx, msg)
+    triage = step_triage(ctx, msg)
+    kind = "email" if msg.channel == "email" else "phone"
+    contact = store.get_or_create_contact(ctx.session, msg.sender or "unknown", kind,
+                                          msg.sender_name, triage.language)
+    ticket, why = store.find_thread(ctx.session, msg, contact,
+                                    dt.timedelta(hours=settings.sms_thread_window_hours), ctx.now)
+    if ticket is None:
+        due_in = ctx.rt.rules.response_target(triage.category, triage.priority)
+        ticket = store.create_ticket(ctx.session, ctx.rt.vault, msg, triage, contact,
+                                     ctx.inbox.mailbox, due_in, ctx.now)
+        outcome_name = NEW_TICKET
+    else:
+        store.apply_triage_to_ticket(ctx.session, ctx.rt.vault, ticket, triage, ctx.now)
+        outcome_name = ADDED
+    message = store.add_message(ctx.session, ctx.rt.vault, ticket, msg, triage, ctx.inbox.id,
+                                key, ctx.now)
+    ctx.inbox.private = ticket.private
+    ctx.inbox.ticket_id = ticket.id
+    step_followups(ctx, ticket, message, msg, outcome_name == NEW_TICKET)
+    log.info("inbox %s -> ticket %s (%s, %s) thread=%s private=%s", ctx.inbox.id, ticket.ref,
+             outcome_name, ticket.department, why, ticket.private)
+    return Outcome(outcome_name, ticket_id=ticket.id, ticket_ref=ticket.ref, message_id=message.id,
+                   parse_error=bool(msg.parse_error), private=ticket.private)
+
+
+def step_followups(ctx: Context, ticket: Ticket, message: Message, msg: InboundMessage,
+                   is_new: bool) -> None:
+    """Queue the acknowledgement (the replies package decides whether one is due)."""
+    try:
+        from intake.replies import queue_acknowledgement
+    except ImportError:  # replies not installed in this build
+        return
+    row = queue_acknowledgement(ctx.session, ctx.rt, ticket, message, msg, is_new=is_new)
+    if row is not None and row.status == "queued":
+        ctx.outbox_ids.append(row.id)
+
+
+@register("email")
+def handle_email(ctx: Context) -> Outcome:
+    from intake.normalize.email import ParseFailure, parse_email
+
+    try:
+        msg = parse_email(raw_bytes(ctx), max_attachment_bytes=ctx.rt.settings.max_message_bytes)
+    except ParseFailure as exc:
+        raise UserError(f"unreadable email: {exc}") from None
+    return message_flow(ctx, msg)
+
+
+# -- running one inbox row ----------------------------------------------------------------------
+
+def process_inbox(rt: Runtime, inbox_id: int) -> Outcome:
+    """Process one captured input in one transaction. Idempotent: a row already done returns
+    its recorded outcome (as DUPLICATE when re-run), so a re-delivered task is harmless."""
+    with rt.sessions() as session:
+        query = select(Inbox).where(Inbox.id == inbox_id)
+        if session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update()
+        inbox = session.scalar(query)
+        if inbox is None:
+            raise UserError(f"inbox row {inbox_id} does not exist")
+        if inbox.status in ("done", "failed"):
+            ticket = session.get(Ticket, inbox.ticket_id) if inbox.ticket_id else None
+            return Outcome(DUPLICATE if inbox.status == "done" else "failed",
+                           ticket_id=inbox.ticket_id, ticket_ref=ticket.ref if ticket else None,
+                           private=inbox.private)
+        handler = HANDLERS.get(inbox.channel)
+        if handler is None:
+            _load_channel_handlers()
+            handler = HANDLERS.get(inbox.channel)
+        if handler is None:
+            raise UserError(f"no handler for channel {inbox.channel!r}")
+        ctx = Context(rt=rt, session=session, inbox=inbox, now=utcnow())
+        try:
+            outcome = handler(ctx)
+        except Ended as ended:
+            outcome = ended.outcome
+        inbox.status = "done"
+        inbox.outcome = outcome.outcome
+        inbox.ticket_id = outcome.ticket_id if outcome.ticket_id else inbox.ticket_id
+        inbox.processed_at = inbox.updated_at = ctx.now
+        inbox.attempts += 1
+        inbox.last_error = None
+        outcome.outbox_ids = list(ctx.outbox_ids)
+        session.commit()
+        return outcome
+
+
+def _load_channel_handlers() -> None:
+    try:
+        import intake.phone  # noqa: F401  registers sms, voice, recording, transcription, status
+    except ImportError:
+        pass
+
+
+def safe_error(exc: BaseException) -> str:
+    """A description of a failure that is safe to store and log: the exception class and
+    where it happened, never its message (it may quote private text), except for our own
+    UserError whose messages are written to be safe."""
+    if isinstance(exc, UserError):
+        return f"UserError: {exc}"
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = " <- ".join(f"{f.filename.rsplit('/', 1)[-1]}:{f.lineno} {f.name}" for f in reversed(frames[-6:]))
+    return f"{type(exc).__name__} at {where}"
+
+
+def record_failure(rt: Runtime, inbox_id: int, exc: BaseException, final: bool) -> None:
+    """Count a failed attempt; on the final one mark the row failed (quarantined) with the
+    reason. The raw input stays: `intake reprocess` can run it again after a fix."""
+    reason = safe_error(exc)
+    with rt.sessions() as session:
+        inbox = session.get(Inbox, inbox_id)
+        if inbox is None or inbox.status == "done":
+            return
+        inbox.attempts += 1
+        inbox.last_error = reason
+        inbox.updated_at = utcnow()
+        if final or isinstance(exc, UserError):
+            inbox.status = "failed"
+        session.commit()
+    level = logging.INFO if isinstance(exc, UserError) else logging.ERROR
+    log.log(level, "inbox %s failed (%s): %s", inbox_id, "final" if final else "will retry", reason)
+
+
+def process_with_retries(rt: Runtime, inbox_id: int, attempts: int = 3) -> Outcome | None:
+    """Synchronous processing for the CLI (ingest, poll --once): a few tries in-process, then
+    the row is marked failed with its reason. Returns None when it failed."""
+    from sqlalchemy.exc import OperationalError
+
+    for attempt in range(1, attempts + 1):
+        try:
+            return process_inbox(rt, inbox_id)
+        except UserError as exc:
+            record_failure(rt, inbox_id, exc, final=True)
+            return None
+        except OperationalError as exc:  # database locked / gone for a moment: try again
+            if attempt == attempts:
+                record_failure(rt, inbox_id, exc, final=True)
+                return None
+        except Exception as exc:  # noqa: BLE001 - our fault: record, retry, then quarantine
+            record_failure(rt, inbox_id, exc, final=attempt == attempts)
+            if attempt == attempts:
+                return None
+    return None

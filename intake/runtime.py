@@ -1,0 +1,65 @@
+"""The process-wide handles built once from settings: engine, sessions, vault, triage rules.
+
+Built lazily and cached, so importing intake costs nothing and a worker pays start-up once,
+not per message.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from intake.crypto import Vault
+from intake.db import make_engine, make_session_factory
+from intake.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from intake.triage import Rules
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    vault: Vault
+    _rules: "Rules | None" = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _cache: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "Runtime":
+        engine = make_engine(settings.database_url)
+        vault = Vault.from_settings(settings.encryption_key, settings.data_dir)
+        return cls(settings=settings, engine=engine, sessions=make_session_factory(engine), vault=vault)
+
+    @property
+    def rules(self) -> "Rules":
+        if self._rules is None:
+            with self._lock:
+                if self._rules is None:
+                    from intake.triage import load_rules
+
+                    self._rules = load_rules(self.settings.triage_config)
+        return self._rules
+
+    def cached(self, key: str, factory: Any) -> Any:
+        """A per-runtime singleton (senders, template environments, ...)."""
+        if key not in self._cache:
+            with self._lock:
+                if key not in self._cache:
+                    self._cache[key] = factory()
+        return self._cache[key]
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+@functools.lru_cache(maxsize=1)
+def get_runtime() -> Runtime:
+    return Runtime.from_settings(get_settings())

@@ -1,0 +1,173 @@
+"""Configuration: read once from the environment (prefix INTAKE_) and `.env` into a typed object.
+
+Every key is documented in the README's configuration table. A missing or contradictory
+setting stops start-up with a message that names it (`SettingsError`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import re
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+class SettingsError(Exception):
+    """A configuration value is missing or contradictory; the message names the key."""
+
+
+def _twilio(name: str) -> AliasChoices:
+    # Twilio's own variable names are accepted as well as the INTAKE_ ones, because ops
+    # already have TWILIO_AUTH_TOKEN etc. in their secret stores.
+    return AliasChoices(f"INTAKE_{name}", name)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="INTAKE_", env_file=".env", env_file_encoding="utf-8", extra="ignore",
+        populate_by_name=True,
+    )
+
+    # -- storage ---------------------------------------------------------------------------
+    data_dir: Path = Path("./var")
+    database_url: str = ""  # default: sqlite file under data_dir
+    broker_url: str = ""  # default: kombu filesystem transport under data_dir (no server)
+    encryption_key: str = ""  # comma-separated Fernet keys, newest first; default: data_dir/secret.key
+    triage_config: Path = REPO_ROOT / "config" / "triage.yaml"
+    templates_dir: Path = REPO_ROOT / "config" / "templates"
+    voice_config: Path = REPO_ROOT / "config" / "voice.yaml"
+    mailboxes_file: Path | None = None
+
+    # -- the default IMAP mailbox ----------------------------------------------------------
+    imap_host: str = ""
+    imap_port: int = 0  # 0: 993 for ssl, 143 otherwise
+    imap_user: str = ""
+    imap_password: str = ""
+    imap_security: Literal["ssl", "starttls", "none"] = "ssl"
+    imap_tls_verify: bool = True
+    imap_auth: Literal["password", "xoauth2"] = "password"
+    imap_oauth_token: str = ""
+    imap_oauth_token_command: str = ""
+    imap_folder: str = "INBOX"
+    imap_processed_folder: str = "Processed"
+    imap_quarantine_folder: str = "Quarantine"
+    imap_department: str = ""
+    imap_start: str = "now"  # now | all | since:YYYY-MM-DD
+    imap_timeout: float = 30.0
+    imap_batch_size: int = 100
+    max_message_bytes: int = 25 * 1024 * 1024
+    poll_interval: float = 30.0
+    lease_seconds: float = 120.0
+
+    # -- processing --------------------------------------------------------------------------
+    process_max_attempts: int = 5
+    sweep_interval: float = 60.0
+    stale_after: float = 300.0
+    sms_thread_window_hours: float = 72.0
+    max_media_bytes: int = 5 * 1024 * 1024
+    transcription_timeout: float = 600.0
+    missed_call_tickets: bool = False
+
+    # -- web / Twilio ------------------------------------------------------------------------
+    public_url: str = ""
+    trust_proxy: bool = False
+    max_webhook_bytes: int = 64 * 1024
+    twilio_account_sid: str = Field("", validation_alias=_twilio("TWILIO_ACCOUNT_SID"))
+    twilio_auth_token: str = Field("", validation_alias=_twilio("TWILIO_AUTH_TOKEN"))
+    twilio_from_number: str = Field("", validation_alias=_twilio("TWILIO_FROM_NUMBER"))
+    twilio_messaging_service_sid: str = Field(
+        "", validation_alias=_twilio("TWILIO_MESSAGING_SERVICE_SID"))
+    twilio_api_base: str = ""  # e.g. a local stand-in for tests; default api.twilio.com
+
+    # -- follow-ups ------------------------------------------------------------------------
+    email_backend: Literal["smtp", "file", "console"] = "file"
+    sms_backend: Literal["twilio", "file", "console"] = "file"
+    outbox_dir: Path | None = None  # default data_dir/outbox
+    smtp_host: str = ""
+    smtp_port: int = 0
+    smtp_security: Literal["ssl", "starttls", "none"] = "starttls"
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_timeout: float = 30.0
+    mail_domain: str = "intake.invalid"
+    from_address: str = ""  # default: the mailbox the mail came to
+    our_addresses: str = ""  # comma-separated extra addresses of ours (loop guard)
+    ack_limit_per_hour: int = 3
+    send_max_attempts: int = 8
+    send_deadline_seconds: float = 6 * 3600.0
+
+    # -- ops -------------------------------------------------------------------------------
+    log_level: str = "INFO"
+    web_host: str = "127.0.0.1"
+    web_port: int = 8000
+
+    @field_validator("imap_start")
+    @classmethod
+    def _check_start(cls, value: str) -> str:
+        if value in ("now", "all"):
+            return value
+        match = re.fullmatch(r"since:(\d{4}-\d{2}-\d{2})", value)
+        if not match:
+            raise ValueError("must be 'now', 'all' or 'since:YYYY-MM-DD'")
+        dt.date.fromisoformat(match.group(1))
+        return value
+
+    @model_validator(mode="after")
+    def _defaults(self) -> "Settings":
+        self.data_dir = self.data_dir.expanduser()
+        if not self.database_url:
+            self.database_url = f"sqlite:///{(self.data_dir / 'intake.db').resolve()}"
+        if not self.broker_url:
+            self.broker_url = "filesystem://"
+        if self.outbox_dir is None:
+            self.outbox_dir = self.data_dir / "outbox"
+        if self.imap_auth == "xoauth2" and not (self.imap_oauth_token or self.imap_oauth_token_command):
+            raise ValueError(
+                "INTAKE_IMAP_AUTH=xoauth2 needs INTAKE_IMAP_OAUTH_TOKEN or INTAKE_IMAP_OAUTH_TOKEN_COMMAND")
+        if self.email_backend == "smtp" and not self.smtp_host:
+            raise ValueError("INTAKE_EMAIL_BACKEND=smtp needs INTAKE_SMTP_HOST")
+        if self.sms_backend == "twilio" and not (
+                self.twilio_account_sid and self.twilio_auth_token
+                and (self.twilio_from_number or self.twilio_messaging_service_sid)):
+            raise ValueError(
+                "INTAKE_SMS_BACKEND=twilio needs TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and "
+                "TWILIO_FROM_NUMBER or TWILIO_MESSAGING_SERVICE_SID")
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def twilio_auth_tokens(self) -> list[str]:
+        """All accepted auth tokens (comma-separated during a rotation), primary first."""
+        return [t.strip() for t in self.twilio_auth_token.split(",") if t.strip()]
+
+    def our_address_set(self) -> frozenset[str]:
+        return frozenset(a.strip().lower() for a in self.our_addresses.split(",") if a.strip())
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings; turn pydantic's validation error into one message naming each key."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            loc = "_".join(str(p) for p in error["loc"]).upper()
+            key = f"INTAKE_{loc}" if loc else "settings"
+            problems.append(f"{key}: {error['msg']}")
+        raise SettingsError("invalid configuration: " + "; ".join(problems)) from None
+
+
+@functools.lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()

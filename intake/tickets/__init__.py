@@ -1,0 +1,1 @@
+"""Tickets: the database model, the store that writes it, and its migrations."""

@@ -1,0 +1,242 @@
+"""SQLAlchemy 2 models: raw captures, contacts, tickets, messages, attachments, mailbox
+checkpoints and the outbox of follow-ups.
+
+Idempotency lives here as unique constraints, not as checks in Python (STYLE 7).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+# SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL wants a bigint for inboxes
+# that will see hundreds of millions of rows.
+IdType = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class UtcDateTime(TypeDecorator[dt.datetime]):
+    """Timezone-aware UTC datetimes on both SQLite (which drops tzinfo) and PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.timezone.utc)
+        return value.astimezone(dt.timezone.utc)
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.timezone.utc)
+        return value.astimezone(dt.timezone.utc)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Inbox(Base):
+    """One raw external input, stored before anything else looks at it.
+
+    `raw` is always encrypted (we cannot know a message is private before we parse it).
+    """
+
+    __tablename__ = "inbox"
+    __table_args__ = (
+        UniqueConstraint("capture_key", name="uq_inbox_capture_key"),
+        UniqueConstraint("channel", "raw_sha256", name="uq_inbox_channel_raw"),
+        Index("ix_inbox_status_updated", "status", "updated_at"),
+    )
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    channel: Mapped[str] = mapped_column(String(16))  # email, sms, voice, recording, transcription, status
+    capture_key: Mapped[str] = mapped_column(String(255))
+    raw_sha256: Mapped[str] = mapped_column(String(64))
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    size: Mapped[int] = mapped_column(Integer, default=0)
+    mailbox: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    meta: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="captured")  # captured, done, failed
+    outcome: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    private: Mapped[bool] = mapped_column(Boolean, default=False)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), nullable=True)
+    captured_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    processed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+class Contact(Base):
+    __tablename__ = "contacts"
+    __table_args__ = (UniqueConstraint("address", name="uq_contacts_address"),)
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    address: Mapped[str] = mapped_column(String(320))  # lower-cased email or E.164 number
+    kind: Mapped[str] = mapped_column(String(8))  # email | phone
+    display_name: Mapped[str] = mapped_column(String(255), default="")
+    language: Mapped[str] = mapped_column(String(8), default="unknown")
+    sms_opted_out: Mapped[bool] = mapped_column(Boolean, default=False)
+    opt_changed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class Ticket(Base):
+    __tablename__ = "tickets"
+    __table_args__ = (
+        UniqueConstraint("ref", name="uq_tickets_ref"),
+        Index("ix_tickets_contact_status", "contact_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    ref: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open pending resolved closed
+    channel: Mapped[str] = mapped_column(String(16))
+    mailbox: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    category: Mapped[str] = mapped_column(String(32), default="other")
+    department: Mapped[str] = mapped_column(String(64), default="general")
+    priority: Mapped[str] = mapped_column(String(16), default="normal")
+    language: Mapped[str] = mapped_column(String(8), default="unknown")
+    private: Mapped[bool] = mapped_column(Boolean, default=False)
+    private_reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
+    triage_reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"))
+    # For a private ticket `subject` holds the redacted subject and the original is only
+    # in `subject_secret` (encrypted).
+    subject: Mapped[str] = mapped_column(Text, default="")
+    subject_secret: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    parse_error: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    last_message_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    due_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    first_response_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    closed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+    contact: Mapped[Contact] = relationship(lazy="joined")
+    messages: Mapped[list["Message"]] = relationship(
+        back_populates="ticket", order_by="Message.id", lazy="select")
+
+
+class Message(Base):
+    """One message of a ticket, inbound or outbound."""
+
+    __tablename__ = "messages"
+    __table_args__ = (
+        UniqueConstraint("dedupe_key", name="uq_messages_dedupe_key"),
+        Index("ix_messages_header_id", "header_message_id"),
+    )
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    inbox_id: Mapped[int | None] = mapped_column(ForeignKey("inbox.id"), nullable=True)
+    direction: Mapped[str] = mapped_column(String(3))  # in | out
+    channel: Mapped[str] = mapped_column(String(16))
+    dedupe_key: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    header_message_id: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    in_reply_to: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    sender: Mapped[str] = mapped_column(String(320), default="")
+    sender_name: Mapped[str] = mapped_column(String(255), default="")
+    private: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Non-private messages keep text in the clear; private ones only in `text_secret`.
+    text: Mapped[str | None] = mapped_column(Text, nullable=True)
+    new_text: Mapped[str | None] = mapped_column(Text, nullable=True)
+    text_secret: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    language: Mapped[str] = mapped_column(String(8), default="unknown")
+    category: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    priority: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    private_reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
+    parse_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    loop_reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+    ticket: Mapped[Ticket] = relationship(back_populates="messages")
+    attachments: Mapped[list["AttachmentRow"]] = relationship(back_populates="message", lazy="select")
+
+
+class AttachmentRow(Base):
+    __tablename__ = "attachments"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), index=True)
+    filename: Mapped[str] = mapped_column(String(512), default="")
+    content_type: Mapped[str] = mapped_column(String(255), default="application/octet-stream")
+    size: Mapped[int] = mapped_column(Integer, default=0)
+    sha256: Mapped[str] = mapped_column(String(64))
+    encrypted: Mapped[bool] = mapped_column(Boolean, default=False)
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+
+    message: Mapped[Message] = relationship(back_populates="attachments")
+
+
+class MailboxState(Base):
+    """Per-mailbox checkpoint (UIDVALIDITY + last UID) and the poller lease."""
+
+    __tablename__ = "mailbox_state"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    folder: Mapped[str] = mapped_column(String(255), default="INBOX")
+    uidvalidity: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    last_uid: Mapped[int] = mapped_column(BigInteger, default=0)
+    lease_owner: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    lease_until: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    oauth_refresh_token: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    last_poll_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    skipped: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+
+
+class Outbox(Base):
+    """A follow-up to send, written in the same transaction as the change that causes it."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        UniqueConstraint("dedupe_key", name="uq_outbox_dedupe_key"),
+        Index("ix_outbox_status_next", "status", "next_attempt_at"),
+        Index("ix_outbox_provider_id", "provider_id"),
+        Index("ix_outbox_header_id", "header_message_id"),
+    )
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), nullable=True)
+    dedupe_key: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(16))  # ack, status, reply, status_query
+    channel: Mapped[str] = mapped_column(String(8))  # email | sms
+    to_address: Mapped[str] = mapped_column(String(320))
+    from_address: Mapped[str] = mapped_column(String(320), default="")
+    subject: Mapped[str] = mapped_column(Text, default="")
+    body_text: Mapped[str] = mapped_column(Text, default="")
+    body_html: Mapped[str | None] = mapped_column(Text, nullable=True)
+    headers: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    header_message_id: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    # queued, sending, sent, delivered, undelivered, failed, suppressed
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    suppressed_reason: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    deadline: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    provider_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    provider_status: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    error_code: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)

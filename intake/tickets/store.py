@@ -1,0 +1,305 @@
+"""Database writes for intake: raw capture, contacts, threading, tickets and messages.
+
+Every write that must happen once is guarded by a unique constraint (STYLE 7); the
+functions here translate a conflict into "already there" rather than an error.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+import secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from intake.crypto import Vault
+from intake.messages import InboundMessage, Triage
+from intake.tickets.models import (
+    AttachmentRow, Contact, Inbox, Message, Outbox, Ticket, utcnow,
+)
+
+# Crockford base32 without I, L, O, U: nothing a caller can misread over the phone.
+REF_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+REF_PREFIX = "TK-"
+REF_RE = re.compile(r"(?<![A-Za-z0-9])TK-([0-9A-HJKMNP-TV-Z]{6})(?![A-Za-z0-9])", re.IGNORECASE)
+OPEN_STATUSES = ("open", "pending")
+PRIORITY_ORDER = {"low": 0, "normal": 1, "high": 2, "urgent": 3}
+
+
+def new_ref() -> str:
+    return REF_PREFIX + "".join(secrets.choice(REF_ALPHABET) for _ in range(6))
+
+
+def find_ref(text: str) -> str | None:
+    match = REF_RE.search(text or "")
+    return REF_PREFIX + match.group(1).upper() if match else None
+
+
+# -- capture --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CaptureItem:
+    channel: str
+    capture_key: str
+    raw: bytes
+    mailbox: str | None = None
+    meta: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Captured:
+    inbox_id: int
+    created: bool  # False: the same input was captured before
+
+
+def _insert(session: Session) -> Any:
+    return (postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert)
+
+
+def capture_many(session: Session, vault: Vault, items: Sequence[CaptureItem]) -> list[Captured]:
+    """Store raw inputs; the same input twice (same key or same bytes) is stored once.
+
+    The caller commits; only after that commit may it acknowledge the source (flag the
+    IMAP message, answer Twilio).
+    """
+    if not items:
+        return []
+    now = utcnow()
+    rows = []
+    digests = []
+    for item in items:
+        digest = hashlib.sha256(item.raw).hexdigest()
+        digests.append(digest)
+        rows.append({
+            "channel": item.channel, "capture_key": item.capture_key, "raw_sha256": digest,
+            "raw": vault.encrypt(item.raw), "size": len(item.raw), "mailbox": item.mailbox,
+            "meta": item.meta or {}, "status": "captured", "attempts": 0, "private": False,
+            "captured_at": now, "updated_at": now,
+        })
+    insert = _insert(session)
+    session.execute(insert(Inbox).on_conflict_do_nothing(), rows)
+    keys = [item.capture_key for item in items]
+    found = session.execute(
+        select(Inbox.id, Inbox.capture_key, Inbox.channel, Inbox.raw_sha256, Inbox.captured_at).where(
+            or_(Inbox.capture_key.in_(keys), Inbox.raw_sha256.in_(set(digests))))
+    ).all()
+    by_key = {row.capture_key: row for row in found}
+    by_digest = {(row.channel, row.raw_sha256): row for row in found}
+    results = []
+    for item, digest in zip(items, digests):
+        row = by_key.get(item.capture_key) or by_digest[(item.channel, digest)]
+        # Rows inserted by this call carry this call's timestamp (to the microsecond); a
+        # bulk ON CONFLICT DO NOTHING reports no per-row count, so this is how we tell.
+        created = row.capture_key == item.capture_key and row.captured_at == now
+        results.append(Captured(inbox_id=row.id, created=created))
+    return results
+
+
+def capture(session: Session, vault: Vault, item: CaptureItem) -> Captured:
+    return capture_many(session, vault, [item])[0]
+
+
+def mark_inbox(session: Session, inbox_id: int, **values: Any) -> None:
+    values.setdefault("updated_at", utcnow())
+    session.execute(update(Inbox).where(Inbox.id == inbox_id).values(**values))
+
+
+# -- contacts --------------------------------------------------------------------------------
+
+def get_or_create_contact(session: Session, address: str, kind: str, name: str = "",
+                          language: str = "unknown") -> Contact:
+    address = address.strip().lower() if kind == "email" else address.strip()
+    contact = session.scalar(select(Contact).where(Contact.address == address))
+    if contact is None:
+        try:
+            with session.begin_nested():
+                contact = Contact(address=address, kind=kind, display_name=name[:255], language=language)
+                session.add(contact)
+        except IntegrityError:  # another worker created it between our select and insert
+            contact = session.scalar(select(Contact).where(Contact.address == address))
+            assert contact is not None
+    else:
+        if name and not contact.display_name:
+            contact.display_name = name[:255]
+        if language in ("zh", "en"):
+            contact.language = language
+    return contact
+
+
+# -- threading --------------------------------------------------------------------------------
+
+def message_fingerprint(msg: InboundMessage) -> str:
+    """Identity of a message across mailboxes and re-deliveries.
+
+    A Message-ID alone is not enough: broken senders reuse one for different mails, and we
+    must never drop a mail because of that. So the Message-ID is combined with what makes
+    the content the content.
+    """
+    if msg.channel != "email" and msg.message_id:
+        return f"{msg.channel}:{msg.message_id}"
+    digest = hashlib.sha256()
+    for part in (msg.message_id or "", msg.sender, msg.sent_at.isoformat() if msg.sent_at else "",
+                 msg.subject, msg.text):
+        digest.update(part.encode("utf-8", "surrogatepass"))
+        digest.update(b"\x00")
+    for attachment in msg.attachments:
+        digest.update(hashlib.sha256(attachment.content).digest())
+    return "email:" + digest.hexdigest()[:40]
+
+
+def find_thread(session: Session, msg: InboundMessage, contact: Contact,
+                sms_window: dt.timedelta, now: dt.datetime) -> tuple[Ticket | None, str]:
+    """The ticket an inbound message belongs to, and why (for the audit trail)."""
+    ref = find_ref(msg.subject) or (find_ref(msg.text[:2000]) if msg.channel != "email" else None)
+    if ref:
+        ticket = session.scalar(select(Ticket).where(Ticket.ref == ref))
+        if ticket is not None:
+            return ticket, "ref"
+    header_ids = [i for i in (msg.in_reply_to, *msg.references) if i]
+    if header_ids:
+        ticket_id = session.scalar(
+            select(Message.ticket_id).where(Message.header_message_id.in_(header_ids)).limit(1))
+        if ticket_id is None:
+            ticket_id = session.scalar(
+                select(Outbox.ticket_id).where(Outbox.header_message_id.in_(header_ids)).limit(1))
+        if ticket_id is not None:
+            return session.get(Ticket, ticket_id), "in_reply_to"
+    if msg.channel in ("sms", "voice"):
+        ticket = session.scalar(
+            select(Ticket).where(Ticket.contact_id == contact.id, Ticket.status.in_(OPEN_STATUSES),
+                                 Ticket.last_message_at >= now - sms_window)
+            .order_by(Ticket.last_message_at.desc()).limit(1))
+        if ticket is not None:
+            return ticket, "same_number"
+    return None, "new"
+
+
+# -- tickets and messages --------------------------------------------------------------------
+
+def create_ticket(session: Session, vault: Vault, msg: InboundMessage, triage: Triage,
+                  contact: Contact, mailbox: str | None, due_in: dt.timedelta,
+                  now: dt.datetime) -> Ticket:
+    subject = msg.subject or (msg.new_text or msg.text).strip().split("\n", 1)[0][:120]
+    for _ in range(8):
+        ticket = Ticket(
+            ref=new_ref(), status="open", channel=msg.channel, mailbox=mailbox,
+            category=triage.category, department=triage.department, priority=triage.priority,
+            language=triage.language, private=False, private_reasons=[], triage_reasons=list(triage.reasons),
+            contact_id=contact.id, subject=subject[:1000], parse_error=bool(msg.parse_error),
+            created_at=now, updated_at=now, last_message_at=now, due_at=now + due_in,
+        )
+        try:
+            with session.begin_nested():
+                session.add(ticket)
+            break
+        except IntegrityError:  # a ref collision: 32^6 makes it rare, never fatal
+            continue
+    else:  # pragma: no cover - would need eight collisions in a row
+        raise RuntimeError("could not allocate a ticket reference")
+    if triage.private:
+        make_private(session, vault, ticket, triage.private_reasons, redacted_subject=_redacted_subject(triage, subject))
+    return ticket
+
+
+def _redacted_subject(triage: Triage, subject: str) -> str:
+    from intake.triage import redact
+
+    return redact(subject)
+
+
+def make_private(session: Session, vault: Vault, ticket: Ticket, reasons: Iterable[str],
+                 redacted_subject: str | None = None) -> None:
+    """Turn a ticket private (sticky): encrypt its subject and every message already stored."""
+    merged = list(dict.fromkeys([*ticket.private_reasons, *reasons]))
+    ticket.private_reasons = merged
+    if ticket.private:
+        return
+    ticket.private = True
+    from intake.triage import redact
+
+    ticket.subject_secret = vault.encrypt_text(ticket.subject)
+    ticket.subject = redacted_subject if redacted_subject is not None else redact(ticket.subject)
+    if ticket.id is not None:
+        for message in session.scalars(select(Message).where(Message.ticket_id == ticket.id,
+                                                             Message.private.is_(False))):
+            seal_message(vault, message, message.text or "", message.new_text or "")
+            for attachment in message.attachments:
+                if not attachment.encrypted:
+                    attachment.content = vault.encrypt(attachment.content)
+                    attachment.encrypted = True
+
+
+def seal_message(vault: Vault, message: Message, text: str, new_text: str) -> None:
+    import json
+
+    message.private = True
+    message.text_secret = vault.encrypt_text(json.dumps({"text": text, "new_text": new_text},
+                                                        ensure_ascii=False))
+    message.text = None
+    message.new_text = None
+
+
+def open_message(vault: Vault, message: Message) -> tuple[str, str]:
+    """(text, new_text) of a message, decrypting a private one."""
+    import json
+
+    if message.text_secret is not None:
+        data = json.loads(vault.decrypt_text(message.text_secret))
+        return data["text"], data["new_text"]
+    return message.text or "", message.new_text or ""
+
+
+def ticket_subject(vault: Vault, ticket: Ticket, show_private: bool) -> str:
+    if ticket.private and show_private and ticket.subject_secret is not None:
+        return vault.decrypt_text(ticket.subject_secret)
+    return ticket.subject
+
+
+def add_message(session: Session, vault: Vault, ticket: Ticket, msg: InboundMessage,
+                triage: Triage, inbox_id: int | None, dedupe_key: str | None,
+                now: dt.datetime, max_attachment_bytes: int | None = None) -> Message:
+    message = Message(
+        ticket_id=ticket.id, inbox_id=inbox_id, direction="in", channel=msg.channel,
+        dedupe_key=dedupe_key, header_message_id=(msg.message_id or None) and msg.message_id[:512],
+        in_reply_to=(msg.in_reply_to or None) and msg.in_reply_to[:512],
+        sender=msg.sender[:320], sender_name=msg.sender_name[:255], private=False,
+        text=msg.text, new_text=msg.new_text, language=triage.language, category=triage.category,
+        priority=triage.priority, private_reasons=list(triage.private_reasons),
+        parse_error=msg.parse_error, loop_reasons=list(msg.loop.reasons), extra=dict(msg.extra),
+        sent_at=msg.sent_at, created_at=now,
+    )
+    private = ticket.private or triage.private
+    if private:
+        seal_message(vault, message, msg.text, msg.new_text)
+    session.add(message)
+    session.flush()
+    for attachment in msg.attachments:
+        content = attachment.content
+        session.add(AttachmentRow(
+            message_id=message.id, filename=attachment.filename[:512],
+            content_type=attachment.content_type[:255], size=len(content),
+            sha256=hashlib.sha256(content).hexdigest(), encrypted=private,
+            content=vault.encrypt(content) if private else content,
+        ))
+    return message
+
+
+def apply_triage_to_ticket(session: Session, vault: Vault, ticket: Ticket, triage: Triage,
+                           now: dt.datetime, reopen: bool = True) -> None:
+    """A further message on a ticket: escalate priority, make private if needed, reopen."""
+    if PRIORITY_ORDER.get(triage.priority, 1) > PRIORITY_ORDER.get(ticket.priority, 1):
+        ticket.priority = triage.priority
+    if triage.private:
+        make_private(session, vault, ticket, triage.private_reasons)
+    if reopen and ticket.status in ("resolved", "closed"):
+        ticket.status = "open"
+        ticket.closed_at = None
+    ticket.last_message_at = now
+    ticket.updated_at = now

@@ -1,0 +1,1 @@
+"""Celery side of intake: the app, its queues and beat schedule, and thin tasks."""
