@@ -95,8 +95,8 @@ def raw_params(ctx: Context) -> dict[str, str]:
 
 # -- the message flow ------------------------------------------------------------------------
 
-def step_dedupe(ctx: Context, msg: InboundMessage) -> str:
-    key = store.message_fingerprint(msg)
+def step_dedupe(ctx: Context, msg: InboundMessage, raw: bytes | None = None) -> str:
+    key = store.message_fingerprint(msg, raw)
     existing = ctx.session.execute(
         select(Message.id, Message.ticket_id).where(Message.dedupe_key == key)).first()
     if existing is not None:
@@ -120,10 +120,12 @@ def step_triage(ctx: Context, msg: InboundMessage) -> Triage:
     return triage
 
 
-def message_flow(ctx: Context, msg: InboundMessage) -> Outcome:
+def message_flow(ctx: Context, msg: InboundMessage, raw: bytes | None = None) -> Outcome:
     """The common flow of every inbound message that may open or join a ticket."""
     settings = ctx.rt.settings
-    key = step_dedupe(ctx, msg)
+    key = step_dedupe(ctx, msg, raw)
+    if msg.loop.is_bounce:
+        step_bounce(ctx, msg)
     triage = step_triage(ctx, msg)
     kind = "email" if msg.channel == "email" else "phone"
     contact = store.get_or_create_contact(ctx.session, msg.sender or "unknown", kind,
@@ -149,6 +151,16 @@ def message_flow(ctx: Context, msg: InboundMessage) -> Outcome:
                    parse_error=bool(msg.parse_error), private=ticket.private)
 
 
+def step_bounce(ctx: Context, msg: InboundMessage) -> None:
+    """A bounce of one of our follow-ups marks that follow-up failed (the replies package
+    matches it). The bounce itself still joins the ticket as a message, without an ack."""
+    try:
+        from intake.replies import handle_bounce
+    except ImportError:
+        return
+    handle_bounce(ctx.session, ctx.rt, msg)
+
+
 def step_followups(ctx: Context, ticket: Ticket, message: Message, msg: InboundMessage,
                    is_new: bool) -> None:
     """Queue the acknowledgement (the replies package decides whether one is due)."""
@@ -165,11 +177,19 @@ def step_followups(ctx: Context, ticket: Ticket, message: Message, msg: InboundM
 def handle_email(ctx: Context) -> Outcome:
     from intake.normalize.email import ParseFailure, parse_email
 
+    raw = raw_bytes(ctx)
     try:
-        msg = parse_email(raw_bytes(ctx), max_attachment_bytes=ctx.rt.settings.max_message_bytes)
+        msg = parse_email(raw, max_attachment_bytes=ctx.rt.settings.max_message_bytes)
     except ParseFailure as exc:
         raise UserError(f"unreadable email: {exc}") from None
-    return message_flow(ctx, msg)
+    if (ctx.inbox.meta or {}).get("oversize"):
+        from dataclasses import replace
+
+        # Only the headers were taken (INTAKE_MAX_MESSAGE_BYTES); the mail waits in the
+        # quarantine folder. The sender still gets a ticket, marked so an agent looks.
+        msg = replace(msg, parse_error="message over the size limit: headers only, full mail "
+                      "kept in the mailbox's quarantine folder")
+    return message_flow(ctx, msg, raw)
 
 
 # -- running one inbox row ----------------------------------------------------------------------

@@ -135,23 +135,62 @@ def get_or_create_contact(session: Session, address: str, kind: str, name: str =
 
 # -- threading --------------------------------------------------------------------------------
 
-def message_fingerprint(msg: InboundMessage) -> str:
+def message_fingerprint(msg: InboundMessage, raw: bytes | None = None) -> str:
     """Identity of a message across mailboxes and re-deliveries.
 
-    A Message-ID alone is not enough: broken senders reuse one for different mails, and we
-    must never drop a mail because of that. So the Message-ID is combined with what makes
-    the content the content.
+    A Message-ID alone is not enough: broken senders and bulk tools reuse one for different
+    mails, and we must never drop a mail because of that. For email the key combines the
+    Message-ID and the core headers with the body bytes: the same mail delivered to two
+    mailboxes differs only in its trace headers (Received, Delivered-To), which are left out,
+    and line endings, which servers rewrite (LF vs CRLF), are normalised.
     """
     if msg.channel != "email" and msg.message_id:
         return f"{msg.channel}:{msg.message_id}"
     digest = hashlib.sha256()
     for part in (msg.message_id or "", msg.sender, msg.sent_at.isoformat() if msg.sent_at else "",
-                 msg.subject, msg.text):
+                 msg.subject):
         digest.update(part.encode("utf-8", "surrogatepass"))
         digest.update(b"\x00")
-    for attachment in msg.attachments:
-        digest.update(hashlib.sha256(attachment.content).digest())
+    if raw is not None:
+        head, body = _split(raw)
+        digest.update(_stable_headers(head))
+        digest.update(b"\x00")
+        digest.update(_BLANK_TAIL.sub(b"\n", body).strip())
+    else:
+        digest.update(msg.text.encode("utf-8", "surrogatepass"))
+        for attachment in msg.attachments:
+            digest.update(hashlib.sha256(attachment.content).digest())
     return "email:" + digest.hexdigest()[:40]
+
+
+_BLANK_TAIL = re.compile(rb"[ \t]*\r?\n")
+
+
+# Headers that the delivery path adds or rewrites (trace fields, RFC 5321 section 4.4, and
+# filters' X- fields): the same mail in two mailboxes differs only in these.
+_TRACE_FIELDS = (b"received", b"return-path", b"delivered-to", b"x-", b"authentication-results",
+                 b"arc-", b"received-spf", b"envelope-to", b"status", b"content-length", b"lines")
+
+
+def _split(raw: bytes) -> tuple[bytes, bytes]:
+    """Header block and body (RFC 5322 section 2.1: split at the first empty line)."""
+    crlf, lf = raw.find(b"\r\n\r\n"), raw.find(b"\n\n")
+    cuts = [(i, i + n) for i, n in ((crlf, 4), (lf, 2)) if i >= 0]
+    if not cuts:
+        return raw, b""
+    end, start = min(cuts)
+    return raw[:end], raw[start:]
+
+
+def _stable_headers(head: bytes) -> bytes:
+    fields: list[bytes] = []
+    for line in head.replace(b"\r\n", b"\n").split(b"\n"):
+        if line[:1] in (b" ", b"\t") and fields:
+            fields[-1] += b" " + line.strip()
+        else:
+            fields.append(line.strip())
+    kept = [f for f in fields if not f.lower().startswith(_TRACE_FIELDS)]
+    return b"\n".join(kept)
 
 
 def find_thread(session: Session, msg: InboundMessage, contact: Contact,
