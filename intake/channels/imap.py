@@ -208,7 +208,11 @@ def _poll_folder(rt: Runtime, box: MailboxConfig, session: Session, client: IMAP
     for folder in (box.processed_folder, box.quarantine_folder):
         _ensure_folder(client, folder)
 
-    uids = sorted(u for u in client.search(["UID", f"{state.last_uid + 1}:*"]) if u > state.last_uid)
+    present = sorted(client.search(["ALL"]))
+    # A poller that died between commit and MOVE leaves its last batch or two behind.
+    below = [u for u in present if u <= state.last_uid][-2 * box.batch_size:]
+    _tidy_captured(rt, box, session, client, uidvalidity, below)
+    uids = [u for u in present if u > state.last_uid]
     if not uids:
         return
     sizes = {uid: data.get(b"RFC822.SIZE", 0) for uid, data in client.fetch(uids, ["RFC822.SIZE"]).items()}
@@ -216,6 +220,25 @@ def _poll_folder(rt: Runtime, box: MailboxConfig, session: Session, client: IMAP
         batch = uids[start:start + box.batch_size]
         _capture_batch(rt, box, session, client, state, uidvalidity, batch, sizes, result)
         acquire_lease(session, box.name, box.folder, rt.settings.lease_seconds)  # renew
+
+
+def _tidy_captured(rt: Runtime, box: MailboxConfig, session: Session, client: IMAPClient,
+                   uidvalidity: int, below_watermark: list[int]) -> None:
+    """Move mail that was captured but not moved (the poller died between the commit and
+    the MOVE). Mail below the watermark with no capture (skipped as unreadable) stays put
+    for a person and is listed by `intake mailbox reconcile`."""
+    if not below_watermark or not box.processed_folder:
+        return
+    from intake.tickets.models import Inbox
+
+    keys = {f"imap:{box.name}:{uidvalidity}:{uid}": uid for uid in below_watermark}
+    captured = session.execute(select(Inbox.capture_key, Inbox.meta).where(Inbox.capture_key.in_(list(keys)))).all()
+    normal = [keys[row.capture_key] for row in captured if not (row.meta or {}).get("oversize")]
+    oversize = [keys[row.capture_key] for row in captured if (row.meta or {}).get("oversize")]
+    if normal or oversize:
+        log.info("mailbox %s: moving %d captured but unmoved messages", box.name, len(normal) + len(oversize))
+    _move(client, sorted(normal), box.processed_folder)
+    _move(client, sorted(oversize), box.quarantine_folder)
 
 
 def _capture_batch(rt: Runtime, box: MailboxConfig, session: Session, client: IMAPClient,
