@@ -1,0 +1,20 @@
+"""Triage: category, department, priority, language and private handling for a message.
+
+Pure: rules come from `config/triage.yaml` through `load_rules`, compiled once; the rest
+takes values and returns values.
+"""
+
+from intake.triage.classify import triage_message
+from intake.triage.language import detect_language
+from intake.triage.privacy import detect_pii, redact
+from intake.triage.rules import Rules, TriageConfigError, load_rules
+
+__all__ = [
+    "Rules",
+    "TriageConfigError",
+    "detect_language",
+    "detect_pii",
+    "load_rules",
+    "redact",
+    "triage_message",
+]

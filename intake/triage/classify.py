@@ -1,0 +1,198 @@
+"""Triage one message: rules report hits, the config's tables decide the outcome. Pure.
+
+`triage_message` reads only the message and the compiled `Rules`; it does no I/O.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+
+from intake.messages import InboundMessage, Triage
+from intake.triage.language import detect_language, fold
+from intake.triage.privacy import detect_pii, private_pii_reasons, redact
+from intake.triage.rules import Rules
+
+# Where quoted history starts, if the normalizer left it in (mail-parser-reply misses
+# some clients' markers).
+_REPLY_MARKER = re.compile(
+    r"^\s*(?:-{2,}\s*(?:original message|原始邮件|原始郵件|回复的邮件)\s*-{2,}"
+    r"|on .{4,200}wrote:\s*$|.{1,80}(?:写道|寫道)\s*[:：]\s*$|在.{2,80}写道)",
+    re.IGNORECASE,
+)
+# Where the signature, legal footer or client boilerplate starts.
+_SIGNATURE_MARKER = re.compile(
+    r"^\s*(?:--\s*$|_{3,}\s*$|sent from my |sent from outlook|get outlook for|发自我的|發自我的|"
+    r"confidentiality notice|disclaimer|this e-?mail and any attachments|免责声明|本邮件(?:及其附件)?(?:含有|可能)|"
+    r"this message (?:is|may be) confidential)",
+    re.IGNORECASE,
+)
+_CLOSING = re.compile(
+    r"^\s*(?:best regards|kind regards|warm regards|regards|sincerely|cheers|thanks|thank you|"
+    r"many thanks|best|thx|谢谢|謝謝|此致|祝好|顺祝商祺)[\s,.!！，。]*$",
+    re.IGNORECASE,
+)
+_CLOSING_TAIL_LINES = 6  # a closing this close to the end starts the signature
+_FORWARD_MARKER = re.compile(
+    r"(?:-{2,}\s*(?:转发的邮件|轉寄的郵件|转发邮件|forwarded message)\s*-{2,}|begin forwarded message:)\s*$",
+    re.IGNORECASE,
+)
+_SUBJECT_PREFIX = re.compile(r"^\s*(?:(?:re|fw|fwd|aw|sv|回复|回覆|答复|转发|轉寄)\s*[:：]\s*)+", re.IGNORECASE)
+_CLAUSE_END = re.compile(r"(?<=[。！？!?;；\n])|(?<=\.)(?=\s)")
+
+_CATEGORY_TIE_ORDER = ("payment", "account", "content_review", "technical", "feedback", "other")
+_MAX_HITS_PER_RULE = 3  # repetition adds little after a few mentions
+
+
+@dataclass(frozen=True)
+class _Hits:
+    scores: dict[str, int]
+    signals: frozenset[str]
+    reasons: tuple[str, ...]
+
+
+def message_body(msg: InboundMessage) -> str:
+    """The writer's own words: `new_text`, or `text` when the normalizer left it empty."""
+    return msg.new_text if msg.new_text.strip() else msg.text
+
+
+def classification_body(msg: InboundMessage) -> str:
+    """What the rules read: the writer's words, plus a forwarded mail they only introduce."""
+    body = message_body(msg)
+    if body is msg.new_text and _FORWARD_MARKER.search(body.rstrip()) and len(msg.text) > len(body):
+        # "see the mail below, urgent": the forwarded mail is the case itself.
+        return msg.text
+    return body
+
+
+def own_text(msg: InboundMessage) -> str:
+    """Subject and body as one text: what `Triage.redacted_text` is made from."""
+    body = message_body(msg)
+    if msg.channel == "email" and msg.subject.strip():
+        return f"{msg.subject}\n{body}"
+    return body
+
+
+def strip_quotes_and_signature(body: str) -> str:
+    """Drop quoted lines, everything after a reply marker, and a trailing signature block."""
+    lines: list[str] = []
+    for line in body.splitlines():
+        if _REPLY_MARKER.match(line):
+            break
+        if line.lstrip().startswith(">"):
+            continue
+        lines.append(line)
+    for index, line in enumerate(lines):
+        if _SIGNATURE_MARKER.match(line) or (
+            _CLOSING.match(line) and len(lines) - index <= _CLOSING_TAIL_LINES and index > 0
+        ):
+            lines = lines[:index]
+            break
+    return "\n".join(lines)
+
+
+def triage_message(msg: InboundMessage, rules: Rules) -> Triage:
+    """Decide category, department, priority, language and private handling for `msg`."""
+    text = own_text(msg)
+    spans = detect_pii(text)
+    subject = _SUBJECT_PREFIX.sub("", msg.subject) if msg.channel == "email" else ""
+    body = strip_quotes_and_signature(classification_body(msg))
+
+    folded_subject = fold(subject)
+    kept_body, negated_body = _split_negated(fold(body), rules)
+    hits = _run_rules(rules, folded_subject, kept_body)
+    # Privacy never looks away: denied clauses ("not about my account") still count there.
+    private_hits = _run_rules(rules, "", negated_body) if negated_body else None
+
+    category = _decide_category(hits.scores, rules)
+    priority = _decide_priority(category, hits.signals, rules)
+
+    private_reasons: list[str] = []
+    if category in rules.private_categories:
+        private_reasons.append(f"category:{category}")
+    pii_reasons = private_pii_reasons(spans, rules.private_pii_kinds)
+    if msg.text and msg.text != message_body(msg):
+        # Sensitive data in quoted history or a signature still makes the case private.
+        extra = private_pii_reasons(detect_pii(msg.text), rules.private_pii_kinds)
+        pii_reasons = tuple(dict.fromkeys((*pii_reasons, *extra)))
+    private_reasons.extend(pii_reasons)
+    all_signals = hits.signals | (private_hits.signals if private_hits else frozenset())
+    private_reasons.extend(sorted(all_signals & rules.private_signals))
+
+    return Triage(
+        category=category,  # type: ignore[arg-type]  # checked against Category in load_rules
+        department=rules.department_for(category),
+        priority=priority,  # type: ignore[arg-type]
+        language=detect_language(f"{subject}\n{body}"),
+        private=bool(private_reasons),
+        private_reasons=tuple(private_reasons),
+        reasons=hits.reasons,
+        pii=spans,
+        redacted_text=redact(text, spans),
+    )
+
+
+def _split_negated(body: str, rules: Rules) -> tuple[str, str]:
+    """Body without the clauses that deny a topic, and those clauses on their own."""
+    if rules.negation is None or not rules.negation.search(body):
+        return body, ""
+    kept: list[str] = []
+    denied: list[str] = []
+    for clause in _CLAUSE_END.split(body):
+        (denied if rules.negation.search(clause) else kept).append(clause)
+    return "".join(kept), "\n".join(denied)
+
+
+def _run_rules(rules: Rules, subject: str, body: str) -> _Hits:
+    scores: dict[str, int] = defaultdict(int)
+    signals: set[str] = set()
+    reasons: list[str] = []
+    for rule in rules.rules:
+        for part, factor in ((subject, rules.subject_weight), (body, 1)):
+            if not part:
+                continue
+            found = rule.find(part)
+            if not found:
+                continue
+            if rule.category is not None:
+                scores[rule.category] += rule.weight * factor * min(len(found), _MAX_HITS_PER_RULE)
+            if rule.signal is not None:
+                signals.add(rule.signal)
+            where = "subject" if factor != 1 else "body"
+            reasons.append(f"{rule.id}@{where}:{'|'.join(f[:30] for f in found[:_MAX_HITS_PER_RULE])}")
+    large = _large_sum(rules, f"{subject}\n{body}")
+    if large:
+        signals.add("large_sum")
+        reasons.append(f"amount.large_sum:{large}")
+    return _Hits(dict(scores), frozenset(signals), tuple(reasons))
+
+
+def _large_sum(rules: Rules, text: str) -> str:
+    """The first amount at or above its currency's threshold, as "48600CNY"; or ""."""
+    if rules.amount_pattern is None:
+        return ""
+    for match in rules.amount_pattern.finditer(text):
+        symbol_first, number1, scale1, number2, scale2, symbol_last = match.groups()
+        number, scale = (number1, scale1) if symbol_first else (number2, scale2)
+        currency = rules.currency_of.get(symbol_first or symbol_last or "")
+        if currency is None or currency not in rules.large_sum:
+            continue
+        value = float(number.replace(",", "")) * {"万": 10_000, "千": 1_000, "k": 1_000}.get(scale or "", 1)
+        if value >= rules.large_sum[currency]:
+            return f"{value:g}{currency}"
+    return ""
+
+
+def _decide_category(scores: dict[str, int], rules: Rules) -> str:
+    best = max(_CATEGORY_TIE_ORDER, key=lambda c: (scores.get(c, 0), -_CATEGORY_TIE_ORDER.index(c)))
+    if scores.get(best, 0) < rules.min_category_score:
+        return rules.fallback_category
+    return best
+
+
+def _decide_priority(category: str, signals: frozenset[str], rules: Rules) -> str:
+    for row in rules.priority_rows:
+        if row.applies(category, signals):
+            return row.priority
+    return rules.default_priority[category]

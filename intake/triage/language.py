@@ -1,0 +1,88 @@
+"""Language guessing and text folding for triage: zh / en / mixed / unknown, no dependency.
+
+`detect_language` counts CJK characters against Latin words; `fold` turns a text into the
+one form the rules are matched against (NFKC, lower case, traditional -> simplified, no
+apostrophes), so `config/triage.yaml` needs each term once and typed the simple way.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Literal
+
+LanguageGuess = Literal["zh", "en", "mixed", "unknown"]
+
+# Tokens that say nothing about the writer's language: links, addresses, @handles and
+# ids such as "xiaoyu_0712" or "28.7.1".
+_NOISE = re.compile(
+    r"https?://\S+|www\.\S+|[\w.+-]+@[\w-]+(?:\.[\w-]+)+|@[\w.]+|\b\w*[\d_]\w*\b",
+    re.ASCII,
+)
+_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_LATIN_WORD = re.compile(r"[A-Za-z\u00c0-\u024f]{2,}")
+
+# A Chinese character carries about as much as a short English word; a message is
+# "mixed" when neither side has at least this share of the units.
+_DOMINANT_SHARE = 0.8
+
+
+def detect_language(text: str) -> LanguageGuess:
+    """Guess whether a text is Chinese, English, a mix of both, or neither."""
+    cleaned = _NOISE.sub(" ", text)
+    # About 1.5 characters make a Chinese word.
+    cjk = len(_CJK.findall(cleaned)) / 1.5
+    latin = len(_LATIN_WORD.findall(cleaned))
+    total = cjk + latin
+    if total == 0:
+        return "unknown"
+    share = cjk / total
+    if share >= _DOMINANT_SHARE:
+        return "zh"
+    if share <= 1 - _DOMINANT_SHARE:
+        return "en"
+    return "mixed"
+
+
+# Traditional characters common in support mail, mapped to their simplified form. Not a
+# full converter (that needs a dictionary); enough that a rule written in simplified
+# Chinese also matches Taiwanese and Hong Kong mail. Pairs are aligned character by
+# character.
+_TRADITIONAL = (
+    "帳賬號碼錄證驗簡訊無寫換綁註銷軟體網路線載傳視頻審複誤違規權刪們這裡說話請問謝為麼"
+    "錢幣儲值費單據發票稅務銀戶轉帳額餘結算應課會員續訂閱購買賣貨運號碼開關閉閃當機"
+    "畫質聲音響錄製片頭輸顯標題設資訊變動態則舉檢測禁凍騙盜駭問題處理幫助緊急還沒收到"
+    "過後時間點隻個們與對於從來樣讓給並經歷紀實認護照門臺灣區縣鎮鄉樓層棟單園廈華麗"
+    "東車長見覽讀議見優體驗難滿歡喜愛歲顏色級舊鐘鏈結連線廣告計劃劃營業損失讓廠師傅"
+    "紅燒豬雞魚鳥貓狗說話語種類頁選擇項隱私條約協議"
+    "錯冊鎖圖廳啟遲斷螢覺搶領獎勵補貼詢訴復覆歸聯絡繫亂壞專團隊辦嗎爲裏纔僅雖讚評論兒價"
+    "現藝術極邊熱總攝擊屬職識獲導學習兩產壓彈戲寶媽親縮綠際況嚴"
+)
+_SIMPLIFIED = (
+    "帐账号码录证验简讯无写换绑注销软体网路线载传视频审复误违规权删们这里说话请问谢为么"
+    "钱币储值费单据发票税务银户转帐额余结算应课会员续订阅购买卖货运号码开关闭闪当机"
+    "画质声音响录制片头输显标题设资讯变动态则举检测禁冻骗盗骇问题处理帮助紧急还没收到"
+    "过后时间点只个们与对于从来样让给并经历纪实认护照门台湾区县镇乡楼层栋单园厦华丽"
+    "东车长见览读议见优体验难满欢喜爱岁颜色级旧钟链结连线广告计划划营业损失让厂师傅"
+    "红烧猪鸡鱼鸟猫狗说话语种类页选择项隐私条约协议"
+    "错册锁图厅启迟断萤觉抢领奖励补贴询诉复复归联络系乱坏专团队办吗为里才仅虽赞评论儿价"
+    "现艺术极边热总摄击属职识获导学习两产压弹戏宝妈亲缩绿际况严"
+)
+assert len(_TRADITIONAL) == len(_SIMPLIFIED)
+_FOLD_TABLE = str.maketrans(
+    {
+        **dict(zip(_TRADITIONAL, _SIMPLIFIED, strict=True)),
+        "帳": "账",
+        "帐": "账",  # both spellings of "account" are in use; rules name one
+        "'": None,
+        "\u2019": None,
+        "\u2018": None,
+        "\u201c": '"',
+        "\u201d": '"',
+    }
+)
+
+
+def fold(text: str) -> str:
+    """Normalize a text for rule matching; lengths may change, never use for offsets."""
+    return unicodedata.normalize("NFKC", text).lower().translate(_FOLD_TABLE)

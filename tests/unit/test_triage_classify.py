@@ -1,0 +1,159 @@
+"""triage_message: categories from domain words, priority from the table, private never missed."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from intake.messages import InboundMessage, Triage
+from intake.triage import Rules, load_rules, triage_message
+
+
+@pytest.fixture(scope="module")
+def rules() -> Rules:
+    return load_rules()
+
+
+def sms(text: str, rules: Rules) -> Triage:
+    return triage_message(InboundMessage(channel="sms", sender="+8613900000000", text=text, new_text=text), rules)
+
+
+def mail(subject: str, body: str, rules: Rules, text: str | None = None) -> Triage:
+    msg = InboundMessage(channel="email", sender="a@example.com", subject=subject, text=text or body, new_text=body)
+    return triage_message(msg, rules)
+
+
+@pytest.mark.parametrize(
+    "text, category",
+    [
+        ("pls help cant log in to my acct, forgot pwd", "account"),
+        ("登不上了 验证码也收不到", "account"),
+        ("提现没到账啊 都一周了", "payment"),
+        ("refund pls, got charged twice for coins", "payment"),
+        ("app keeps crashing after update, pls fix", "technical"),
+        ("直播一直卡 转圈圈", "technical"),
+        ("my vid got taken down for no reason, pls review", "content_review"),
+        ("視頻審核不通過，申請複審", "content_review"),
+        ("would be cool if u added a sleep timer", "feedback"),
+        ("建议增加夜间模式", "feedback"),
+        ("恭喜您获得免费领取资格，点击链接，退订回T", "other"),
+    ],
+)
+def test_sms_shorthand_and_everyday_words(text: str, category: str, rules: Rules) -> None:
+    assert sms(text, rules).category == category
+
+
+@pytest.mark.parametrize(
+    "text, priority",
+    [
+        ("someone is logged into my account right now and changing my password", "urgent"),
+        ("有人正在登我的号，被盗了", "urgent"),
+        ("unauthorized charges on my card for coins, please refund", "urgent"),
+        ("广告账户被扣了5万元，请核查退款", "urgent"),
+        ("Our attorney will pursue legal action if the video is not reinstated", "urgent"),
+        ("账号被封了，申诉", "high"),
+        ("my account got suspended this morning, I run my business on it", "high"),
+        ("withdrawal from creator fund still hasn't arrived after 8 days", "high"),
+        ("bought coins, balance still 0", "normal"),
+        ("上传视频失败", "normal"),
+        ("建议加个字体大小设置", "low"),
+        ("人工客服几点下班", "low"),
+        ("help", "normal"),
+    ],
+)
+def test_priority_table(text: str, priority: str, rules: Rules) -> None:
+    assert sms(text, rules).priority == priority
+
+
+def test_department_follows_category(rules: Rules) -> None:
+    triage = sms("提现没到账", rules)
+    assert (triage.category, triage.department) == ("payment", "finance_support")
+
+
+def test_private_for_every_account_and_payment_case(rules: Rules) -> None:
+    triage = sms("bought coins, balance still 0", rules)
+    assert triage.private and "category:payment" in triage.private_reasons
+    triage = sms("forgot my password", rules)
+    assert triage.private and "category:account" in triage.private_reasons
+
+
+def test_private_for_sensitive_data_in_any_category(rules: Rules) -> None:
+    triage = sms("上传视频失败 我的身份证 330106197911215961", rules)
+    assert triage.category == "technical"
+    assert triage.private and "pii:id" in triage.private_reasons
+    assert "330106197911215961" not in triage.redacted_text
+
+
+def test_private_for_takeover_even_in_a_suggestion(rules: Rules) -> None:
+    triage = mail("功能建议", "上个月我的号被盗过，现在已经找回了，这次不需要处理账号问题。建议增加异地登录提醒。", rules)
+    assert triage.category == "feedback"
+    assert triage.private and "account_takeover" in triage.private_reasons
+
+
+def test_phone_alone_is_not_private(rules: Rules) -> None:
+    triage = sms("上传视频老是失败 我电话13588889999", rules)
+    assert not triage.private
+    assert "[PHONE]" in triage.redacted_text
+
+
+def test_subject_weighs_more_than_body(rules: Rules) -> None:
+    # body alone leans technical (one word), the subject says content review
+    assert mail("视频被下架申诉", "昨晚发的，今天看不到了，是不是出错了", rules).category == "content_review"
+
+
+def test_quoted_lines_and_signature_do_not_classify(rules: Rules) -> None:
+    body = (
+        "The app freezes on the home page since the last update.\n\n"
+        "-- \nJane\nAccounts Payable\nCONFIDENTIALITY NOTICE: billing, payment and refund information\n"
+        "> Your refund of coins and payout was processed\n"
+    )
+    triage = mail("App problem", body, rules)
+    assert triage.category == "technical"
+
+
+def test_reply_marker_cuts_quoted_history(rules: Rules) -> None:
+    body = "Yes, please delete my account.\n\nOn Mon, Mar 17, 2025 Vidora Support wrote:\nrefund payout coins billing invoice"
+    assert mail("Re: request", body, rules).category == "account"
+
+
+def test_redacted_text_is_subject_and_new_text(rules: Rules) -> None:
+    triage = mail("Call me 139 0123 4567", "card 4111 1111 1111 1111", rules, text="card 4111 1111 1111 1111\n> old")
+    assert triage.redacted_text == "Call me [PHONE]\ncard [CARD]"
+    assert {s.kind for s in triage.pii} == {"phone", "card"}
+
+
+def test_sensitive_data_only_in_quoted_text_still_private(rules: Rules) -> None:
+    triage = mail("thanks", "great, thanks", rules, text="great, thanks\n> my password: Secret123")
+    assert triage.private and "pii:secret" in triage.private_reasons
+
+
+def test_empty_new_text_falls_back_to_text(rules: Rules) -> None:
+    msg = InboundMessage(channel="email", sender="a@b.c", subject="", text="提现没到账", new_text="")
+    assert triage_message(msg, rules).category == "payment"
+
+
+def test_language_is_reported(rules: Rules) -> None:
+    assert sms("app打不开, keeps crashing 一直闪退 please help me fix it", rules).language == "mixed"
+
+
+def test_reasons_name_the_rules_that_hit(rules: Rules) -> None:
+    triage = sms("提现没到账", rules)
+    assert any(r.startswith("payment.withdrawal@body:") for r in triage.reasons)
+    assert any(r.startswith("signal.payout_missing") for r in triage.reasons)
+
+
+def test_fast_enough(rules: Rules) -> None:
+    msg = InboundMessage(
+        channel="email",
+        sender="a@example.com",
+        subject="提现三天了还没到账",
+        text="x",
+        new_text="客服你好：我在创作者中心申请提现3260.50元，到账银行卡是 6222 0202 0679 7016 873，"
+        "页面显示已打款，但是银行没有收到。我的手机号 13905711234。" * 3,
+    )
+    triage_message(msg, rules)
+    start = time.perf_counter()
+    for _ in range(200):
+        triage_message(msg, rules)
+    assert (time.perf_counter() - start) / 200 < 0.005  # generous: typical is ~0.5 ms
