@@ -45,6 +45,9 @@ def make_celery(settings: Settings) -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
+        # With late acks a task whose broker connection dropped is redelivered; cancel the
+        # running copy rather than finish it twice (our tasks are idempotent either way).
+        worker_cancel_long_running_tasks_on_connection_loss=True,
         task_queues=[Queue(name) for name in QUEUES],
         task_default_queue="process",
         task_routes={
