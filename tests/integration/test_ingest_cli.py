@@ -1,0 +1,65 @@
+"""`intake ingest`: every real-world email of the shared corpus lands in a ticket."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.flows import INTAKE_BIN, mail, subprocess_env
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+
+
+def run_ingest(env: dict[str, str], *args: str) -> tuple[int, list[dict]]:  # type: ignore[type-arg]
+    done = subprocess.run([INTAKE_BIN, "ingest", *args], env=env, capture_output=True, text=True,
+                          timeout=280, check=False)
+    return done.returncode, [json.loads(line) for line in done.stdout.splitlines()]
+
+
+def corpus_files(shared_dir: Path) -> list[Path]:
+    root = shared_dir / "corpus" / "email"
+    if not root.is_dir():
+        pytest.skip(f"the shared email corpus is not at {root}")
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix != ".tsv")
+
+
+def test_every_corpus_email_lands_in_a_ticket(shared_dir: Path, db_url: str, tmp_path: Path) -> None:
+    files = corpus_files(shared_dir)
+    assert len(files) >= 280
+    code, lines = run_ingest(subprocess_env(db_url, tmp_path / "var"), *map(str, files))
+    assert [line["source"] for line in lines] == [str(f) for f in files]  # one line per file, in order
+    errors = [line for line in lines if "error" in line]
+    empty = [f for f in files if not f.read_bytes().strip()]
+    # Only a file with no bytes at all may be refused, and it says why.
+    assert [Path(e["source"]) for e in errors] == empty
+    assert all("empty" in e["error"] for e in errors)
+    assert code == (1 if empty else 0)
+    tickets = [line for line in lines if "ticket" in line]
+    assert all(line["ticket"].startswith("TK-") for line in tickets)
+    assert all(line["outcome"] in ("new_ticket", "added_to_ticket") for line in tickets)
+    assert all(isinstance(line["parse_error"], bool) for line in tickets)
+
+
+def test_ingesting_the_same_file_twice_is_a_duplicate(tmp_path: Path) -> None:
+    path = tmp_path / "one.eml"
+    path.write_bytes(mail())
+    env = subprocess_env(f"sqlite:///{tmp_path}/intake.db", tmp_path / "var")
+    _, [first] = run_ingest(env, str(path))
+    _, [second] = run_ingest(env, str(path))
+    assert first["outcome"] == "new_ticket"
+    assert second == {"source": str(path), "ticket": first["ticket"], "outcome": "duplicate",
+                      "parse_error": False}
+
+
+def test_an_unreadable_file_is_reported_and_the_rest_go_on(tmp_path: Path) -> None:
+    good = tmp_path / "good.eml"
+    good.write_bytes(mail())
+    missing = tmp_path / "missing.eml"
+    env = subprocess_env(f"sqlite:///{tmp_path}/intake.db", tmp_path / "var")
+    code, lines = run_ingest(env, str(missing), str(good))
+    assert code == 1
+    assert lines[0]["source"] == str(missing) and "error" in lines[0]
+    assert lines[1]["outcome"] == "new_ticket"
