@@ -1,0 +1,314 @@
+"""Walk a parsed MIME tree: pick the body text, collect attachments and report facts.
+
+Works on `email.message.Message` objects from the stdlib parser (compat32 or default
+policy); uses only the raw-value API (`get_payload(decode=True)`, `get_param`,
+`raw_items`), so header objects of the default policy are never built.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from email.message import Message
+from email.parser import BytesParser
+from email.policy import compat32
+
+from intake.messages import Attachment
+from intake.normalize._charset import clean_text, decode_bytes, decode_header_value, declared_codecs
+
+_MAX_DEPTH = 40
+_EXTENSIONS = {
+    "image/png": ".png", "image/jpeg": ".jpg", "image/gif": ".gif", "image/webp": ".webp",
+    "application/pdf": ".pdf", "message/rfc822": ".eml", "text/plain": ".txt",
+    "text/html": ".html", "text/calendar": ".ics", "text/rfc822-headers": ".txt",
+    "audio/mpeg": ".mp3", "video/mp4": ".mp4", "application/zip": ".zip",
+}
+_MESSAGE_ID = re.compile(r"^(?:X-)?(?:Original-)?Message-ID[ \t]*:[ \t]*<?([^\s<>]+)>?", re.I | re.M)
+_META_CHARSET = re.compile(rb"""<meta[^>]{0,200}?charset\s*=\s*["']?([A-Za-z0-9_\-]+)""", re.I)
+_UNSAFE_FILENAME = re.compile(r"[\x00-\x1f\x7f]+")
+_BROKEN_MULTIPART = ("StartBoundaryNotFoundDefect", "NoBoundaryInMultipartDefect")
+_BOUNDARY_LINE = re.compile(r"^--([^\s\"]{1,200})[ \t]*$", re.M)
+
+
+@dataclass
+class Body:
+    """What the walk found."""
+
+    plain: list[str] = field(default_factory=list)
+    html: list[str] = field(default_factory=list)
+    attachments: list[Attachment] = field(default_factory=list)
+    skipped: int = 0
+    charset: str | None = None  # first declared text charset: a hint for raw 8-bit headers
+    charset_fallbacks: list[str] = field(default_factory=list)
+    report_type: str | None = None
+    delivery_actions: list[str] = field(default_factory=list)
+    reported_ids: list[str] = field(default_factory=list)
+    broken_structure: bool = False
+    too_deep: bool = False
+
+
+def _param(part: Message, name: str, header: str = "content-type") -> str | None:
+    """A MIME parameter as text, RFC 2231 (charset'lang'value, continuations) decoded."""
+    try:
+        value = part.get_param(name, header=header)
+    except Exception:
+        return None
+    if value is None:
+        return None
+    if isinstance(value, tuple):  # RFC 2231 §4: (charset, language, percent-decoded text)
+        charset, _language, text = value
+        try:
+            data = text.encode("latin-1", "surrogateescape")
+        except UnicodeEncodeError:
+            data = text.encode("utf-8", "surrogateescape")
+        return decode_bytes(data, charset or None)[0]
+    if not isinstance(value, str):
+        return None
+    # Non-standard but common: RFC 2047 encoded words, or raw 8-bit bytes, in a parameter.
+    return decode_header_value(value.strip())
+
+
+def content_type(part: Message) -> str:
+    try:
+        return part.get_content_type()
+    except Exception:
+        return "text/plain"
+
+
+def _disposition(part: Message) -> str | None:
+    try:
+        return part.get_content_disposition()
+    except Exception:
+        return None
+
+
+def _filename(part: Message) -> str:
+    name = _param(part, "filename", "content-disposition") or _param(part, "name") or ""
+    name = name.replace("\\", "/").rsplit("/", 1)[-1]  # never a path
+    name = _UNSAFE_FILENAME.sub("", name).strip()
+    return "" if name in (".", "..") else name[:255]
+
+
+def _payload_bytes(part: Message) -> bytes:
+    try:
+        data = part.get_payload(decode=True)
+    except Exception:
+        data = None
+    if isinstance(data, bytes):
+        return data
+    payload = part.get_payload()
+    if isinstance(payload, str):
+        return payload.encode("utf-8", "surrogateescape")
+    return b""
+
+
+def _message_bytes(part: Message) -> bytes:
+    payload = part.get_payload()
+    inner = payload[0] if isinstance(payload, list) and payload else None
+    if isinstance(inner, Message):
+        try:
+            return inner.as_bytes()
+        except Exception:
+            try:
+                return inner.as_string().encode("utf-8", "surrogateescape")
+            except Exception:
+                return b""
+    return _payload_bytes(part)
+
+
+class Walker:
+    """Collects body text and attachments from one message tree."""
+
+    def __init__(self, max_attachment_bytes: int | None) -> None:
+        self.max_attachment_bytes = max_attachment_bytes
+        self.body = Body()
+
+    def walk(self, part: Message, *, text_wanted: bool = True, depth: int = 0) -> None:
+        if depth > _MAX_DEPTH:
+            self.body.too_deep = True
+            return
+        ctype = content_type(part)
+        if depth == 0 and ctype == "multipart/report":
+            self.body.report_type = (_param(part, "report-type") or "").lower() or "unknown"
+        elif depth == 0 and ctype == "message/delivery-status":
+            self.body.report_type = "delivery-status"
+        if ctype == "message/delivery-status":
+            if self.body.report_type in (None, "unknown"):
+                # A DSN part under a multipart/report that lost its report-type (or
+                # under a mislabelled multipart/mixed) still makes this a DSN.
+                self.body.report_type = "delivery-status"
+            self._delivery_status(part)
+            return
+        if ctype == "text/rfc822-headers":
+            self.body.reported_ids.extend(_MESSAGE_ID.findall(decode_bytes(_payload_bytes(part))[0]))
+            return
+        if ctype in ("message/rfc822", "message/global"):
+            self._rfc822(part)
+            return
+        payload = part.get_payload()
+        if isinstance(payload, list):
+            children = [child for child in payload if isinstance(child, Message)]
+            if ctype == "multipart/alternative":
+                chosen = self._choose_alternative(children)
+                for child in children:
+                    # The other alternatives give no text, but may hold the only copy of
+                    # an inline screenshot (Outlook's HTML-only images).
+                    self.walk(child, text_wanted=text_wanted and child is chosen, depth=depth + 1)
+            else:
+                for child in children:
+                    self.walk(child, text_wanted=text_wanted, depth=depth + 1)
+            return
+        self._leaf(part, ctype, text_wanted, depth)
+
+    def _choose_alternative(self, children: list[Message]) -> Message | None:
+        for child in children:
+            if content_type(child) == "text/plain" and _disposition(child) != "attachment":
+                if _payload_bytes(child).strip():
+                    return child
+        return children[-1] if children else None  # RFC 2046 §5.1.4: last is richest
+
+    def _leaf(self, part: Message, ctype: str, text_wanted: bool, depth: int) -> None:
+        disposition = _disposition(part)
+        filename = _filename(part)
+        maintype = ctype.partition("/")[0]
+        if maintype == "multipart":
+            # A multipart whose declared boundary never appears: compat32 keeps the body
+            # as one string. Retry with the boundary the body actually uses; failing
+            # that, read it as text rather than lose it.
+            repaired = _reparse_with_found_boundary(part, ctype) if depth < _MAX_DEPTH else None
+            if repaired is not None:
+                self.walk(repaired, text_wanted=text_wanted, depth=depth + 1)
+                return
+            self.body.broken_structure = True
+            if text_wanted:
+                self._text(part, "text/plain")
+            return
+        is_body = (
+            ctype in ("text/plain", "text/html")
+            and disposition != "attachment"
+            and not filename
+        )
+        if is_body:
+            if text_wanted:
+                self._text(part, ctype)
+            return
+        self._attachment(part, ctype, filename, _payload_bytes(part), disposition)
+
+    def _text(self, part: Message, ctype: str) -> None:
+        data = _payload_bytes(part)
+        declared = _param(part, "charset")
+        if not declared and ctype == "text/html":
+            meta = _META_CHARSET.search(data[:4096])
+            declared = meta.group(1).decode("ascii") if meta else None
+        text, used = decode_bytes(data, declared)
+        if declared and self.body.charset is None:
+            self.body.charset = declared
+        if declared and used != "ascii" and used not in declared_codecs(declared):
+            self.body.charset_fallbacks.append(f"{declared[:40]}->{used}")
+        elif declared is None and used != "ascii" and self.body.charset is None:
+            self.body.charset = used
+        text = clean_text(text.replace("\r\n", "\n").replace("\r", "\n"))
+        if not text.strip():
+            return
+        if ctype == "text/html":
+            self.body.html.append(text)
+        else:
+            if _param(part, "format") == "flowed":
+                text = unflow(text, delsp=(_param(part, "delsp") or "").lower() == "yes")
+            self.body.plain.append(text)
+
+    def _attachment(
+        self, part: Message, ctype: str, filename: str, content: bytes, disposition: str | None
+    ) -> None:
+        if self.max_attachment_bytes is not None and len(content) > self.max_attachment_bytes:
+            self.body.skipped += 1
+            return
+        raw_cid = part.get("content-id")
+        content_id = decode_header_value(str(raw_cid)).strip().strip("<>").strip() if raw_cid else ""
+        index = len(self.body.attachments) + self.body.skipped + 1
+        name = filename or f"attachment-{index}{_EXTENSIONS.get(ctype, '.bin')}"
+        inline = disposition == "inline" or (disposition is None and bool(content_id))
+        self.body.attachments.append(
+            Attachment(
+                filename=name,
+                content_type=ctype,
+                content=content,
+                content_id=content_id or None,
+                inline=inline,
+            )
+        )
+
+    def _rfc822(self, part: Message) -> None:
+        content = _message_bytes(part)
+        payload = part.get_payload()
+        inner = payload[0] if isinstance(payload, list) and payload else None
+        if self.body.report_type and isinstance(inner, Message):
+            for name in ("message-id", "original-message-id", "x-original-message-id"):
+                for value in inner.get_all(name, []) or []:
+                    self.body.reported_ids.extend(_MESSAGE_ID.findall(f"Message-ID: {value}"))
+        self._attachment(part, "message/rfc822", _filename(part), content, _disposition(part))
+
+    def _delivery_status(self, part: Message) -> None:
+        # RFC 3464 §2: blocks of fields; compat32 parses each block as a Message.
+        payload = part.get_payload()
+        if isinstance(payload, list):
+            blocks = "\n".join(
+                "\n".join(f"{name}: {value}" for name, value in block.raw_items())
+                for block in payload
+                if isinstance(block, Message)
+            )
+        else:
+            blocks = decode_bytes(_payload_bytes(part))[0]
+        self.body.delivery_actions.extend(
+            re.findall(r"^Action[ \t]*:[ \t]*([A-Za-z\-]+)", blocks, re.I | re.M)
+        )
+        self.body.reported_ids.extend(
+            match
+            for match in re.findall(
+                r"^(?:X-)?Original-Message-ID[ \t]*:[ \t]*<?([^\s<>]+)>?", blocks, re.I | re.M
+            )
+        )
+
+
+def _reparse_with_found_boundary(part: Message, ctype: str) -> Message | None:
+    payload = part.get_payload()
+    if not isinstance(payload, str):
+        return None
+    found = _BOUNDARY_LINE.search(payload)
+    if found is None:
+        return None
+    boundary = found.group(1)
+    if boundary.endswith("--") and payload.count(f"--{boundary[:-2]}") > 1:
+        boundary = boundary[:-2]
+    head = f'Content-Type: {ctype}; boundary="{boundary}"\n\n'
+    try:
+        repaired = BytesParser(policy=compat32).parsebytes(
+            (head + payload).encode("utf-8", "surrogateescape")
+        )
+    except Exception:
+        return None
+    if not repaired.is_multipart() or any(
+        type(defect).__name__ in _BROKEN_MULTIPART for defect in repaired.defects
+    ):
+        return None
+    return repaired
+
+
+def unflow(text: str, *, delsp: bool) -> str:
+    """Join RFC 3676 format=flowed soft line breaks (a line ending in a space)."""
+    out: list[str] = []
+    buffer = ""
+    for line in text.split("\n"):
+        if line == "-- ":  # RFC 3676 §4.3: the signature separator is never flowed
+            if buffer:
+                out.append(buffer)
+                buffer = ""
+            out.append(line)
+            continue
+        buffer += line[:-1] if (delsp and line.endswith(" ")) else line
+        if not line.endswith(" "):
+            out.append(buffer)
+            buffer = ""
+    if buffer:
+        out.append(buffer)
+    return "\n".join(out)
