@@ -14,7 +14,8 @@ import json
 import logging
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -23,6 +24,9 @@ from intake.messages import InboundMessage, Triage
 from intake.runtime import Runtime
 from intake.tickets import store
 from intake.tickets.models import Inbox, Message, Ticket, utcnow
+
+if TYPE_CHECKING:
+    from intake.triage import Rules
 
 log = logging.getLogger("intake.pipeline")
 
@@ -69,6 +73,7 @@ class Context:
     inbox: Inbox
     now: dt.datetime
     outbox_ids: list[int] = field(default_factory=list)
+    prepared: "Prepared | None" = None  # pure steps already run (possibly in another process)
 
 
 Handler = Callable[[Context], Outcome]
@@ -95,8 +100,49 @@ def raw_params(ctx: Context) -> dict[str, str]:
 
 # -- the message flow ------------------------------------------------------------------------
 
-def step_dedupe(ctx: Context, msg: InboundMessage, raw: bytes | None = None) -> str:
-    key = store.message_fingerprint(msg, raw)
+@dataclass(frozen=True)
+class Prepared:
+    """The result of the pure steps for one capture: normalize, fingerprint, triage.
+
+    Computed without the database, so a batch can be prepared in parallel processes and
+    then stored in one transaction.
+    """
+
+    msg: InboundMessage
+    dedupe_key: str
+    triage: Triage
+
+
+def triage_for(msg: InboundMessage, rules: "Rules", meta: dict[str, Any] | None) -> Triage:
+    from intake.triage import triage_message
+
+    triage = triage_message(msg, rules)
+    default_department = (meta or {}).get("department")
+    if default_department and triage.category == "other":
+        # A mailbox declared for one department (finance@) routes what triage could not place.
+        triage = replace(triage, department=default_department)
+    return triage
+
+
+def prepare_email(raw: bytes, meta: dict[str, Any] | None, rules: "Rules",
+                  max_attachment_bytes: int | None = None) -> Prepared:
+    """Pure: raw RFC 5322 bytes -> message, dedupe key and triage. Raises UserError for
+    input that holds no message at all."""
+    from intake.normalize.email import ParseFailure, parse_email
+
+    try:
+        msg = parse_email(raw, max_attachment_bytes=max_attachment_bytes)
+    except ParseFailure as exc:
+        raise UserError(f"unreadable email: {exc}") from None
+    if (meta or {}).get("oversize"):
+        # Only the headers were taken (INTAKE_MAX_MESSAGE_BYTES); the mail waits in the
+        # quarantine folder. The sender still gets a ticket, marked so an agent looks.
+        msg = replace(msg, parse_error="message over the size limit: headers only, full mail "
+                      "kept in the mailbox's quarantine folder")
+    return Prepared(msg, store.message_fingerprint(msg, raw), triage_for(msg, rules, meta))
+
+
+def step_dedupe(ctx: Context, key: str) -> None:
     existing = ctx.session.execute(
         select(Message.id, Message.ticket_id).where(Message.dedupe_key == key)).first()
     if existing is not None:
@@ -104,29 +150,19 @@ def step_dedupe(ctx: Context, msg: InboundMessage, raw: bytes | None = None) -> 
         raise Ended(Outcome(DUPLICATE, ticket_id=existing.ticket_id,
                             ticket_ref=ticket.ref if ticket else None, message_id=existing.id,
                             private=bool(ticket and ticket.private)))
-    return key
 
 
-def step_triage(ctx: Context, msg: InboundMessage) -> Triage:
-    from intake.triage import triage_message
-
-    triage = triage_message(msg, ctx.rt.rules)
-    default_department = (ctx.inbox.meta or {}).get("department")
-    if default_department and triage.category == "other":
-        # A mailbox declared for one department (finance@) routes what triage could not place.
-        from dataclasses import replace
-
-        triage = replace(triage, department=default_department)
-    return triage
-
-
-def message_flow(ctx: Context, msg: InboundMessage, raw: bytes | None = None) -> Outcome:
+def message_flow(ctx: Context, msg: InboundMessage, raw: bytes | None = None,
+                 prepared: Prepared | None = None) -> Outcome:
     """The common flow of every inbound message that may open or join a ticket."""
     settings = ctx.rt.settings
-    key = step_dedupe(ctx, msg, raw)
+    if prepared is None:
+        prepared = Prepared(msg, store.message_fingerprint(msg, raw),
+                            triage_for(msg, ctx.rt.rules, ctx.inbox.meta))
+    msg, key, triage = prepared.msg, prepared.dedupe_key, prepared.triage
+    step_dedupe(ctx, key)
     if msg.loop.is_bounce:
         step_bounce(ctx, msg)
-    triage = step_triage(ctx, msg)
     kind = "email" if msg.channel == "email" else "phone"
     contact = store.get_or_create_contact(ctx.session, msg.sender or "unknown", kind,
                                           msg.sender_name, triage.language)
@@ -175,60 +211,79 @@ def step_followups(ctx: Context, ticket: Ticket, message: Message, msg: InboundM
 
 @register("email")
 def handle_email(ctx: Context) -> Outcome:
-    from intake.normalize.email import ParseFailure, parse_email
-
-    raw = raw_bytes(ctx)
-    try:
-        msg = parse_email(raw, max_attachment_bytes=ctx.rt.settings.max_message_bytes)
-    except ParseFailure as exc:
-        raise UserError(f"unreadable email: {exc}") from None
-    if (ctx.inbox.meta or {}).get("oversize"):
-        from dataclasses import replace
-
-        # Only the headers were taken (INTAKE_MAX_MESSAGE_BYTES); the mail waits in the
-        # quarantine folder. The sender still gets a ticket, marked so an agent looks.
-        msg = replace(msg, parse_error="message over the size limit: headers only, full mail "
-                      "kept in the mailbox's quarantine folder")
-    return message_flow(ctx, msg, raw)
+    prepared = ctx.prepared or prepare_email(raw_bytes(ctx), ctx.inbox.meta, ctx.rt.rules,
+                                             ctx.rt.settings.max_message_bytes)
+    return message_flow(ctx, prepared.msg, prepared=prepared)
 
 
 # -- running one inbox row ----------------------------------------------------------------------
 
-def process_inbox(rt: Runtime, inbox_id: int) -> Outcome:
+def _run_one(rt: Runtime, session: Session, inbox: Inbox, prepared: Prepared | None = None) -> Outcome:
+    if inbox.status in ("done", "failed"):
+        ticket = session.get(Ticket, inbox.ticket_id) if inbox.ticket_id else None
+        return Outcome(DUPLICATE if inbox.status == "done" else "failed",
+                       ticket_id=inbox.ticket_id, ticket_ref=ticket.ref if ticket else None,
+                       private=inbox.private)
+    handler = HANDLERS.get(inbox.channel)
+    if handler is None:
+        _load_channel_handlers()
+        handler = HANDLERS.get(inbox.channel)
+    if handler is None:
+        raise UserError(f"no handler for channel {inbox.channel!r}")
+    ctx = Context(rt=rt, session=session, inbox=inbox, now=utcnow(), prepared=prepared)
+    try:
+        outcome = handler(ctx)
+    except Ended as ended:
+        outcome = ended.outcome
+    inbox.status = "done"
+    inbox.outcome = outcome.outcome
+    inbox.ticket_id = outcome.ticket_id if outcome.ticket_id else inbox.ticket_id
+    inbox.processed_at = inbox.updated_at = ctx.now
+    inbox.attempts += 1
+    inbox.last_error = None
+    outcome.outbox_ids = list(ctx.outbox_ids)
+    return outcome
+
+
+def _lock(session: Session, query: Any) -> Any:
+    # PostgreSQL: a second worker on the same row waits here instead of racing; SQLite
+    # serialises writers anyway.
+    return query.with_for_update() if session.get_bind().dialect.name == "postgresql" else query
+
+
+def process_inbox(rt: Runtime, inbox_id: int, prepared: Prepared | None = None) -> Outcome:
     """Process one captured input in one transaction. Idempotent: a row already done returns
     its recorded outcome (as DUPLICATE when re-run), so a re-delivered task is harmless."""
     with rt.sessions() as session:
-        query = select(Inbox).where(Inbox.id == inbox_id)
-        if session.get_bind().dialect.name == "postgresql":
-            query = query.with_for_update()
-        inbox = session.scalar(query)
+        inbox = session.scalar(_lock(session, select(Inbox).where(Inbox.id == inbox_id)))
         if inbox is None:
             raise UserError(f"inbox row {inbox_id} does not exist")
-        if inbox.status in ("done", "failed"):
-            ticket = session.get(Ticket, inbox.ticket_id) if inbox.ticket_id else None
-            return Outcome(DUPLICATE if inbox.status == "done" else "failed",
-                           ticket_id=inbox.ticket_id, ticket_ref=ticket.ref if ticket else None,
-                           private=inbox.private)
-        handler = HANDLERS.get(inbox.channel)
-        if handler is None:
-            _load_channel_handlers()
-            handler = HANDLERS.get(inbox.channel)
-        if handler is None:
-            raise UserError(f"no handler for channel {inbox.channel!r}")
-        ctx = Context(rt=rt, session=session, inbox=inbox, now=utcnow())
-        try:
-            outcome = handler(ctx)
-        except Ended as ended:
-            outcome = ended.outcome
-        inbox.status = "done"
-        inbox.outcome = outcome.outcome
-        inbox.ticket_id = outcome.ticket_id if outcome.ticket_id else inbox.ticket_id
-        inbox.processed_at = inbox.updated_at = ctx.now
-        inbox.attempts += 1
-        inbox.last_error = None
-        outcome.outbox_ids = list(ctx.outbox_ids)
+        outcome = _run_one(rt, session, inbox, prepared)
         session.commit()
         return outcome
+
+
+def process_batch(rt: Runtime, inbox_ids: list[int], prepared: dict[int, Prepared] | None = None
+                  ) -> dict[int, Outcome | None]:
+    """Process many captures in one transaction (one commit instead of one per mail).
+
+    If anything in the batch fails, the batch is rolled back and each row is processed on
+    its own with the usual retries, so one bad mail costs its neighbours only time.
+    """
+    prepared = prepared or {}
+    try:
+        with rt.sessions() as session:
+            rows = {row.id: row for row in session.scalars(
+                _lock(session, select(Inbox).where(Inbox.id.in_(inbox_ids)).order_by(Inbox.id)))}
+            outcomes: dict[int, Outcome | None] = {}
+            for inbox_id in inbox_ids:
+                if inbox_id in rows:
+                    outcomes[inbox_id] = _run_one(rt, session, rows[inbox_id], prepared.get(inbox_id))
+            session.commit()
+            return outcomes
+    except Exception as exc:  # noqa: BLE001 - fall back to one transaction per row
+        log.info("batch of %d rolled back (%s); processing one by one", len(inbox_ids), type(exc).__name__)
+    return {inbox_id: process_with_retries(rt, inbox_id) for inbox_id in inbox_ids}
 
 
 def _load_channel_handlers() -> None:

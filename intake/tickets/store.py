@@ -118,13 +118,13 @@ def get_or_create_contact(session: Session, address: str, kind: str, name: str =
     address = address.strip().lower() if kind == "email" else address.strip()
     contact = session.scalar(select(Contact).where(Contact.address == address))
     if contact is None:
-        try:
-            with session.begin_nested():
-                contact = Contact(address=address, kind=kind, display_name=name[:255], language=language)
-                session.add(contact)
-        except IntegrityError:  # another worker created it between our select and insert
-            contact = session.scalar(select(Contact).where(Contact.address == address))
-            assert contact is not None
+        # INSERT .. ON CONFLICT DO NOTHING: another worker may create the same contact
+        # between our select and insert; no savepoint needed for that race.
+        session.execute(_insert(session)(Contact).values(
+            address=address, kind=kind, display_name=name[:255], language=language,
+            sms_opted_out=False, created_at=utcnow()).on_conflict_do_nothing())
+        contact = session.scalar(select(Contact).where(Contact.address == address))
+        assert contact is not None
     else:
         if name and not contact.display_name:
             contact.display_name = name[:255]
@@ -226,22 +226,17 @@ def create_ticket(session: Session, vault: Vault, msg: InboundMessage, triage: T
                   contact: Contact, mailbox: str | None, due_in: dt.timedelta,
                   now: dt.datetime) -> Ticket:
     subject = msg.subject or (msg.new_text or msg.text).strip().split("\n", 1)[0][:120]
-    for _ in range(8):
-        ticket = Ticket(
-            ref=new_ref(), status="open", channel=msg.channel, mailbox=mailbox,
-            category=triage.category, department=triage.department, priority=triage.priority,
-            language=triage.language, private=False, private_reasons=[], triage_reasons=list(triage.reasons),
-            contact_id=contact.id, subject=subject[:1000], parse_error=bool(msg.parse_error),
-            created_at=now, updated_at=now, last_message_at=now, due_at=now + due_in,
-        )
-        try:
-            with session.begin_nested():
-                session.add(ticket)
-            break
-        except IntegrityError:  # a ref collision: 32^6 makes it rare, never fatal
-            continue
-    else:  # pragma: no cover - would need eight collisions in a row
-        raise RuntimeError("could not allocate a ticket reference")
+    # 32^6 refs: a collision is a one-in-a-billion event per ticket; it fails this
+    # transaction on the unique constraint and the retry draws a new ref.
+    ticket = Ticket(
+        ref=new_ref(), status="open", channel=msg.channel, mailbox=mailbox,
+        category=triage.category, department=triage.department, priority=triage.priority,
+        language=triage.language, private=False, private_reasons=[], triage_reasons=list(triage.reasons),
+        contact_id=contact.id, subject=subject[:1000], parse_error=bool(msg.parse_error),
+        created_at=now, updated_at=now, last_message_at=now, due_at=now + due_in,
+    )
+    session.add(ticket)
+    session.flush()
     if triage.private:
         make_private(session, vault, ticket, triage.private_reasons, redacted_subject=_redacted_subject(triage, subject))
     return ticket
