@@ -94,7 +94,7 @@ def _ingest_item(channel: str, path: str, raw: bytes) -> Any:
 def cmd_poll(args: argparse.Namespace) -> int:
     import time
 
-    from intake import pipeline
+    from intake.batch import process_captured
     from intake.channels.imap import MailboxBusy, poll
     from intake.mailboxes import get_mailbox, load_mailboxes
 
@@ -113,8 +113,7 @@ def cmd_poll(args: argparse.Namespace) -> int:
                 continue
             outcomes: dict[str, int] = {}
             failed = 0
-            for inbox_id in result.captured:
-                outcome = pipeline.process_with_retries(rt, inbox_id)
+            for outcome in process_captured(rt, result.captured).values():
                 if outcome is None:
                     failed += 1
                     continue

@@ -36,7 +36,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
+    # No autoflush: on a batch of hundreds of captures in one session, flushing before every
+    # query costs more than the queries. The store flushes where a later query depends on it.
+    return sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
 def alembic_config(url: str) -> Any:

@@ -242,6 +242,7 @@ def _run_one(rt: Runtime, session: Session, inbox: Inbox, prepared: Prepared | N
     inbox.attempts += 1
     inbox.last_error = None
     outcome.outbox_ids = list(ctx.outbox_ids)
+    session.flush()  # the next capture of a batch must see this one (sessions don't autoflush)
     return outcome
 
 

@@ -118,13 +118,12 @@ def get_or_create_contact(session: Session, address: str, kind: str, name: str =
     address = address.strip().lower() if kind == "email" else address.strip()
     contact = session.scalar(select(Contact).where(Contact.address == address))
     if contact is None:
-        # INSERT .. ON CONFLICT DO NOTHING: another worker may create the same contact
-        # between our select and insert; no savepoint needed for that race.
-        session.execute(_insert(session)(Contact).values(
-            address=address, kind=kind, display_name=name[:255], language=language,
-            sms_opted_out=False, created_at=utcnow()).on_conflict_do_nothing())
-        contact = session.scalar(select(Contact).where(Contact.address == address))
-        assert contact is not None
+        # Two workers creating the same contact at once: the loser's transaction fails on
+        # the unique constraint and its retry finds the row. Rare; no savepoint per message.
+        contact = Contact(address=address, kind=kind, display_name=name[:255], language=language,
+                          sms_opted_out=False, created_at=utcnow())
+        session.add(contact)
+        session.flush()
     else:
         if name and not contact.display_name:
             contact.display_name = name[:255]
@@ -155,15 +154,12 @@ def message_fingerprint(msg: InboundMessage, raw: bytes | None = None) -> str:
         head, body = _split(raw)
         digest.update(_stable_headers(head))
         digest.update(b"\x00")
-        digest.update(_BLANK_TAIL.sub(b"\n", body).strip())
+        digest.update(body.replace(b"\r\n", b"\n").strip())
     else:
         digest.update(msg.text.encode("utf-8", "surrogatepass"))
         for attachment in msg.attachments:
             digest.update(hashlib.sha256(attachment.content).digest())
     return "email:" + digest.hexdigest()[:40]
-
-
-_BLANK_TAIL = re.compile(rb"[ \t]*\r?\n")
 
 
 # Headers that the delivery path adds or rewrites (trace fields, RFC 5321 section 4.4, and
@@ -238,7 +234,8 @@ def create_ticket(session: Session, vault: Vault, msg: InboundMessage, triage: T
     session.add(ticket)
     session.flush()
     if triage.private:
-        make_private(session, vault, ticket, triage.private_reasons, redacted_subject=_redacted_subject(triage, subject))
+        make_private(session, vault, ticket, triage.private_reasons,
+                     redacted_subject=_redacted_subject(triage, subject), new=True)
     return ticket
 
 
@@ -249,7 +246,7 @@ def _redacted_subject(triage: Triage, subject: str) -> str:
 
 
 def make_private(session: Session, vault: Vault, ticket: Ticket, reasons: Iterable[str],
-                 redacted_subject: str | None = None) -> None:
+                 redacted_subject: str | None = None, new: bool = False) -> None:
     """Turn a ticket private (sticky): encrypt its subject and every message already stored."""
     merged = list(dict.fromkeys([*ticket.private_reasons, *reasons]))
     ticket.private_reasons = merged
@@ -260,7 +257,7 @@ def make_private(session: Session, vault: Vault, ticket: Ticket, reasons: Iterab
 
     ticket.subject_secret = vault.encrypt_text(ticket.subject)
     ticket.subject = redacted_subject if redacted_subject is not None else redact(ticket.subject)
-    if ticket.id is not None:
+    if not new:  # a ticket that already has messages: seal them too
         for message in session.scalars(select(Message).where(Message.ticket_id == ticket.id,
                                                              Message.private.is_(False))):
             seal_message(vault, message, message.text or "", message.new_text or "")
