@@ -62,6 +62,7 @@ def run_all(host: str | None, port: int | None, concurrency: int | None) -> int:
         log.warning("TWILIO_AUTH_TOKEN is not set: Twilio webhooks answer 503 until it is "
                     "(health and metrics are served)")
     children = [subprocess.Popen(worker), subprocess.Popen(web)]
+    names = {children[0].pid: "worker", children[1].pid: "web"}
     stopping = False
 
     def stop(signum: int, _frame: object) -> None:
@@ -77,7 +78,7 @@ def run_all(host: str | None, port: int | None, concurrency: int | None) -> int:
     while not stopping:
         for child in children:
             if child.poll() is not None:
-                log.error("child %s exited with %s; stopping", child.args[3], child.returncode)
+                log.error("%s exited with %s; stopping", names[child.pid], child.returncode)
                 code = child.returncode or 1
                 stop(signal.SIGTERM, None)
         time.sleep(0.5)

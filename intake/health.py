@@ -6,16 +6,21 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
 
 from intake.runtime import Runtime
 from intake.tickets.models import Inbox, MailboxState, Outbox, Ticket
 
 
+def _by_status(session: Session, column: Any) -> dict[str, int]:
+    return {str(status): int(n) for status, n in session.execute(select(column, func.count()).group_by(column))}
+
+
 def counts(rt: Runtime) -> dict[str, Any]:
     with rt.sessions() as session:
-        inbox = dict(session.execute(select(Inbox.status, func.count()).group_by(Inbox.status)).all())
-        outbox = dict(session.execute(select(Outbox.status, func.count()).group_by(Outbox.status)).all())
-        tickets = dict(session.execute(select(Ticket.status, func.count()).group_by(Ticket.status)).all())
+        inbox = _by_status(session, Inbox.status)
+        outbox = _by_status(session, Outbox.status)
+        tickets = _by_status(session, Ticket.status)
         mailboxes = [
             {"name": m.name, "last_uid": m.last_uid, "uidvalidity": m.uidvalidity,
              "last_poll_at": m.last_poll_at.isoformat() if m.last_poll_at else None,

@@ -32,7 +32,9 @@ def ticket_summary(session: Session, vault: Vault, ticket: Ticket, show_private:
 
 def list_tickets(session: Session, vault: Vault, show_private: bool = False,
                  status: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
-    counts = dict(session.execute(select(Message.ticket_id, func.count()).group_by(Message.ticket_id)).all())
+    counts: dict[int, int] = {
+        ticket_id: n for ticket_id, n in session.execute(
+            select(Message.ticket_id, func.count()).group_by(Message.ticket_id))}
     query = select(Ticket).order_by(Ticket.id.desc()).limit(limit)
     if status:
         query = query.where(Ticket.status == status)

@@ -7,7 +7,7 @@ which needs no server, so one machine runs `intake run` with no setup.
 from __future__ import annotations
 
 from celery import Celery
-from kombu import Queue
+from kombu.entity import Queue
 
 from intake.settings import Settings, get_settings
 

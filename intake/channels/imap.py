@@ -259,6 +259,7 @@ def _capture_batch(rt: Runtime, box: MailboxConfig, session: Session, client: IM
         if data is None:
             continue
         raw = data.get(b"BODY[]") or data.get(b"BODY[HEADER]") or b""
+        assert isinstance(raw, bytes)
         meta = {"uid": uid, "uidvalidity": uidvalidity, "department": box.department or None}
         internal = data.get(b"INTERNALDATE")
         if isinstance(internal, dt.datetime):
@@ -266,7 +267,7 @@ def _capture_batch(rt: Runtime, box: MailboxConfig, session: Session, client: IM
         if uid in oversize:
             meta.update(oversize=True, size=sizes.get(uid, 0))
             result.oversize += 1
-        items.append(CaptureItem("email", f"imap:{box.name}:{uidvalidity}:{uid}", bytes(raw),  # type: ignore[arg-type]
+        items.append(CaptureItem("email", f"imap:{box.name}:{uidvalidity}:{uid}", raw,
                                  mailbox=box.name, meta=meta))
     captured = capture_many(session, rt.vault, items)
     state.last_uid = max(batch)
