@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from intake.crypto import Vault
 from intake.tickets.models import AttachmentRow, Message, Outbox, Ticket
-from intake.tickets.store import open_message, ticket_subject
+from intake.tickets.store import open_message, private_view, ticket_subject
 
 
 def _iso(value: Any) -> str | None:
@@ -43,8 +43,6 @@ def list_tickets(session: Session, vault: Vault, show_private: bool = False,
 
 
 def ticket_detail(session: Session, vault: Vault, ref: str, show_private: bool = False) -> dict[str, Any] | None:
-    from intake.triage import redact
-
     ticket = session.scalar(select(Ticket).where(Ticket.ref == ref.upper()))
     if ticket is None:
         return None
@@ -59,7 +57,7 @@ def ticket_detail(session: Session, vault: Vault, ref: str, show_private: bool =
     for message in session.scalars(select(Message).where(Message.ticket_id == ticket.id).order_by(Message.id)):
         text, new_text = open_message(vault, message)
         if message.private and not show_private:
-            text, new_text = redact(text), redact(new_text)
+            text, new_text = private_view(text), private_view(new_text)
         attachments = session.execute(select(AttachmentRow.filename, AttachmentRow.content_type,
                                              AttachmentRow.size, AttachmentRow.sha256)
                                       .where(AttachmentRow.message_id == message.id)).all()

@@ -58,7 +58,7 @@ def retriage(rt: Runtime, inbox_id: int) -> bool:
         if first_id == message.id:
             ticket.category, ticket.department = triage.category, triage.department
             ticket.priority, ticket.language = triage.priority, triage.language
-            ticket.triage_reasons = list(triage.reasons)
+            ticket.triage_reasons = store.rule_ids(triage.reasons) if ticket.private else list(triage.reasons)
             ticket.due_at = ticket.created_at + rt.rules.response_target(triage.category, triage.priority)
         if triage.private:
             if not message.private:

@@ -240,9 +240,24 @@ def create_ticket(session: Session, vault: Vault, msg: InboundMessage, triage: T
 
 
 def _redacted_subject(triage: Triage, subject: str) -> str:
+    return private_view(subject)
+
+
+_DIGITS = re.compile(r"\d")
+
+
+def private_view(text: str) -> str:
+    """What a private text may show without the private scope: PII masked and every digit
+    hidden (amounts, order and account numbers are what make a finance case sensitive)."""
     from intake.triage import redact
 
-    return redact(subject)
+    return _DIGITS.sub("#", redact(text))
+
+
+def rule_ids(reasons: Iterable[str]) -> list[str]:
+    """Triage reasons without the matched words (`rule@where:words` -> `rule`), for private
+    tickets, whose matched words may be amounts or names."""
+    return list(dict.fromkeys(r.split("@", 1)[0].split(":", 1)[0] for r in reasons))
 
 
 def make_private(session: Session, vault: Vault, ticket: Ticket, reasons: Iterable[str],
@@ -253,10 +268,9 @@ def make_private(session: Session, vault: Vault, ticket: Ticket, reasons: Iterab
     if ticket.private:
         return
     ticket.private = True
-    from intake.triage import redact
-
     ticket.subject_secret = vault.encrypt_text(ticket.subject)
-    ticket.subject = redacted_subject if redacted_subject is not None else redact(ticket.subject)
+    ticket.subject = redacted_subject if redacted_subject is not None else private_view(ticket.subject)
+    ticket.triage_reasons = rule_ids(ticket.triage_reasons)
     if not new:  # a ticket that already has messages: seal them too
         for message in session.scalars(select(Message).where(Message.ticket_id == ticket.id,
                                                              Message.private.is_(False))):

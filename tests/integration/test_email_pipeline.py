@@ -167,3 +167,17 @@ def test_processing_twice_is_idempotent(rt) -> None:  # type: ignore[no-untyped-
     again = pipeline.process_inbox(rt, inbox_id)  # a task delivered twice
     assert again.outcome == pipeline.DUPLICATE and again.ticket_ref == first.ticket_ref
     assert count(rt, Message) == 1
+
+
+def test_reprocess_reruns_triage_and_keeps_the_ref(rt) -> None:  # type: ignore[no-untyped-def]
+    first = ingest_raw(rt, mail())
+    with rt.sessions() as session:  # as if an older rule had routed it wrongly
+        found = session.scalar(select(Ticket).where(Ticket.ref == first.ticket_ref))
+        found.category, found.department = "other", "general"
+        session.commit()
+    from intake.reprocess import reprocess
+
+    assert reprocess(rt, since="2000-01-01")["retriaged"] == 1
+    again = ticket(rt, first.ticket_ref)
+    assert (again.category, again.department) == ("technical", "technical_support")
+    assert count(rt, Ticket) == 1 and count(rt, Message) == 1
