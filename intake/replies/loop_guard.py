@@ -1,0 +1,85 @@
+"""Never answer a robot, never answer ourselves, never flood anyone (RFC 3834).
+
+Each check returns the reason a follow-up must not be sent, or None. The caller writes the
+follow-up anyway, as a `suppressed` outbox row carrying the reason, so ops can see why a
+sender got no acknowledgement: nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
+
+from intake.messages import InboundMessage
+from intake.settings import Settings
+from intake.tickets.models import Outbox
+
+# Reasons (stored in Outbox.suppressed_reason; stable strings, ops filter on them)
+NO_SENDER = "no_sender"
+OWN_ADDRESS = "own_address"
+AUTOMATED = "automated"  # + ":" + the message's loop reasons
+JOINED_TICKET = "joined_ticket"
+RATE_LIMITED = "rate_limited"
+OPTED_OUT = "opted_out"
+NOT_SMS_CAPABLE = "not_sms_capable"
+BAD_ADDRESS = "bad_address"
+
+# Rows that count as "an acknowledgement went (or is going) out" for the hourly limit.
+_LIVE = ("queued", "sending", "sent", "delivered", "undelivered")
+
+
+def our_addresses(settings: Settings) -> frozenset[str]:
+    """Every address we send from or receive at: mail from these is our own echo."""
+    found = set(settings.our_address_set())
+    if settings.from_address:
+        found.add(settings.from_address.strip().lower())
+    found.add(f"support@{settings.mail_domain}".lower())
+    try:
+        from intake.mailboxes import load_mailboxes
+
+        found.update(box.user.strip().lower() for box in load_mailboxes(settings) if "@" in box.user)
+    except Exception:  # noqa: BLE001 - a broken mailbox file is reported at start-up, not here
+        pass
+    return frozenset(a for a in found if a)
+
+
+def our_domains(settings: Settings) -> frozenset[str]:
+    return frozenset({settings.mail_domain.lower(), *(a.rpartition("@")[2] for a in our_addresses(settings))})
+
+
+def message_reason(msg: InboundMessage, is_new: bool, ours: frozenset[str]) -> str | None:
+    """Why this inbound message gets no acknowledgement, from the message alone."""
+    sender = (msg.sender or "").strip().lower()
+    if not sender or sender in ("unknown", "anonymous", "restricted"):
+        return NO_SENDER
+    if msg.channel == "email" and sender in ours:
+        return OWN_ADDRESS
+    if msg.loop.automated:
+        return f"{AUTOMATED}:{','.join(msg.loop.reasons)}"[:128]
+    if not is_new:
+        # A reply to our acknowledgement (or any further message) joins its ticket and
+        # gets no second acknowledgement.
+        return JOINED_TICKET
+    return None
+
+
+def lock_recipient(session: Session, address: str) -> None:
+    """Serialise the rate-limit check per recipient on PostgreSQL (a transaction-scoped
+    advisory lock), so two workers cannot both see "2 of 3" and send the 4th. SQLite
+    serialises writers already."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    key = int.from_bytes(hashlib.sha256(b"intake-ack:" + address.encode()).digest()[:8], "big", signed=True)
+    session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
+def rate_limit_reason(session: Session, address: str, limit: int, now: dt.datetime) -> str | None:
+    """More than `limit` acknowledgements to one recipient within the last hour?"""
+    count = session.scalar(
+        select(func.count()).select_from(Outbox).where(
+            Outbox.kind == "ack", Outbox.to_address == address, Outbox.status.in_(_LIVE),
+            Outbox.created_at >= now - dt.timedelta(hours=1))) or 0
+    return RATE_LIMITED if count >= limit else None
