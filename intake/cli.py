@@ -18,13 +18,22 @@ def _emit(obj: dict[str, Any]) -> None:
     sys.stdout.flush()
 
 
-def _runtime(upgrade: bool = True) -> Any:
+def _runtime(upgrade: bool = True, check: bool = False) -> Any:
     from intake.db import upgrade as db_upgrade
     from intake.runtime import get_runtime
 
     rt = get_runtime()
     if upgrade:
         db_upgrade(rt.settings.database_url)
+    if check:
+        # Daemons check their config at start: a broken triage rule or template stops
+        # start-up naming the file and line, instead of failing on the first message.
+        from intake.mailboxes import load_mailboxes
+        from intake.replies.compose import composer_for
+
+        rt.rules  # noqa: B018
+        composer_for(rt).check()
+        load_mailboxes(rt.settings)
     return rt
 
 
@@ -188,28 +197,28 @@ def cmd_classify(args: argparse.Namespace) -> int:
 def cmd_worker(args: argparse.Namespace) -> int:
     from intake.daemons import run_worker
 
-    _runtime()
+    _runtime(check=True)
     return run_worker(beat=args.beat_embedded, concurrency=args.concurrency, queues=args.queues)
 
 
 def cmd_beat(args: argparse.Namespace) -> int:
     from intake.daemons import run_beat
 
-    _runtime()
+    _runtime(check=True)
     return run_beat()
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from intake.daemons import run_all
 
-    _runtime()
+    _runtime(check=True)
     return run_all(host=args.host, port=args.port, concurrency=args.concurrency)
 
 
 def cmd_web(args: argparse.Namespace) -> int:
     from intake.daemons import run_web
 
-    _runtime(upgrade=not args.embedded)
+    _runtime(upgrade=not args.embedded, check=True)
     # `intake web` refuses to start without TWILIO_AUTH_TOKEN; under `intake run` the app
     # still serves health and metrics and answers webhooks 503 until a token is set.
     return run_web(args.host, args.port, require_twilio=not args.embedded)
@@ -362,6 +371,13 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"intake: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:
+        # Config files that ops edit (triage rules, templates) fail with a message naming
+        # the file and line; show it plainly rather than as a traceback.
+        if type(exc).__name__ in ("TriageConfigError", "TemplateError"):
+            print(f"intake: {exc}", file=sys.stderr)
+            return 2
+        raise
     except KeyboardInterrupt:
         return 130
 

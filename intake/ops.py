@@ -73,6 +73,8 @@ def ticket_detail(session: Session, vault: Vault, ref: str, show_private: bool =
     detail["followups"] = [
         {"id": o.id, "kind": o.kind, "channel": o.channel, "status": o.status,
          "suppressed_reason": o.suppressed_reason, "error_code": o.error_code,
+         "last_error": o.last_error, "attempts": o.attempts,
+         "next_attempt_at": _iso(o.next_attempt_at), "provider_id": o.provider_id,
          "created_at": _iso(o.created_at), "sent_at": _iso(o.sent_at)}
         for o in session.scalars(select(Outbox).where(Outbox.ticket_id == ticket.id).order_by(Outbox.id))
     ]
