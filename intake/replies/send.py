@@ -127,6 +127,18 @@ def _claim(rt: "Runtime", outbox_id: int, now: dt.datetime) -> _Claim | str:
         if row is None:
             log.info("outbox %s: no such row", outbox_id)
             return "missing"
+        claim = claim_row(rt, session, row, now)
+        session.commit()
+        return claim
+
+
+def claim_row(rt: "Runtime", session: Any, row: Outbox, now: dt.datetime) -> _Claim | str:
+    """Record the attempt on a loaded row (the caller commits before calling a provider).
+
+    Returns the claim, or the row's status when there is nothing to send; raises
+    RetryLater when another worker holds it or its next attempt is not due."""
+    if True:  # keeps the body's indentation as it was inside the session block
+        outbox_id = row.id
         if row.status in FINAL:
             return row.status
         state = dict((row.headers or {}).get("send") or {})
@@ -144,7 +156,6 @@ def _claim(rt: "Runtime", outbox_id: int, now: dt.datetime) -> _Claim | str:
         ticket = session.get(Ticket, row.ticket_id)
         if row.deadline is not None and now > row.deadline:
             _fail(row, "deadline", "not delivered before the deadline", now)
-            session.commit()
             log.warning("outbox %s (%s): past its deadline, failed", row.id, row.kind)
             return "failed"
         if row.channel == "sms":
@@ -152,7 +163,6 @@ def _claim(rt: "Runtime", outbox_id: int, now: dt.datetime) -> _Claim | str:
             if contact is not None and contact.sms_opted_out:
                 row.status, row.suppressed_reason = "suppressed", "opted_out"
                 row.next_attempt_at, row.updated_at = None, now
-                session.commit()
                 log.info("outbox %s (%s): recipient opted out since; suppressed", row.id, row.kind)
                 return "suppressed"
         row.status = "sending"
@@ -162,7 +172,6 @@ def _claim(rt: "Runtime", outbox_id: int, now: dt.datetime) -> _Claim | str:
         if maybe_sent_since is not None:
             state["maybe_sent_since"] = _iso(maybe_sent_since)
         row.headers = {**(row.headers or {}), "send": state}
-        session.commit()
         return _Claim(
             id=row.id, kind=row.kind, channel=row.channel, ref=ticket.ref if ticket else "",
             to=row.to_address, from_address=row.from_address, subject=row.subject,
@@ -180,29 +189,35 @@ def _fail(row: Outbox, code: str, detail: str, now: dt.datetime) -> None:
 
 
 def _record_sent(rt: "Runtime", claim: _Claim, provider_id: str, provider_status: str | None) -> str:
-    now = utcnow()
     with rt.sessions() as session:
-        row = session.get(Outbox, claim.id)
-        if row is None:
-            return "missing"
-        if row.status == "sending":
-            row.status = "sent"
-        row.provider_id = provider_id[:128]
-        row.provider_status = (provider_status or None) and provider_status[:32]
-        row.sent_at = now
-        row.updated_at = now
-        row.next_attempt_at = None
-        row.error_code = None
-        row.last_error = None
-        headers = dict(row.headers or {})
-        headers.pop("send", None)
-        row.headers = headers
-        if row.message_id is not None:
-            message = session.get(Message, row.message_id)
-            if message is not None and message.direction == "out" and message.sent_at is None:
-                message.sent_at = now
+        status = record_sent_row(session, claim, provider_id, provider_status, utcnow())
         session.commit()
-        status = row.status
+    return status
+
+
+def record_sent_row(session: Any, claim: _Claim, provider_id: str, provider_status: str | None,
+                    now: dt.datetime) -> str:
+    """Mark a claimed row sent (the caller commits)."""
+    row = session.get(Outbox, claim.id)
+    if row is None:
+        return "missing"
+    if row.status == "sending":
+        row.status = "sent"
+    row.provider_id = provider_id[:128]
+    row.provider_status = (provider_status or None) and provider_status[:32]
+    row.sent_at = now
+    row.updated_at = now
+    row.next_attempt_at = None
+    row.error_code = None
+    row.last_error = None
+    headers = dict(row.headers or {})
+    headers.pop("send", None)
+    row.headers = headers
+    if row.message_id is not None:
+        message = session.get(Message, row.message_id)
+        if message is not None and message.direction == "out" and message.sent_at is None:
+            message.sent_at = now
+    status = str(row.status)
     log.info("outbox %s (%s, ticket %s): sent by %s on attempt %s", claim.id, claim.kind,
              claim.ref, claim.channel, claim.attempt)
     return status
@@ -261,28 +276,36 @@ def _record_failure(rt: "Runtime", claim: _Claim, code: str, detail: str, *, per
     raise RetryLater(delay)
 
 
-def _deliver_email(rt: "Runtime", sender: Any, claim: _Claim) -> str:
-    from intake.channels.smtp import EmailSendError, OutgoingEmail, build_message
+def transmit_email(rt: "Runtime", sender: Any, claim: _Claim) -> str:
+    """Hand a claimed email to the sender; the provider's id. Raises EmailSendError."""
+    from intake.channels.smtp import OutgoingEmail, build_message
 
     headers = claim.headers
     if claim.maybe_sent_since is not None:
         log.warning("outbox %s: an earlier attempt may have been delivered; sending again with "
                     "the same Message-ID", claim.id)
+    message = build_message(OutgoingEmail(
+        message_id=claim.header_message_id or f"outbox-{claim.id}@{rt.settings.mail_domain}",
+        from_address=claim.from_address, to_address=claim.to, subject=claim.subject,
+        text=claim.text, html=claim.html, to_name=str(headers.get("to_name") or ""),
+        in_reply_to=headers.get("in_reply_to") or None,
+        references=tuple(headers.get("references") or ()),
+        auto_submitted=bool(headers.get("auto_submitted", True)),
+        extra_headers=(("X-Intake-Ticket", claim.ref),) if claim.ref else (),
+    ), date=claim.created_at)
+    provider_id = sender.send(message, claim.id)
+    return str(provider_id or (claim.header_message_id or ""))
+
+
+def _deliver_email(rt: "Runtime", sender: Any, claim: _Claim) -> str:
+    from intake.channels.smtp import EmailSendError
+
     try:
-        message = build_message(OutgoingEmail(
-            message_id=claim.header_message_id or f"outbox-{claim.id}@{rt.settings.mail_domain}",
-            from_address=claim.from_address, to_address=claim.to, subject=claim.subject,
-            text=claim.text, html=claim.html, to_name=str(headers.get("to_name") or ""),
-            in_reply_to=headers.get("in_reply_to") or None,
-            references=tuple(headers.get("references") or ()),
-            auto_submitted=bool(headers.get("auto_submitted", True)),
-            extra_headers=(("X-Intake-Ticket", claim.ref),) if claim.ref else (),
-        ), date=claim.created_at)
-        provider_id = sender.send(message, claim.id)
+        provider_id = transmit_email(rt, sender, claim)
     except EmailSendError as exc:
         return _record_failure(rt, claim, exc.code, exc.detail, permanent=exc.permanent,
                                maybe_sent=exc.maybe_sent)
-    return _record_sent(rt, claim, provider_id or (claim.header_message_id or ""), None)
+    return _record_sent(rt, claim, provider_id, None)
 
 
 def _deliver_sms(rt: "Runtime", sender: Any, claim: _Claim) -> str:
