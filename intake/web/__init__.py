@@ -1,0 +1,1 @@
+"""The web side of intake: Twilio webhooks, health and metrics (`create_app`)."""

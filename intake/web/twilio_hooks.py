@@ -1,0 +1,251 @@
+"""Twilio webhook endpoints: verify, store raw, enqueue, answer (STYLE 13).
+
+Every endpoint reads the body itself (size limit, content type, strict UTF-8), checks
+`X-Twilio-Signature` against the URL Twilio called, commits the parameters to the inbox
+under their idempotency key, enqueues the inbox id, and only then answers. A request that
+could not be kept gets a 5xx, so Twilio retries it: never a 200 for something lost.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl
+
+import yaml
+from fastapi import APIRouter, Request, Response
+from starlette.concurrency import run_in_threadpool
+from twilio.twiml.voice_response import VoiceResponse
+
+from intake import dispatch
+from intake.normalize.twilio import is_chinese_caller, mask_number
+from intake.phone_capture import make_item, missing_params
+from intake.runtime import Runtime
+from intake.settings import Settings, SettingsError
+from intake.tickets.store import Captured, capture
+from intake.web.metrics import WebhookMetrics
+from intake.web.signatures import SIGNATURE_HEADER, FormParams, base_url, is_valid, request_url
+
+log = logging.getLogger("intake.web.twilio")
+
+PREFIX = "/webhooks/twilio"
+FORM_TYPE = "application/x-www-form-urlencoded"
+XML_TYPE = "text/xml"
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response />'
+_MAX_FIELDS = 1000
+
+
+class Refused(Exception):
+    """The request is answered `status` without being stored; `result` names why (metrics)."""
+
+    def __init__(self, status: int, result: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status, self.result, self.detail = status, result, detail
+
+
+# -- voice prompts ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class VoiceConfig:
+    greeting: Mapping[str, str]
+    closing: Mapping[str, str]
+    say_language: Mapping[str, str]
+    voice: Mapping[str, str]
+    max_length: int = 120
+    finish_on_key: str = "#"
+    timeout: int = 5
+    play_beep: bool = True
+
+
+def load_voice_config(path: Path) -> VoiceConfig:
+    """config/voice.yaml, checked at start: a broken file stops the app with its name."""
+    try:
+        data: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        record = data.get("record") or {}
+        config = VoiceConfig(
+            greeting=dict(data["greeting"]), closing=dict(data["closing"]),
+            say_language=dict(data.get("say_language") or {"zh": "zh-CN", "en": "en-US"}),
+            voice=dict(data.get("voice") or {}),
+            max_length=int(record.get("max_length", 120)),
+            finish_on_key=str(record.get("finish_on_key", "#")),
+            timeout=int(record.get("timeout", 5)), play_beep=bool(record.get("play_beep", True)))
+    except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError) as exc:
+        raise SettingsError(f"INTAKE_VOICE_CONFIG ({path}) is unusable: {type(exc).__name__}: {exc}") from None
+    for language in ("zh", "en"):
+        if not config.greeting.get(language) or not config.closing.get(language):
+            raise SettingsError(f"INTAKE_VOICE_CONFIG ({path}) needs greeting.{language} and closing.{language}")
+    return config
+
+
+def _languages(caller: str | None) -> tuple[str, str]:
+    return ("zh", "en") if is_chinese_caller(caller) else ("en", "zh")
+
+
+def _say(response: VoiceResponse, config: VoiceConfig, texts: Mapping[str, str], caller: str | None) -> None:
+    for language in _languages(caller):
+        attributes = {"language": config.say_language.get(language, "en-US")}
+        if config.voice.get(language):
+            attributes["voice"] = config.voice[language]
+        response.say(texts[language], **attributes)
+
+
+def voicemail_twiml(config: VoiceConfig, caller: str | None, callback_base: str) -> str:
+    """Greeting, <Record> (transcribed, both callbacks to us), closing line, hang up.
+
+    The closing after <Record> is heard when nothing was recorded (Twilio then skips the
+    action URL and goes on with the next verb, https://www.twilio.com/docs/voice/twiml/record)."""
+    response = VoiceResponse()
+    _say(response, config, config.greeting, caller)
+    recording_url = f"{callback_base}{PREFIX}/recording"
+    response.record(
+        action=recording_url, method="POST", max_length=config.max_length,
+        finish_on_key=config.finish_on_key, timeout=config.timeout, play_beep=config.play_beep,
+        transcribe=True, transcribe_callback=f"{callback_base}{PREFIX}/transcription",
+        recording_status_callback=recording_url, recording_status_callback_method="POST")
+    _say(response, config, config.closing, caller)
+    response.hangup()
+    return str(response.to_xml(xml_declaration=True))
+
+
+def closing_twiml(config: VoiceConfig, caller: str | None) -> str:
+    response = VoiceResponse()
+    _say(response, config, config.closing, caller)
+    response.hangup()
+    return str(response.to_xml(xml_declaration=True))
+
+
+# -- the endpoints --------------------------------------------------------------------------------
+
+class TwilioWebhooks:
+    def __init__(self, rt: Runtime, settings: Settings, metrics: WebhookMetrics,
+                 voice: VoiceConfig) -> None:
+        self.rt, self.settings, self.metrics, self.voice = rt, settings, metrics, voice
+
+    async def _body(self, request: Request) -> bytes:
+        limit = self.settings.max_webhook_bytes
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise Refused(413, "too_large", f"body of {declared} bytes over {limit}")
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise Refused(413, "too_large", f"body over {limit} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _params(self, request: Request, body: bytes) -> FormParams:
+        media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        if media_type != FORM_TYPE:
+            raise Refused(415, "bad_content_type", f"content type {media_type or 'none'}")
+        try:
+            text = body.decode("utf-8")
+            # Repeated names are kept: Twilio signs every value (RequestValidator sorts them).
+            pairs = parse_qsl(text, keep_blank_values=True, encoding="utf-8", errors="strict",
+                              max_num_fields=_MAX_FIELDS)
+        except UnicodeDecodeError:
+            raise Refused(400, "bad_encoding", "body is not UTF-8") from None
+        except ValueError:
+            raise Refused(400, "bad_form", "too many form fields") from None
+        return FormParams(pairs)
+
+    def _verify(self, request: Request, params: FormParams) -> str:
+        scope = request.scope
+        raw_path = scope.get("raw_path")
+        path = raw_path.decode("latin-1") if isinstance(raw_path, bytes) else request.url.path
+        url = request_url(request.url.scheme, request.headers.get("host", request.url.netloc), path,
+                          scope.get("query_string", b"").decode("latin-1"), request.headers, self.settings)
+        if not is_valid(self.settings.twilio_auth_tokens, url, params, request.headers.get(SIGNATURE_HEADER)):
+            raise Refused(403, "bad_signature", "missing or wrong X-Twilio-Signature")
+        return url
+
+    def _store(self, kind: str, params: FormParams, url: str) -> Captured:
+        """Commit the capture, then enqueue it (STYLE 10); one threadpool hop for both.
+        The enqueue never raises: if the broker is away the sweeper resends the row."""
+        item = make_item(kind, params, url, repeated=params.repeated(),
+                         received_at=dt.datetime.now(dt.timezone.utc))
+        with self.rt.sessions() as session:
+            captured = capture(session, self.rt.vault, item)
+            session.commit()
+        if captured.created:
+            dispatch.enqueue_process([captured.inbox_id])
+        return captured
+
+    async def handle(self, request: Request, kind: str) -> Response:
+        started = time.monotonic()
+        sid = "-"
+        try:
+            if not self.settings.twilio_auth_tokens:
+                raise Refused(503, "not_configured", "TWILIO_AUTH_TOKEN is not set")
+            params = self._params(request, await self._body(request))
+            sid = _safe_sid(params.get(_SID_PARAM[kind]))
+            url = self._verify(request, params)
+            missing = missing_params(kind, params)
+            if missing:
+                raise Refused(400, "missing_params", "missing " + ", ".join(missing))
+            try:
+                captured = await run_in_threadpool(self._store, kind, params, url)
+            except Exception as exc:  # noqa: BLE001 - any storage failure: Twilio must retry
+                # (enqueue_process never raises, so this is the database: nothing was kept)
+                log.error("twilio %s %s not stored, answering 503 (%s)", kind, sid, type(exc).__name__)
+                raise Refused(503, "store_failed", "could not store the webhook") from None
+            if captured.created:
+                log.info("twilio %s %s captured as inbox %s from %s", kind, sid, captured.inbox_id,
+                         mask_number(params.get("From")))
+            else:
+                self.metrics.duplicate(kind)
+                log.info("twilio %s %s delivered again (inbox %s)", kind, sid, captured.inbox_id)
+            response = self._answer(kind, params, url, request)
+            self.metrics.observe(kind, "duplicate" if not captured.created else "stored",
+                                 time.monotonic() - started)
+            return response
+        except Refused as refused:
+            if refused.status == 403:
+                self.metrics.signature_failed(kind)
+                log.warning("twilio %s %s refused: %s", kind, sid, refused.detail)
+            elif refused.status != 503:
+                log.info("twilio %s %s refused (%s): %s", kind, sid, refused.status, refused.detail)
+            self.metrics.observe(kind, refused.result, time.monotonic() - started)
+            return Response(refused.detail + "\n", status_code=refused.status, media_type="text/plain")
+
+    def _answer(self, kind: str, params: Mapping[str, str], url: str, request: Request) -> Response:
+        caller = params.get("From") or params.get("Caller")
+        if kind == "voice":
+            callback_base = base_url(url, request.url.path)
+            return Response(voicemail_twiml(self.voice, caller, callback_base), media_type=XML_TYPE)
+        if kind == "recording" and ("Digits" in params or "CallStatus" in params):
+            # The <Record action> request (not the status callback): the call goes on with
+            # the TwiML we answer, so say goodbye and hang up.
+            return Response(closing_twiml(self.voice, caller), media_type=XML_TYPE)
+        return Response(EMPTY_TWIML, media_type=XML_TYPE)
+
+
+def _safe_sid(value: str | None) -> str:
+    # Logged before the signature is checked: only something shaped like a SID gets in.
+    return value if value and _SID_SHAPE.fullmatch(value) else "-"
+
+
+_SID_SHAPE = re.compile(r"[A-Z]{2}[0-9a-fA-F]{32}")
+_SID_PARAM = {"sms": "MessageSid", "voice": "CallSid", "recording": "RecordingSid",
+              "transcription": "TranscriptionSid", "status": "MessageSid"}
+
+
+def router(hooks: TwilioWebhooks) -> APIRouter:
+    api = APIRouter(prefix=PREFIX)
+
+    def endpoint(kind: str) -> Any:
+        async def webhook(request: Request) -> Response:
+            return await hooks.handle(request, kind)
+        webhook.__name__ = f"twilio_{kind}"
+        return webhook
+
+    for kind in ("sms", "voice", "recording", "transcription", "status"):
+        api.add_api_route(f"/{kind}", endpoint(kind), methods=["POST"], include_in_schema=False)
+    return api
