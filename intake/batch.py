@@ -60,31 +60,53 @@ def _chunks(ids: list[int], size: int) -> Iterator[list[int]]:
         yield ids[start:start + size]
 
 
+def send_chunk(outbox_ids: list[int], rt: Runtime | None = None) -> dict[int, str]:
+    from intake.replies.send_batch import send_batch
+
+    rt = rt or _worker_rt
+    assert rt is not None
+    return send_batch(rt, outbox_ids)
+
+
 def process_captured(rt: Runtime, inbox_ids: list[int], workers: int | None = None,
-                     chunk: int = CHUNK) -> dict[int, pipeline.Outcome | None]:
-    """Process captures in chunks; returns each id's outcome (None: failed, reason stored)."""
+                     chunk: int = CHUNK, send: bool = True) -> dict[int, pipeline.Outcome | None]:
+    """Process captures in chunks, and (with `send`) deliver the follow-ups they queued.
+    Returns each id's outcome (None: failed, reason stored)."""
     outcomes: dict[int, pipeline.Outcome | None] = {}
     chunks = list(_chunks(inbox_ids, chunk))
     workers = workers if workers is not None else (os.cpu_count() or 1)
+    rt.rules  # noqa: B018 - load once, before the loop (and before a fork: children share it)
     if workers <= 1 or len(inbox_ids) < chunk:
-        rt.rules  # noqa: B018 - load once, before the loop
         for ids in chunks:
-            outcomes.update(_store(rt, ids, prepare_chunk(ids, rt)))
+            stored = _store(rt, ids, prepare_chunk(ids, rt))
+            outcomes.update(stored)
+            if send:
+                send_chunk(_outbox_ids(stored), rt)
         return outcomes
-    rt.rules  # noqa: B018 - loaded before the fork so children share it
     context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker,
                              initargs=(rt,)) as pool:
-        # Keep the pool one chunk ahead of the database.
-        pending: list[Future[dict[int, Any]]] = [pool.submit(prepare_chunk, ids) for ids in chunks[:workers + 1]]
+        # The pool prepares ahead of the database and sends behind it; this process only
+        # stores, one transaction per chunk.
+        pending: list[Future[dict[int, Any]]] = [pool.submit(prepare_chunk, ids) for ids in chunks[:workers]]
         next_chunk = len(pending)
+        sending: list[Future[dict[int, str]]] = []
         for index, ids in enumerate(chunks):
             prepared = pending[index].result()
             if next_chunk < len(chunks):
                 pending.append(pool.submit(prepare_chunk, chunks[next_chunk]))
                 next_chunk += 1
-            outcomes.update(_store(rt, ids, prepared))
+            stored = _store(rt, ids, prepared)
+            outcomes.update(stored)
+            if send:
+                sending.append(pool.submit(send_chunk, _outbox_ids(stored)))
+        for future in sending:
+            future.result()
     return outcomes
+
+
+def _outbox_ids(outcomes: dict[int, pipeline.Outcome | None]) -> list[int]:
+    return [i for outcome in outcomes.values() if outcome is not None for i in outcome.outbox_ids]
 
 
 def _store(rt: Runtime, ids: list[int], prepared: dict[int, pipeline.Prepared | None]

@@ -122,12 +122,11 @@ def cmd_poll(args: argparse.Namespace) -> int:
                 continue
             outcomes: dict[str, int] = {}
             failed = 0
-            for outcome in process_captured(rt, result.captured).values():
+            for outcome in process_captured(rt, result.captured, send=True).values():
                 if outcome is None:
                     failed += 1
                     continue
                 outcomes[outcome.outcome] = outcomes.get(outcome.outcome, 0) + 1
-                _send_inline(rt, outcome.outbox_ids)
             _emit({"mailbox": box.name, "captured": len(result.captured),
                    "duplicates": result.duplicates, "oversize": result.oversize,
                    "skipped": result.skipped, "failed": failed, "outcomes": outcomes,

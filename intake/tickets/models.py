@@ -212,6 +212,8 @@ class Outbox(Base):
         Index("ix_outbox_status_next", "status", "next_attempt_at"),
         Index("ix_outbox_provider_id", "provider_id"),
         Index("ix_outbox_header_id", "header_message_id"),
+        # The per-recipient acknowledgement limit counts recent rows to one address.
+        Index("ix_outbox_to_created", "to_address", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)

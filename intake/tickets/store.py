@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -86,9 +86,12 @@ def capture_many(session: Session, vault: Vault, items: Sequence[CaptureItem]) -
     insert = _insert(session)
     session.execute(insert(Inbox).on_conflict_do_nothing(), rows)
     keys = [item.capture_key for item in items]
+    channels = {item.channel for item in items}
     found = session.execute(
         select(Inbox.id, Inbox.capture_key, Inbox.channel, Inbox.raw_sha256, Inbox.captured_at).where(
-            or_(Inbox.capture_key.in_(keys), Inbox.raw_sha256.in_(set(digests))))
+            or_(Inbox.capture_key.in_(keys),
+                # channel first: the lookup uses the (channel, raw_sha256) unique index
+                and_(Inbox.channel.in_(channels), Inbox.raw_sha256.in_(set(digests)))))
     ).all()
     by_key = {row.capture_key: row for row in found}
     by_digest = {(row.channel, row.raw_sha256): row for row in found}
