@@ -37,6 +37,10 @@ class MailboxConfig:
     processed_folder: str = "Processed"
     quarantine_folder: str = "Quarantine"
     department: str = ""
+    # A mailbox that only receives private cases (finance@): its captures are processed on
+    # the `private` Celery queue from the start, since privacy is otherwise known only
+    # after parsing.
+    private: bool = False
     start: str = "now"
     timeout: float = 30.0
     batch_size: int = 100

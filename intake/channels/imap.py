@@ -317,5 +317,5 @@ def poll_and_enqueue(rt: Runtime, mailbox: str) -> int:
     except MailboxBusy:
         log.info("mailbox %s is being polled by another worker", mailbox)
         return 0
-    dispatch.enqueue_process(result.captured)
+    dispatch.enqueue_process(result.captured, private=box.private)
     return len(result.captured)
