@@ -17,7 +17,11 @@ QUEUES = ("capture", "process", "private", "outbound")
 def make_celery(settings: Settings) -> Celery:
     app = Celery("intake")
     transport_options: dict[str, object] = {}
-    if settings.broker_url.startswith("filesystem"):
+    broker_url = settings.broker_url
+    if broker_url.startswith("filesystem"):
+        import intake.broker
+
+        broker_url = intake.broker.SCHEME + broker_url[len("filesystem"):]
         folder = settings.data_dir / "broker"
         for sub in ("queue", "processed", "control"):
             (folder / sub).mkdir(parents=True, exist_ok=True)
@@ -36,7 +40,7 @@ def make_celery(settings: Settings) -> Celery:
             "visibility_timeout": 3600,
         }
     app.conf.update(
-        broker_url=settings.broker_url,
+        broker_url=broker_url,
         broker_transport_options=transport_options,
         broker_connection_retry_on_startup=True,
         task_ignore_result=True,

@@ -1,0 +1,52 @@
+"""The embedded broker: kombu's filesystem transport with atomic writes.
+
+kombu's own filesystem transport creates the message file in the queue folder and then
+writes it; a consumer polling at that moment moves the still-empty file away, fails to
+decode it, and the Celery worker dies ("Unrecoverable error: JSONDecodeError"). Here a
+message is written to a hidden sibling folder and renamed into the queue folder, so a
+consumer only ever sees complete files; and a file that cannot be decoded is dropped
+with a log line instead of killing the worker (the sweeper resends its work: the
+database, not the broker, holds the truth).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from time import monotonic
+from typing import Any
+
+from kombu.transport import TRANSPORT_ALIASES, filesystem
+from kombu.utils.encoding import str_to_bytes
+from kombu.utils.json import dumps
+
+log = logging.getLogger("intake.broker")
+SCHEME = "intakefs"
+
+
+class Channel(filesystem.Channel):
+    def _put(self, queue: str, payload: Any, **kwargs: Any) -> None:
+        name = f"{int(round(monotonic() * 1000))}_{uuid.uuid4()}.{queue}.msg"
+        # A dot-prefixed folder inside the queue folder: kombu's reader skips it (its name
+        # is not "<something>.<queue>.msg") and a rename within one filesystem is atomic.
+        staging = os.path.join(self.data_folder_out, ".staging")
+        os.makedirs(staging, exist_ok=True)
+        temporary = os.path.join(staging, name)
+        with open(temporary, "wb") as handle:
+            handle.write(str_to_bytes(dumps(payload)))
+        os.replace(temporary, os.path.join(self.data_folder_out, name))
+
+    def _get(self, queue: str) -> Any:
+        while True:
+            try:
+                return super()._get(queue)
+            except ValueError:  # an unreadable message file: skip it, keep the worker alive
+                log.error("broker: an unreadable message on queue %s was skipped", queue)
+
+
+class Transport(filesystem.Transport):
+    Channel = Channel
+
+
+TRANSPORT_ALIASES.setdefault(SCHEME, "intake.broker:Transport")
