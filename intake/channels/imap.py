@@ -312,8 +312,9 @@ def poll_and_enqueue(rt: Runtime, mailbox: str) -> int:
     """The Celery side: poll, then enqueue processing of what was captured (after commit)."""
     from intake import dispatch
 
+    box = get_mailbox(rt.settings, mailbox)
     try:
-        result = poll(rt, get_mailbox(rt.settings, mailbox))
+        result = poll(rt, box)
     except MailboxBusy:
         log.info("mailbox %s is being polled by another worker", mailbox)
         return 0
