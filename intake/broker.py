@@ -26,7 +26,8 @@ SCHEME = "intakefs"
 
 
 class Channel(filesystem.Channel):
-    def _put(self, queue: Any, message: Any, **kwargs: Any) -> None:
+    # kombu's filesystem Channel already widens the base signature; mypy sees both.
+    def _put(self, queue: Any, payload: Any, **kwargs: Any) -> None:  # type: ignore[override]
         name = f"{int(round(monotonic() * 1000))}_{uuid.uuid4()}.{queue}.msg"
         # A dot-prefixed folder inside the queue folder: kombu's reader skips it (its name
         # is not "<something>.<queue>.msg") and a rename within one filesystem is atomic.
@@ -34,7 +35,7 @@ class Channel(filesystem.Channel):
         os.makedirs(staging, exist_ok=True)
         temporary = os.path.join(staging, name)
         with open(temporary, "wb") as handle:
-            handle.write(str_to_bytes(dumps(message)))
+            handle.write(str_to_bytes(dumps(payload)))
         os.replace(temporary, os.path.join(self.data_folder_out, name))
 
     def _get(self, queue: Any, timeout: Any = None) -> Any:
