@@ -19,7 +19,7 @@ from tests.flows import INTAKE_BIN, ingest_raw, mail, make_runtime, subprocess_e
 pytestmark = pytest.mark.integration
 
 CARD = "6222 0212 3456 7894"  # passes Luhn
-SECRET_WORDS = ["6222", "7894", "48,500", "hunter2", "Shenzhen"]
+SECRET_WORDS = ["6222 0212", "3456 7894", "48,500", "hunter2", "Shenzhen"]
 FINANCE_MAIL = mail(
     subject="Withdrawal of 48,500 CNY not received",
     body=(f"My creator earnings withdrawal of 48,500 CNY to card {CARD} never arrived.\n"
@@ -124,13 +124,13 @@ def test_cli_views_redact_unless_asked(tmp_path: Path) -> None:
     env = subprocess_env(f"sqlite:///{tmp_path}/intake.db", tmp_path / "var")
     done = subprocess.run([INTAKE_BIN, "ingest", str(path)], env=env, capture_output=True, text=True, check=True)
     ref = json.loads(done.stdout)["ticket"]
-    assert "hunter2" not in done.stderr and "6222" not in done.stderr
+    assert "hunter2" not in done.stderr and "6222 0212" not in done.stderr
     listing = subprocess.run([INTAKE_BIN, "tickets", "list", "--json"], env=env, capture_output=True,
                              text=True, check=True).stdout
     shown = subprocess.run([INTAKE_BIN, "tickets", "show", ref, "--json"], env=env, capture_output=True,
                            text=True, check=True).stdout
     for output in (listing, shown):
-        for word in ("6222", "hunter2"):
+        for word in ("6222 0212", "hunter2"):
             assert word not in output
     assert json.loads(listing)["private"] is True
     revealed = subprocess.run([INTAKE_BIN, "tickets", "show", ref, "--json", "--show-private"], env=env,
