@@ -1,10 +1,11 @@
-"""Sending many follow-ups at once for the one-shot commands: one transaction claims the
-batch, the sender delivers each, one transaction records them.
+"""Sending many follow-ups at once for the one-shot commands: one statement claims the
+batch, the sender delivers each, one statement records them.
 
-The exactly-once rules are those of `send.py` (claim committed before any provider call);
-only the commits are shared. Anything out of the ordinary (a failure, a row another worker
-holds, an SMS whose earlier attempt may have gone out) is handed to `send_now`, one row at
-a time, so the careful path stays the only path for the hard cases.
+The exactly-once rules are those of `send.py`: the claim (status `sending`, attempts + 1,
+updated_at = the claim's start, which `send.py` reads as the lease) is committed before any
+provider call. Only fresh email rows (queued, never attempted, due, not past their
+deadline) take this path; anything else, and any failure, goes through `send.py` one row
+at a time, so the careful path stays the only path for the hard cases.
 """
 
 from __future__ import annotations
@@ -12,13 +13,10 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, or_, select, update
 
-from intake.replies.send import (
-    RetryLater, _Claim, _record_failure, _senders, claim_row, record_sent_row, send_now,
-    transmit_email,
-)
-from intake.tickets.models import Outbox, utcnow
+from intake.replies.send import RetryLater, _Claim, _record_failure, _senders, send_now, transmit_email
+from intake.tickets.models import Message, Outbox, Ticket, utcnow
 
 if TYPE_CHECKING:
     from intake.runtime import Runtime
@@ -31,29 +29,7 @@ def send_batch(rt: "Runtime", outbox_ids: list[int]) -> dict[int, str]:
     if not outbox_ids:
         return {}
     statuses: dict[int, str] = {}
-    careful: list[int] = []
-    claims: list[_Claim] = []
-    now = utcnow()
-    with rt.sessions() as session:
-        query = select(Outbox).where(Outbox.id.in_(outbox_ids)).order_by(Outbox.id)
-        if session.get_bind().dialect.name == "postgresql":
-            query = query.with_for_update(skip_locked=True)
-        rows = list(session.scalars(query))
-        for row in rows:
-            if row.channel != "email" or row.status != "queued" or row.attempts:
-                careful.append(row.id)
-                continue
-            try:
-                claim = claim_row(rt, session, row, now)
-            except RetryLater:
-                statuses[row.id] = "queued"
-                continue
-            if isinstance(claim, str):
-                statuses[row.id] = claim
-            else:
-                claims.append(claim)
-        session.commit()
-    careful.extend(i for i in outbox_ids if i not in {r.id for r in rows})
+    claims = _claim_fresh(rt, outbox_ids)
     email_sender, _ = _senders(rt)
     sent: list[tuple[_Claim, str]] = []
     for claim in claims:
@@ -61,15 +37,58 @@ def send_batch(rt: "Runtime", outbox_ids: list[int]) -> dict[int, str]:
             sent.append((claim, transmit_email(rt, email_sender, claim)))
         except Exception as exc:  # noqa: BLE001 - recorded as send.py records any failure
             statuses[claim.id] = _failed(rt, claim, exc)
-    if sent:
-        done_at = utcnow()
-        with rt.sessions() as session:
-            for claim, provider_id in sent:
-                statuses[claim.id] = record_sent_row(session, claim, provider_id, None, done_at)
-            session.commit()
-    for outbox_id in careful:
-        statuses[outbox_id] = send_now(rt, outbox_id)
+    _record_sent(rt, sent)
+    statuses.update({claim.id: "sent" for claim, _ in sent})
+    for outbox_id in outbox_ids:
+        if outbox_id not in statuses:
+            statuses[outbox_id] = send_now(rt, outbox_id)
     return statuses
+
+
+def _claim_fresh(rt: "Runtime", outbox_ids: list[int]) -> list[_Claim]:
+    now = utcnow()
+    with rt.sessions() as session:
+        claimed = session.execute(
+            update(Outbox)
+            .where(Outbox.id.in_(outbox_ids), Outbox.channel == "email", Outbox.status == "queued",
+                   Outbox.attempts == 0,
+                   or_(Outbox.next_attempt_at.is_(None), Outbox.next_attempt_at <= now),
+                   or_(Outbox.deadline.is_(None), Outbox.deadline > now))
+            .values(status="sending", attempts=1, updated_at=now)
+            .returning(Outbox.id)).scalars().all()
+        rows = session.execute(
+            select(Outbox.id, Outbox.kind, Outbox.to_address, Outbox.from_address, Outbox.subject,
+                   Outbox.body_text, Outbox.body_html, Outbox.headers, Outbox.header_message_id,
+                   Outbox.created_at, Ticket.ref)
+            .join(Ticket, Ticket.id == Outbox.ticket_id).where(Outbox.id.in_(claimed))
+            .order_by(Outbox.id)).all() if claimed else []
+        session.commit()  # the claim is durable before anything is sent
+    return [_Claim(id=r.id, kind=r.kind, channel="email", ref=r.ref, to=r.to_address,
+                   from_address=r.from_address, subject=r.subject, text=r.body_text, html=r.body_html,
+                   headers=dict(r.headers or {}), header_message_id=r.header_message_id,
+                   created_at=r.created_at, attempt=1, maybe_sent_since=None) for r in rows]
+
+
+def _record_sent(rt: "Runtime", sent: list[tuple[_Claim, str]]) -> None:
+    if not sent:
+        return
+    now = utcnow()
+    with rt.sessions() as session:
+        session.connection().execute(
+            update(Outbox.__table__)  # type: ignore[arg-type]
+            .where(Outbox.__table__.c.id == bindparam("oid"), Outbox.__table__.c.status == "sending")
+            .values(status="sent", provider_id=bindparam("provider"), sent_at=now, updated_at=now,
+                    next_attempt_at=None, error_code=None, last_error=None),
+            [{"oid": claim.id, "provider": provider_id[:128]} for claim, provider_id in sent])
+        # An agent's reply is also an outbound message of the ticket: stamp when it left.
+        session.execute(
+            update(Message).where(
+                Message.id.in_(select(Outbox.message_id).where(Outbox.id.in_([c.id for c, _ in sent]))),
+                Message.direction == "out", Message.sent_at.is_(None))
+            .values(sent_at=now))
+        session.commit()
+    for claim, _ in sent:
+        log.info("outbox %s (%s, ticket %s): sent by email on attempt 1", claim.id, claim.kind, claim.ref)
 
 
 def _failed(rt: "Runtime", claim: _Claim, exc: Exception) -> str:
@@ -84,3 +103,5 @@ def _failed(rt: "Runtime", claim: _Claim, exc: Exception) -> str:
                                maybe_sent=True)
     except RetryLater:
         return "queued"  # left for the worker / sweeper at next_attempt_at
+
+

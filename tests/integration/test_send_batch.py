@@ -1,0 +1,64 @@
+"""Batched sending for one-shot runs: every acknowledgement once, however often it runs,
+and failures fall back to the careful one-row path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from intake.batch import process_captured
+from intake.replies.send_batch import send_batch
+from intake.tickets.models import Outbox
+from intake.tickets.store import CaptureItem, capture_many
+from tests.flows import mail, make_runtime
+
+pytestmark = pytest.mark.integration
+
+
+def capture(rt, raws: list[bytes]) -> list[int]:  # type: ignore[no-untyped-def]
+    with rt.sessions() as session:
+        ids = [c.inbox_id for c in capture_many(
+            session, rt.vault, [CaptureItem("email", f"k{i}", raw) for i, raw in enumerate(raws)])]
+        session.commit()
+    return ids
+
+
+def test_one_shot_run_acknowledges_each_new_ticket_once(db_url: str, tmp_path: Path) -> None:
+    rt = make_runtime(db_url, tmp_path / "var")
+    raws = [mail(subject=f"Video upload fails {i}", sender=f"user{i}@example.com",
+                 message_id=f"<b{i}@example.com>") for i in range(12)]
+    outcomes = process_captured(rt, capture(rt, raws), workers=1, chunk=5, send=True)
+    assert all(o is not None and o.outcome == "new_ticket" for o in outcomes.values())
+    files = sorted((tmp_path / "var" / "outbox").glob("*.eml"))
+    assert len(files) == 12
+    with rt.sessions() as session:
+        rows = session.scalars(select(Outbox)).all()
+        assert {r.status for r in rows} == {"sent"} and all(r.attempts == 1 for r in rows)
+        ids = [r.id for r in rows]
+    # A second run over the same rows (a retried command, a sweeper) sends nothing again.
+    assert set(send_batch(rt, ids).values()) == {"sent"}
+    assert len(list((tmp_path / "var" / "outbox").glob("*.eml"))) == 12
+    rt.dispose()
+
+
+def test_a_failing_row_takes_the_careful_path(db_url: str, tmp_path: Path) -> None:
+    rt = make_runtime(db_url, tmp_path / "var")
+    outcomes = process_captured(rt, capture(rt, [mail(sender="ok@example.com", message_id="<ok@x>"),
+                                                 mail(sender="bad@example.com", message_id="<bad@x>",
+                                                      subject="other")]),
+                                workers=1, send=False)
+    ids = [i for o in outcomes.values() if o for i in o.outbox_ids]
+    with rt.sessions() as session:  # a recipient the sender refuses (a broken address)
+        row = session.scalar(select(Outbox).where(Outbox.to_address == "bad@example.com"))
+        row.to_address = "bad address@@example.com"
+        session.commit()
+        bad_id = row.id
+    statuses = send_batch(rt, ids)
+    assert statuses[bad_id] == "failed"
+    assert [s for i, s in statuses.items() if i != bad_id] == ["sent"]
+    with rt.sessions() as session:
+        row = session.get(Outbox, bad_id)
+        assert row.error_code == "bad_address" and row.attempts == 1
+    rt.dispose()
