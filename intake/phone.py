@@ -309,6 +309,13 @@ _DELIVERY = {"sent": "sent", "delivered": "delivered", "read": "delivered",
 _RANK = {"queued": 0, "sending": 1, "sent": 2, "delivered": 3, "undelivered": 3, "failed": 3}
 
 
+STATUS_CALLBACK_PATIENCE = dt.timedelta(minutes=10)
+
+
+class StatusBeforeSend(Exception):
+    """A delivery status for an SMS whose send is not recorded yet: try again shortly."""
+
+
 @pipeline.register("status")
 def handle_status(ctx: pipeline.Context) -> pipeline.Outcome:
     params = _params(ctx, "MessageSid", "MessageStatus")
@@ -318,6 +325,13 @@ def handle_status(ctx: pipeline.Context) -> pipeline.Outcome:
         query = query.with_for_update()
     row = ctx.session.scalar(query)
     if row is None:
+        # Twilio can call back before the send task has recorded the SID it got. While an
+        # SMS of ours is still `sending`, retry (the task backs off, the capture stays);
+        # a callback about a message we never sent is ignored.
+        in_flight = ctx.session.scalar(select(func.count()).select_from(Outbox).where(
+            Outbox.channel == "sms", Outbox.status == "sending")) or 0
+        if in_flight and ctx.now - ctx.inbox.captured_at < STATUS_CALLBACK_PATIENCE:
+            raise StatusBeforeSend(f"status callback {ctx.inbox.id} arrived before its send was recorded")
         log.info("status %s (%s): no outbox row sent with that sid", sid, reported)
         return pipeline.Outcome(pipeline.IGNORED)
     row.provider_status = reported

@@ -195,6 +195,31 @@ def test_status_callbacks_update_the_outbox_row(phone_app: PhoneApp, corpus: Cor
     assert phone_app.process_all()[0].outcome == pipeline.IGNORED  # not one of ours
 
 
+def test_a_status_callback_that_outruns_the_send_is_retried(phone_app: PhoneApp, corpus: Corpus) -> None:
+    data = corpus("message_status_callback.json")
+    assert phone_app.post("sms", corpus("sms_inbound.json")["params"]).status_code == 200
+    ticket_id = phone_app.process_all()[0].ticket_id
+    sid = data["params"]["MessageSid"]
+    with phone_app.rt.sessions() as session:  # Twilio accepted it; we have not recorded the SID yet
+        row = Outbox(ticket_id=ticket_id, dedupe_key="test:race", kind="ack", channel="sms",
+                     to_address="+15555550123", status="sending", created_at=utcnow(), updated_at=utcnow())
+        session.add(row)
+        session.commit()
+        row_id = row.id
+    assert phone_app.post("status", data["params"]).status_code == 200
+    [capture] = [r for r in phone_app.inbox() if r.channel == "status"]
+    from intake.phone import StatusBeforeSend
+
+    with pytest.raises(StatusBeforeSend):
+        pipeline.process_inbox(phone_app.rt, capture.id)
+    with phone_app.rt.sessions() as session:  # the send task records the SID
+        session.get(Outbox, row_id).provider_id = sid
+        session.commit()
+    assert pipeline.process_inbox(phone_app.rt, capture.id).outcome == pipeline.UPDATED
+    with phone_app.rt.sessions() as session:
+        assert session.get(Outbox, row_id).status == "delivered"
+
+
 def test_health_and_metrics(phone_app: PhoneApp) -> None:
     health = requests.get(phone_app.base + "/healthz", timeout=15)
     assert health.status_code == 200 and health.json()["database"] == "ok"
