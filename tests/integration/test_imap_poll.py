@@ -164,6 +164,8 @@ def test_mail_left_behind_by_a_dead_poller_is_moved_not_recaptured(mailbox, tmp_
         mailbox.append(mail(message_id=f"<d{i}@example.com>", body=f"body {i}"))
     rt = runtime_for(mailbox, tmp_path)
 
+    # No real server can be made to kill our poller exactly between the commit and the
+    # MOVE, so the fault is injected at that seam; Dovecot and the database stay real.
     def die(*args: Any) -> None:
         raise ConnectionResetError("poller killed between commit and MOVE")
 
