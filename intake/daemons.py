@@ -40,15 +40,16 @@ def run_web(host: str | None, port: int | None, require_twilio: bool = True, wor
     from intake.web.app import create_app
 
     settings = get_settings()
-    options = {"host": host or settings.web_host, "port": port or settings.web_port,
-               "log_level": settings.log_level.lower(), "access_log": False}
+    host, port = host or settings.web_host, port or settings.web_port
+    level = settings.log_level.lower()
     app = create_app(require_twilio=require_twilio)  # checks the settings here, once
     if workers > 1:
         # One uvicorn process tops out near 200 webhooks/s on two cores: more processes,
         # each building its own app (and database pool) from the same settings.
-        uvicorn.run("intake.web.app:create_app", factory=True, workers=workers, **options)
+        uvicorn.run("intake.web.app:create_app", factory=True, workers=workers, host=host, port=port,
+                    log_level=level, access_log=False)
     else:
-        uvicorn.run(app, **options)
+        uvicorn.run(app, host=host, port=port, log_level=level, access_log=False)
     return 0
 
 
@@ -67,14 +68,24 @@ def run_all(host: str | None, port: int | None, concurrency: int | None) -> int:
     if not settings.twilio_auth_tokens:
         log.warning("TWILIO_AUTH_TOKEN is not set: Twilio webhooks answer 503 until it is "
                     "(health and metrics are served)")
-    children = [subprocess.Popen(worker), subprocess.Popen(web)]
+    # Each child leads its own process group, so stopping one stops what it started too
+    # (the worker's pool and embedded beat, uvicorn's workers) and nothing is left behind.
+    children = [subprocess.Popen(worker, start_new_session=True),
+                subprocess.Popen(web, start_new_session=True)]
     names = {children[0].pid: "worker", children[1].pid: "web"}
     stopping = False
+
+    def signal_groups(signum: int) -> None:
+        for child in children:
+            try:
+                os.killpg(child.pid, signum)
+            except ProcessLookupError:
+                pass
 
     def stop(signum: int, _frame: object) -> None:
         nonlocal stopping
         stopping = True
-        for child in children:
+        for child in children:  # the leaders shut down what they started, gracefully
             if child.poll() is None:
                 child.send_signal(signal.SIGTERM)
 
@@ -83,7 +94,7 @@ def run_all(host: str | None, port: int | None, concurrency: int | None) -> int:
     code = 0
     while not stopping:
         for child in children:
-            if child.poll() is not None:
+            if child.poll() is not None and not stopping:
                 log.error("%s exited with %s; stopping", names[child.pid], child.returncode)
                 code = child.returncode or 1
                 stop(signal.SIGTERM, None)
@@ -93,5 +104,10 @@ def run_all(host: str | None, port: int | None, concurrency: int | None) -> int:
         try:
             child.wait(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            child.kill()
+            pass
+    # Whatever of the groups outlived the grace period (a stuck pool process) goes now.
+    time.sleep(0.5)
+    signal_groups(signal.SIGKILL)
+    for child in children:
+        child.wait()
     return code
