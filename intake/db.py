@@ -41,6 +41,15 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
+def for_update(session: Session, query: Any, skip_locked: bool = False) -> Any:
+    """Row locks where the database has them: on PostgreSQL a second worker on the same row
+    waits (or, with skip_locked, passes it by) instead of racing; SQLite serialises writers
+    anyway and has no SELECT ... FOR UPDATE."""
+    if session.get_bind().dialect.name == "postgresql":
+        return query.with_for_update(skip_locked=skip_locked)
+    return query
+
+
 def alembic_config(url: str) -> Any:
     from alembic.config import Config
 

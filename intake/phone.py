@@ -25,6 +25,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from intake import dispatch, pipeline
+from intake.db import for_update
 from intake.channels.twilio_media import MediaError, fetch_attachment
 from intake.messages import Attachment, InboundMessage
 from intake.normalize.twilio import (
@@ -61,10 +62,6 @@ def _params(ctx: pipeline.Context, *required: str) -> dict[str, str]:
     if missing:  # the webhook checks these; a hand-made ingest file may not have them
         raise pipeline.UserError(f"{ctx.inbox.channel} capture without {', '.join(missing)}")
     return params
-
-
-def _is_postgres(session: Session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
 
 
 # -- SMS -------------------------------------------------------------------------------------------
@@ -320,10 +317,7 @@ class StatusBeforeSend(Exception):
 def handle_status(ctx: pipeline.Context) -> pipeline.Outcome:
     params = _params(ctx, "MessageSid", "MessageStatus")
     sid, reported = params.get("MessageSid", ""), (params.get("MessageStatus") or "").lower()
-    query = select(Outbox).where(Outbox.provider_id == sid).limit(1)
-    if _is_postgres(ctx.session):
-        query = query.with_for_update()
-    row = ctx.session.scalar(query)
+    row = ctx.session.scalar(for_update(ctx.session, select(Outbox).where(Outbox.provider_id == sid).limit(1)))
     if row is None:
         # Twilio can call back before the send task has recorded the SID it got. While an
         # SMS of ours is still `sending`, retry (the task backs off, the capture stays);
@@ -368,10 +362,8 @@ def sweep_transcriptions(rt: Runtime, now: dt.datetime | None = None, limit: int
 
 def _time_out(rt: Runtime, message_id: int, now: dt.datetime) -> bool:
     with rt.sessions() as session:
-        query = select(Message).where(Message.id == message_id)
-        if _is_postgres(session):
-            query = query.with_for_update(skip_locked=True)
-        message = session.scalar(query)
+        message = session.scalar(for_update(session, select(Message).where(Message.id == message_id),
+                                            skip_locked=True))
         if message is None or (message.extra or {}).get("transcription") != "pending":
             return False  # the transcription came meanwhile, or another sweeper has it
         ticket = session.get(Ticket, message.ticket_id)
@@ -396,10 +388,7 @@ def _missed_calls(rt: Runtime, now: dt.datetime, cutoff: dt.datetime, limit: int
 
 def _missed_call(rt: Runtime, inbox_id: int, now: dt.datetime) -> bool:
     with rt.sessions() as session:
-        query = select(Inbox).where(Inbox.id == inbox_id)
-        if _is_postgres(session):
-            query = query.with_for_update(skip_locked=True)
-        inbox = session.scalar(query)
+        inbox = session.scalar(for_update(session, select(Inbox).where(Inbox.id == inbox_id), skip_locked=True))
         if inbox is None or inbox.outcome != pipeline.IGNORED:
             return False
         ctx = pipeline.Context(rt=rt, session=session, inbox=inbox, now=now)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from intake.db import for_update
 from intake.messages import InboundMessage, Triage
 from intake.runtime import Runtime
 from intake.tickets import store
@@ -246,17 +247,11 @@ def _run_one(rt: Runtime, session: Session, inbox: Inbox, prepared: Prepared | N
     return outcome
 
 
-def _lock(session: Session, query: Any) -> Any:
-    # PostgreSQL: a second worker on the same row waits here instead of racing; SQLite
-    # serialises writers anyway.
-    return query.with_for_update() if session.get_bind().dialect.name == "postgresql" else query
-
-
 def process_inbox(rt: Runtime, inbox_id: int, prepared: Prepared | None = None) -> Outcome:
     """Process one captured input in one transaction. Idempotent: a row already done returns
     its recorded outcome (as DUPLICATE when re-run), so a re-delivered task is harmless."""
     with rt.sessions() as session:
-        inbox = session.scalar(_lock(session, select(Inbox).where(Inbox.id == inbox_id)))
+        inbox = session.scalar(for_update(session, select(Inbox).where(Inbox.id == inbox_id)))
         if inbox is None:
             raise UserError(f"inbox row {inbox_id} does not exist")
         outcome = _run_one(rt, session, inbox, prepared)
@@ -275,7 +270,7 @@ def process_batch(rt: Runtime, inbox_ids: list[int], prepared: dict[int, Prepare
     try:
         with rt.sessions() as session:
             rows = {row.id: row for row in session.scalars(
-                _lock(session, select(Inbox).where(Inbox.id.in_(inbox_ids)).order_by(Inbox.id)))}
+                for_update(session, select(Inbox).where(Inbox.id.in_(inbox_ids)).order_by(Inbox.id)))}
             outcomes: dict[int, Outcome | None] = {}
             for inbox_id in inbox_ids:
                 if inbox_id in rows:

@@ -156,7 +156,7 @@ def queue_sms(session: Session, rt: "Runtime", ticket: Ticket, *, kind: str, lan
     row.body_text = composed.text
     row.headers = {"lang": lang, "segments": composed.segments, "truncated": composed.truncated}
     if composed.truncated:
-        log.warning("outbox %s (%s, ticket %s): SMS text shortened to fit two segments",
+        log.warning("outbox %s (%s, ticket %s): SMS shortened to fit two segments",
                     row.id, kind, ticket.ref)
     return row
 

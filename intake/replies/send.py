@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
+from intake.db import for_update
 from intake.tickets.models import Contact, Message, Outbox, Ticket, utcnow
 
 if TYPE_CHECKING:
@@ -120,10 +121,7 @@ def _senders(rt: "Runtime") -> tuple[Any, Any]:
 
 def _claim(rt: "Runtime", outbox_id: int, now: dt.datetime) -> _Claim | str:
     with rt.sessions() as session:
-        query = select(Outbox).where(Outbox.id == outbox_id)
-        if session.get_bind().dialect.name == "postgresql":
-            query = query.with_for_update()
-        row = session.scalar(query)
+        row = session.scalar(for_update(session, select(Outbox).where(Outbox.id == outbox_id)))
         if row is None:
             log.info("outbox %s: no such row", outbox_id)
             return "missing"
