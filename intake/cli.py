@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import sys
 from pathlib import Path
@@ -51,7 +50,7 @@ def _send_inline(rt: Any, outbox_ids: list[int]) -> None:
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     from intake import pipeline
-    from intake.tickets.store import CaptureItem, capture
+    from intake.tickets.store import capture
 
     rt = _runtime()
     status = 0

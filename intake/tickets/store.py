@@ -16,7 +16,6 @@ from typing import Any
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from intake.crypto import Vault
@@ -237,13 +236,8 @@ def create_ticket(session: Session, vault: Vault, msg: InboundMessage, triage: T
     session.add(ticket)
     session.flush()
     if triage.private:
-        make_private(session, vault, ticket, triage.private_reasons,
-                     redacted_subject=_redacted_subject(triage, subject), new=True)
+        make_private(session, vault, ticket, triage.private_reasons, new=True)
     return ticket
-
-
-def _redacted_subject(triage: Triage, subject: str) -> str:
-    return private_view(subject)
 
 
 _DIGITS = re.compile(r"\d")
@@ -264,7 +258,7 @@ def rule_ids(reasons: Iterable[str]) -> list[str]:
 
 
 def make_private(session: Session, vault: Vault, ticket: Ticket, reasons: Iterable[str],
-                 redacted_subject: str | None = None, new: bool = False) -> None:
+                 new: bool = False) -> None:
     """Turn a ticket private (sticky): encrypt its subject and every message already stored."""
     merged = list(dict.fromkeys([*ticket.private_reasons, *reasons]))
     ticket.private_reasons = merged
@@ -272,7 +266,7 @@ def make_private(session: Session, vault: Vault, ticket: Ticket, reasons: Iterab
         return
     ticket.private = True
     ticket.subject_secret = vault.encrypt_text(ticket.subject)
-    ticket.subject = redacted_subject if redacted_subject is not None else private_view(ticket.subject)
+    ticket.subject = private_view(ticket.subject)
     ticket.triage_reasons = rule_ids(ticket.triage_reasons)
     if not new:  # a ticket that already has messages: seal them too
         for message in session.scalars(select(Message).where(Message.ticket_id == ticket.id,
