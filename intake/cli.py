@@ -38,12 +38,9 @@ def _runtime(upgrade: bool = True, check: bool = False) -> Any:
 
 def _send_inline(rt: Any, outbox_ids: list[int]) -> None:
     """One-shot commands deliver the follow-ups they cause before returning."""
-    if not outbox_ids:
-        return
-    from intake.replies.send import send_now
+    from intake.replies.send_batch import send_batch
 
-    for outbox_id in outbox_ids:
-        send_now(rt, outbox_id)
+    send_batch(rt, outbox_ids)
 
 
 # -- ingest / poll ------------------------------------------------------------------------------
