@@ -207,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
             port = free_port()
             with open(work / "web.log", "ab") as log:
                 web = subprocess.Popen(
-                    [sys.executable, "-m", "uvicorn", "--factory", "intake.web.app:create_app",
+                    [sys.executable, "-m", "uvicorn", "--factory", "workers.daemons:web_app",
                      "--host", LOOPBACK, "--port", str(port), "--log-level", "warning", "--no-access-log"],
                     env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=str(REPO))
             if not wait_for_port(port, timeout=30, alive=lambda: web is not None and web.poll() is None):

@@ -50,6 +50,13 @@ def for_update(session: Session, query: Any, skip_locked: bool = False) -> Any:
     return query
 
 
+def insert_for(session: Session) -> Any:
+    """The dialect's INSERT (with ON CONFLICT) for the session's database."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+
+
 def alembic_config(url: str) -> Any:
     from alembic.config import Config
 

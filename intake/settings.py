@@ -141,10 +141,6 @@ class Settings(BaseSettings):
         return self
 
     @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")
-
-    @property
     def twilio_auth_tokens(self) -> list[str]:
         """All accepted auth tokens (comma-separated during a rotation), primary first."""
         return [t.strip() for t in self.twilio_auth_token.split(",") if t.strip()]

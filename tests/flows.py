@@ -8,11 +8,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from intake import pipeline
+from intake.process import pipeline
 from intake.db import upgrade
 from intake.runtime import Runtime
 from intake.settings import load_settings
-from intake.tickets.store import CaptureItem, capture
+from intake.capture.inbox import CaptureItem, capture
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 INTAKE_BIN = str(Path(sys.executable).with_name("intake"))

@@ -1,4 +1,5 @@
-"""The Celery app: broker from settings, named queues, late acks, prefetch 1, beat schedule.
+"""The Celery app, built from the settings it is given: broker, named queues, late acks,
+prefetch 1, beat schedule, and the tasks (bound to a runtime built from those settings).
 
 Production uses Redis (or RabbitMQ); the embedded default is kombu's filesystem transport,
 which needs no server, so one machine runs `intake run` with no setup.
@@ -6,10 +7,16 @@ which needs no server, so one machine runs `intake run` with no setup.
 
 from __future__ import annotations
 
+import os
+import threading
+
 from celery import Celery
+from celery.signals import worker_process_init
 from kombu.entity import Queue
 
-from intake.settings import Settings, get_settings
+from intake.runtime import Runtime
+from intake.settings import Settings
+from workers import broker, tasks
 
 QUEUES = ("capture", "process", "private", "outbound")
 
@@ -19,9 +26,7 @@ def make_celery(settings: Settings) -> Celery:
     transport_options: dict[str, object] = {}
     broker_url = settings.broker_url
     if broker_url.startswith("filesystem"):
-        import intake.broker
-
-        broker_url = intake.broker.SCHEME + broker_url[len("filesystem"):]
+        broker_url = broker.SCHEME + broker_url[len("filesystem"):]
         folder = settings.data_dir / "broker"
         for sub in ("queue", "processed", "control"):
             (folder / sub).mkdir(parents=True, exist_ok=True)
@@ -71,8 +76,30 @@ def make_celery(settings: Settings) -> Celery:
         worker_send_task_events=False,
         timezone="UTC",
     )
+    tasks.register(app, RuntimeHolder(settings))
     return app
 
 
-app = make_celery(get_settings())
-import workers.tasks  # noqa: E402,F401  register the tasks on this app
+class RuntimeHolder:
+    """The runtime of one process, built on first use from the app's settings. A pool child
+    forked from a parent that had one builds its own (a pooled connection must not cross a
+    fork)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._runtime: Runtime | None = None
+        self._pid = 0
+        self._lock = threading.Lock()
+        worker_process_init.connect(self._forked, weak=False)
+
+    def _forked(self, **_kwargs: object) -> None:
+        if self._runtime is not None:
+            self._runtime.engine.dispose(close=False)
+        self._runtime = None
+
+    def __call__(self) -> Runtime:
+        with self._lock:
+            if self._runtime is None or self._pid != os.getpid():
+                self._runtime = Runtime.from_settings(self.settings)
+                self._pid = os.getpid()
+            return self._runtime

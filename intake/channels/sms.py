@@ -53,12 +53,9 @@ def sms_size(body: str) -> SmsSize:
     return SmsSize(encoding, units, segments)
 
 
-def max_units(encoding: str, segments: int = MAX_SEGMENTS) -> int:
-    single, part = (160, 153) if encoding == "gsm7" else (70, 67)
-    return single if segments == 1 else part * segments
-
-
 # -- who can receive one -----------------------------------------------------------------------
+
+NOT_SMS_CAPABLE = "not_sms_capable"  # the outbox row's suppressed_reason
 
 def sms_capability(number: str, *, strict: bool) -> str | None:
     """None when `number` can receive an SMS, else the reason it cannot.
@@ -71,19 +68,19 @@ def sms_capability(number: str, *, strict: bool) -> str | None:
     from phonenumbers import PhoneNumberType
 
     if not number or not number.startswith("+"):
-        return "not_sms_capable"  # 'anonymous', 'restricted', 'unknown', short codes
+        return NOT_SMS_CAPABLE  # 'anonymous', 'restricted', 'unknown', short codes
     try:
         parsed = phonenumbers.parse(number, None)
     except phonenumbers.NumberParseException:
-        return "not_sms_capable"
+        return NOT_SMS_CAPABLE
     if not strict:
-        return None if phonenumbers.is_possible_number(parsed) else "not_sms_capable"
+        return None if phonenumbers.is_possible_number(parsed) else NOT_SMS_CAPABLE
     if not phonenumbers.is_valid_number(parsed):
-        return "not_sms_capable"
+        return NOT_SMS_CAPABLE
     kind = phonenumbers.number_type(parsed)
     if kind in (PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE):
         return None
-    return "not_sms_capable"
+    return NOT_SMS_CAPABLE
 
 
 # -- senders -----------------------------------------------------------------------------------

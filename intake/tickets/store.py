@@ -10,18 +10,15 @@ import datetime as dt
 import hashlib
 import re
 import secrets
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Iterable
 
-from sqlalchemy import and_, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from intake.crypto import Vault
 from intake.messages import InboundMessage, Triage
 from intake.tickets.models import (
-    AttachmentRow, Contact, Inbox, Message, Outbox, Ticket, utcnow,
+    AttachmentRow, Contact, Message, Outbox, Ticket, utcnow,
 )
 
 # Crockford base32 without I, L, O, U: nothing a caller can misread over the phone.
@@ -39,78 +36,6 @@ def new_ref() -> str:
 def find_ref(text: str) -> str | None:
     match = REF_RE.search(text or "")
     return REF_PREFIX + match.group(1).upper() if match else None
-
-
-# -- capture --------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class CaptureItem:
-    channel: str
-    capture_key: str
-    raw: bytes
-    mailbox: str | None = None
-    meta: dict[str, Any] | None = None
-
-
-@dataclass(frozen=True)
-class Captured:
-    inbox_id: int
-    created: bool  # False: the same input was captured before
-
-
-def _insert(session: Session) -> Any:
-    return (postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert)
-
-
-def capture_many(session: Session, vault: Vault, items: Sequence[CaptureItem]) -> list[Captured]:
-    """Store raw inputs; the same input twice (same key or same bytes) is stored once.
-
-    The caller commits; only after that commit may it acknowledge the source (flag the
-    IMAP message, answer Twilio).
-    """
-    if not items:
-        return []
-    now = utcnow()
-    rows = []
-    digests = []
-    for item in items:
-        digest = hashlib.sha256(item.raw).hexdigest()
-        digests.append(digest)
-        rows.append({
-            "channel": item.channel, "capture_key": item.capture_key, "raw_sha256": digest,
-            "raw": vault.encrypt(item.raw), "size": len(item.raw), "mailbox": item.mailbox,
-            "meta": item.meta or {}, "status": "captured", "attempts": 0, "private": False,
-            "captured_at": now, "updated_at": now,
-        })
-    insert = _insert(session)
-    session.execute(insert(Inbox).on_conflict_do_nothing(), rows)
-    keys = [item.capture_key for item in items]
-    channels = {item.channel for item in items}
-    found = session.execute(
-        select(Inbox.id, Inbox.capture_key, Inbox.channel, Inbox.raw_sha256, Inbox.captured_at).where(
-            or_(Inbox.capture_key.in_(keys),
-                # channel first: the lookup uses the (channel, raw_sha256) unique index
-                and_(Inbox.channel.in_(channels), Inbox.raw_sha256.in_(set(digests)))))
-    ).all()
-    by_key = {row.capture_key: row for row in found}
-    by_digest = {(row.channel, row.raw_sha256): row for row in found}
-    results = []
-    for item, digest in zip(items, digests):
-        row = by_key.get(item.capture_key) or by_digest[(item.channel, digest)]
-        # Rows inserted by this call carry this call's timestamp (to the microsecond); a
-        # bulk ON CONFLICT DO NOTHING reports no per-row count, so this is how we tell.
-        created = row.capture_key == item.capture_key and row.captured_at == now
-        results.append(Captured(inbox_id=row.id, created=created))
-    return results
-
-
-def capture(session: Session, vault: Vault, item: CaptureItem) -> Captured:
-    return capture_many(session, vault, [item])[0]
-
-
-def mark_inbox(session: Session, inbox_id: int, **values: Any) -> None:
-    values.setdefault("updated_at", utcnow())
-    session.execute(update(Inbox).where(Inbox.id == inbox_id).values(**values))
 
 
 # -- contacts --------------------------------------------------------------------------------
@@ -238,6 +163,16 @@ def create_ticket(session: Session, vault: Vault, msg: InboundMessage, triage: T
     if triage.private:
         make_private(session, vault, ticket, triage.private_reasons, new=True)
     return ticket
+
+
+def route_ticket(ticket: Ticket, triage: Triage, due_in: dt.timedelta) -> None:
+    """The first inbound message routes its ticket (a voicemail once transcribed, a capture
+    re-triaged by `intake reprocess`): category, department, priority, language, due time,
+    and the triage reasons, as rule ids only on a private ticket (never the matched words)."""
+    ticket.category, ticket.department = triage.category, triage.department
+    ticket.priority, ticket.language = triage.priority, triage.language
+    ticket.triage_reasons = rule_ids(triage.reasons) if ticket.private else list(triage.reasons)
+    ticket.due_at = ticket.created_at + due_in
 
 
 _DIGITS = re.compile(r"\d")

@@ -13,20 +13,23 @@ from fastapi import FastAPI, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from intake.health import counts, health
+from intake.upkeep.health import BrokerCheck, counts, health
 from intake.logs import setup_logging
-from intake.runtime import Runtime, get_runtime
+from intake.runtime import Runtime
 from intake.settings import SettingsError
 from intake.web.metrics import WebhookMetrics
 from intake.web.twilio_hooks import TwilioWebhooks, load_voice_config, router
+from intake.work import Enqueue
 
 log = logging.getLogger("intake.web")
 
 PROMETHEUS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
-def create_app(require_twilio: bool = True, runtime: Runtime | None = None) -> FastAPI:
-    rt = runtime or get_runtime()
+def create_app(rt: Runtime, *, enqueue: Enqueue, check_broker: BrokerCheck | None,
+               require_twilio: bool = True) -> FastAPI:
+    """The app on a runtime; `enqueue` hands committed captures to the workers, and
+    `check_broker` reports the broker in /healthz (both come from `workers/`)."""
     settings = rt.settings
     if not settings.twilio_auth_tokens:
         if require_twilio:
@@ -37,7 +40,7 @@ def create_app(require_twilio: bool = True, runtime: Runtime | None = None) -> F
     if settings.public_url and not settings.public_url.startswith(("http://", "https://")):
         raise SettingsError("INTAKE_PUBLIC_URL must start with https:// (or http://)")
     voice = load_voice_config(settings.voice_config)
-    # Also when served as `uvicorn --factory intake.web.app:create_app`: the redacting log
+    # Also when served as `uvicorn --factory workers.daemons:web_app`: the redacting log
     # filter must be in place (a no-op under `intake web`, which set it up already).
     setup_logging(settings.log_level)
     metrics = WebhookMetrics()
@@ -45,11 +48,11 @@ def create_app(require_twilio: bool = True, runtime: Runtime | None = None) -> F
     app = FastAPI(title="intake", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.runtime = rt
     app.state.metrics = metrics
-    app.include_router(router(TwilioWebhooks(rt, settings, metrics, voice)))
+    app.include_router(router(TwilioWebhooks(rt, settings, metrics, voice, enqueue)))
 
     @app.get("/healthz")
     async def healthz() -> JSONResponse:
-        report = await run_in_threadpool(health, rt)
+        report = await run_in_threadpool(health, rt, check_broker)
         return JSONResponse(report, status_code=200 if report["ok"] else 503)
 
     @app.get("/metrics")

@@ -23,12 +23,12 @@ from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 from twilio.twiml.voice_response import VoiceResponse
 
-from intake import dispatch
 from intake.normalize.twilio import is_chinese_caller, mask_number
-from intake.phone_capture import make_item, missing_params
+from intake.capture.twilio import make_item, missing_params
 from intake.runtime import Runtime
+from intake.work import Enqueue, Work
 from intake.settings import Settings, SettingsError
-from intake.tickets.store import Captured, capture
+from intake.capture.inbox import Captured, capture
 from intake.web.metrics import WebhookMetrics
 from intake.web.signatures import SIGNATURE_HEADER, FormParams, base_url, is_valid, request_url
 
@@ -124,8 +124,9 @@ def closing_twiml(config: VoiceConfig, caller: str | None) -> str:
 
 class TwilioWebhooks:
     def __init__(self, rt: Runtime, settings: Settings, metrics: WebhookMetrics,
-                 voice: VoiceConfig) -> None:
+                 voice: VoiceConfig, enqueue: Enqueue) -> None:
         self.rt, self.settings, self.metrics, self.voice = rt, settings, metrics, voice
+        self.enqueue = enqueue
 
     async def _body(self, request: Request) -> bytes:
         limit = self.settings.max_webhook_bytes
@@ -175,7 +176,7 @@ class TwilioWebhooks:
             captured = capture(session, self.rt.vault, item)
             session.commit()
         if captured.created:
-            dispatch.enqueue_process([captured.inbox_id])
+            self.enqueue(Work.of(process=[captured.inbox_id]))
         return captured
 
     async def handle(self, request: Request, kind: str) -> Response:

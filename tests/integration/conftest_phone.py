@@ -20,7 +20,7 @@ import requests
 from sqlalchemy import select
 from twilio.request_validator import RequestValidator
 
-from intake import pipeline
+from intake.process import pipeline
 from intake.crypto import generate_key
 from intake.runtime import Runtime
 from intake.tickets.models import Inbox
@@ -112,7 +112,7 @@ def signed_post(app: PhoneApp, path: str, params: dict[str, str] | list[tuple[st
 
 def _start(env: dict[str, str], log_path: Path, require_twilio: bool = True) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
-    factory = "intake.web.app:create_app" if require_twilio else "tests.integration.conftest_phone:embedded_app"
+    factory = "workers.daemons:web_app" if require_twilio else "tests.integration.conftest_phone:embedded_app"
     argv = [sys.executable, "-m", "uvicorn", "--factory", factory, "--host", LOOPBACK,
             "--port", str(port), "--log-level", "warning", "--no-access-log"]
     with open(log_path, "ab") as log:
@@ -127,9 +127,9 @@ def _start(env: dict[str, str], log_path: Path, require_twilio: bool = True) -> 
 
 def embedded_app() -> Any:
     """What `intake run` serves: the app without a Twilio token requirement."""
-    from intake.web.app import create_app
+    from workers.daemons import embedded_web_app
 
-    return create_app(require_twilio=False)
+    return embedded_web_app()
 
 
 @pytest.fixture

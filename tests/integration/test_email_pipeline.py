@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from intake import pipeline
+from intake.process import pipeline
 from intake.tickets.models import Inbox, Message, Ticket
 from tests.flows import ingest_raw, mail, make_runtime
 
@@ -138,7 +138,7 @@ def test_a_failing_step_is_retried_then_quarantined_without_leaking_text(rt, mon
 
     monkeypatch.setitem(pipeline.HANDLERS, "email", broken)
     raw = mail(body=secret)
-    from intake.tickets.store import CaptureItem, capture
+    from intake.capture.inbox import CaptureItem, capture
 
     with rt.sessions() as session:
         inbox_id = capture(session, rt.vault, CaptureItem("email", "k1", raw)).inbox_id
@@ -154,7 +154,7 @@ def test_a_failing_step_is_retried_then_quarantined_without_leaking_text(rt, mon
 
     # After the fix, `intake reprocess --failed` takes it from raw.
     monkeypatch.undo()
-    from intake.reprocess import reprocess
+    from intake.process.reprocess import reprocess
 
     assert reprocess(rt, failed_only=True)["processed"] == 1
     with rt.sessions() as session:
@@ -177,7 +177,7 @@ def test_reprocess_reruns_triage_and_keeps_the_ref(rt) -> None:  # type: ignore[
         found = session.scalar(select(Ticket).where(Ticket.ref == first.ticket_ref))
         found.category, found.department = "other", "general"
         session.commit()
-    from intake.reprocess import reprocess
+    from intake.process.reprocess import reprocess
 
     assert reprocess(rt, since="2000-01-01")["retriaged"] == 1
     again = ticket(rt, first.ticket_ref)

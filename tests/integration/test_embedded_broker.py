@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from kombu import Connection
 
-import intake.broker  # noqa: F401  registers the intakefs transport
+import workers.broker  # noqa: F401  registers the intakefs transport
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 COUNT = 2000

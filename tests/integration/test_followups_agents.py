@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from intake.replies import agents
-from intake.replies.send import send_outbox
+from intake.outbox import agents
+from intake.send.delivery import send_outbox
 from intake.tickets.models import Message, Ticket
 from intake.tickets.store import open_message
 from tests.flows import ingest_raw, mail

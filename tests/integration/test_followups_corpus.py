@@ -43,7 +43,7 @@ MACHINE_MAIL = _machine_mail()
 def test_machine_mail_gets_no_acknowledgement(path: str, tmp_path: Path) -> None:
     rt = make_runtime(f"sqlite:///{tmp_path}/intake.db", tmp_path, our_addresses="support@example.test")
     raw = (_corpus_root() / path).read_bytes()
-    from intake import pipeline
+    from intake.process import pipeline
 
     try:
         outcome = ingest_raw(rt, raw)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from intake.replies.send import RetryLater, send_now, send_outbox
+from intake.send.delivery import RetryLater, send_now, send_outbox
 from intake.tickets.models import Message
 from tests.flows import ingest_raw, mail
 from tests.integration.test_followups_support import (
@@ -132,7 +132,7 @@ def test_permanent_550_fails_at_once_and_is_visible(db_url: str, tmp_path: Path,
     assert send_outbox(rt, outcome.outbox_ids[0]) == "failed"
     assert smtp_server.count_attempts("RCPT") == 1
 
-    from intake import ops
+    from intake.tickets import views as ops
 
     with rt.sessions() as session:
         detail = ops.ticket_detail(session, rt.vault, outcome.ticket_ref or "")
@@ -326,7 +326,7 @@ def test_log_lines_carry_ids_and_refs_never_addresses_subjects_or_bodies(
         send_outbox(rt, outcome.outbox_ids[0])
     time_passes(rt, outcome.outbox_ids[0])
     send_outbox(rt, outcome.outbox_ids[0])
-    lines = [r.getMessage() for r in caplog.records if r.name.startswith("intake.replies")]
+    lines = [r.getMessage() for r in caplog.records if r.name.startswith("intake.outbox.follow_ups")]
     assert any(f"outbox {outcome.outbox_ids[0]}" in line and outcome.ticket_ref in line for line in lines)
     for line in lines:
         for secret in ("quentin", "Zanzibar", "pomegranate", "example.org"):

@@ -13,8 +13,8 @@ from sqlalchemy import select
 
 from intake.channels.sms import sms_size
 from intake.messages import InboundMessage
-from intake.replies import queue_acknowledgement
-from intake.replies.send import RetryLater, send_now, send_outbox
+from intake.outbox.follow_ups import queue_acknowledgement
+from intake.send.delivery import RetryLater, send_now, send_outbox
 from intake.tickets import store
 from intake.tickets.models import Contact, Message, Ticket, utcnow
 from tests.integration.test_followups_support import (

@@ -18,11 +18,11 @@ from urllib.parse import parse_qs, urlsplit
 
 from sqlalchemy import select, update
 
-from intake import pipeline
-from intake.phone_capture import make_item
+from intake.process import pipeline
+from intake.capture.twilio import make_item
 from intake.runtime import Runtime
 from intake.tickets.models import Outbox, Ticket
-from intake.tickets.store import capture
+from intake.capture.inbox import capture
 from tests.flows import make_runtime
 from tests.support.smtp import SmtpServer
 from tests.support.twilio_standin import _MESSAGES, TwilioStandIn, _Handler

@@ -1,4 +1,4 @@
-"""The real Celery path once: an ack row enqueued with intake.dispatch.enqueue_send is
+"""The real Celery path once: an ack row enqueued with workers.dispatch.enqueue_send is
 delivered by an `intake worker` process (Redis broker) to the SMTP server, once, even when
 the task is enqueued twice."""
 
@@ -21,8 +21,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 
 def _enqueue(env: dict[str, str], outbox_id: int) -> None:
-    code = ("import sys; from intake.dispatch import enqueue_send; "
-            f"sys.exit(0 if enqueue_send([{outbox_id}]) == 1 else 1)")
+    code = ("import sys; from intake.settings import get_settings; from intake.work import Work; "
+            "from workers.app import make_celery; from workers.dispatch import Dispatcher; "
+            f"sys.exit(0 if Dispatcher(make_celery(get_settings()))(Work.of(send=[{outbox_id}])) == 1 else 1)")
     subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=60,
                    stdin=subprocess.DEVNULL, capture_output=True)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from intake.channels.imap import acquire_lease, oauth_token
+from intake.capture.imap import acquire_lease, oauth_token
 from intake.mailboxes import get_mailbox
 from intake.tickets.models import MailboxState
 from tests.flows import make_runtime

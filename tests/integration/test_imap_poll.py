@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from intake import pipeline
-from intake.channels import imap
+from intake.process import pipeline
+from intake.capture import imap
 from intake.mailboxes import get_mailbox
 from intake.tickets.models import Inbox, MailboxState, Message, Ticket
 from tests.flows import INTAKE_BIN, mail, make_runtime, subprocess_env
@@ -227,7 +227,7 @@ def test_reconcile_reports_uncaptured_mail(mailbox, tmp_path: Path) -> None:  # 
     rt = runtime_for(mailbox, tmp_path)
     poll_and_process(rt)
     mailbox.append(mail(message_id="<r2@example.com>", body="arrived later"))
-    from intake.reconcile import reconcile
+    from intake.capture.reconcile import reconcile
 
     report = reconcile(rt)
     [box] = report["mailboxes"]

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from intake import pipeline
-from intake.channels import imap
+from intake.process import pipeline
+from intake.capture import imap
 from intake.mailboxes import load_mailboxes
 from intake.settings import SettingsError, load_settings
 from intake.tickets.models import Ticket

@@ -89,7 +89,7 @@ def test_key_rotation_keeps_everything_readable(db_url: str, tmp_path: Path) -> 
     ingest_raw(rt, FINANCE_MAIL)
     rotated = Runtime.from_settings(load_settings(database_url=db_url, data_dir=tmp_path / "var",
                                                   encryption_key=f"{new},{old}"))
-    from intake.reprocess import rotate_keys
+    from intake.upkeep.keys import rotate_keys
 
     counts = rotate_keys(rotated)
     assert counts["inbox.raw"] == 1 and counts["messages.text_secret"] == 1
@@ -108,7 +108,7 @@ def test_logs_of_a_private_case_carry_none_of_its_text(rt, caplog) -> None:  # t
     caplog.handler.addFilter(RedactingFilter())
     with caplog.at_level(logging.DEBUG):
         outcome = ingest_raw(rt, FINANCE_MAIL)
-        from intake import pipeline
+        from intake.process import pipeline
 
         pipeline.process_inbox(rt, 1)  # a re-delivered task logs too
     assert outcome.private

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from intake.batch import process_captured
-from intake.replies.send_batch import send_batch
+from intake.process.batch import process_captured
+from intake.send.batch import send_batch
 from intake.tickets.models import Outbox
-from intake.tickets.store import CaptureItem, capture_many
+from intake.capture.inbox import CaptureItem, capture_many
 from tests.flows import mail, make_runtime
 
 pytestmark = pytest.mark.integration

@@ -12,7 +12,9 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from intake import dispatch, phone, pipeline
+from intake.process import pipeline
+from intake.process import voice
+from intake.upkeep import timeouts
 from intake.normalize.twilio import TRANSCRIPTION_UNAVAILABLE
 from intake.tickets.models import AttachmentRow, Contact, Inbox, Message, Outbox, Ticket, utcnow
 from intake.tickets.store import open_message
@@ -27,16 +29,16 @@ WAV = b"RIFF\x24\x00\x00\x00WAVEfmt " + b"\x00" * 400
 
 
 @pytest.fixture
-def sent(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Outbox ids the sweeper enqueues (instead of a broker)."""
-    ids: list[int] = []
+def sent() -> list[int]:
+    """Outbox ids the sweeps asked to enqueue (see `sweep`)."""
+    return []
 
-    def record(outbox_ids: Any, private: bool = False) -> int:
-        ids.extend(outbox_ids)
-        return len(ids)
 
-    monkeypatch.setattr(dispatch, "enqueue_send", record)
-    return ids
+def sweep(app: PhoneApp, sent: list[int], now: dt.datetime | None = None) -> int:
+    """Run the voicemail sweep; the outbox ids it returns to enqueue go into `sent`."""
+    handled, work = timeouts.sweep_transcriptions(app.rt, now=now)
+    sent.extend(outbox_id for outbox_id, _private in work.send)
+    return handled
 
 
 def serve_recording(api: TwilioStandIn, params: dict[str, str]) -> None:
@@ -108,7 +110,7 @@ def test_call_recording_transcription_make_one_ticket(phone_app: PhoneApp, twili
         audio = list(session.scalars(select(AttachmentRow)))
         assert [(a.content_type, a.size) for a in audio] == [("audio/x-wav", len(WAV))]
         voice_row = session.scalar(select(Inbox).where(Inbox.channel == "voice"))
-        assert voice_row is not None and voice_row.outcome == phone.VOICEMAIL_OUTCOME
+        assert voice_row is not None and voice_row.outcome == voice.VOICEMAIL_OUTCOME
     assert all(r.authorized for r in twilio_api.requests if r.method == "GET")
     assert phone_app.post("transcription", transcription).status_code == 200
     assert phone_app.post("transcription", transcription).status_code == 200  # repeated
@@ -162,15 +164,15 @@ def test_missing_transcription_times_out(phone_app_factory: Callable[..., PhoneA
     assert app.post("voice", call).status_code == 200
     assert app.post("recording", recording).status_code == 200
     app.process_all()
-    assert phone.sweep_transcriptions(app.rt) == 0  # not yet
-    assert phone.sweep_transcriptions(app.rt, now=utcnow() + dt.timedelta(seconds=5)) == 1
+    assert sweep(app, sent) == 0  # not yet
+    assert sweep(app, sent, now=utcnow() + dt.timedelta(seconds=5)) == 1
     message, ticket, text = voice_message(app)
     assert text == TRANSCRIPTION_UNAVAILABLE and message.extra["transcription"] == "timeout"
     with app.rt.sessions() as session:  # the caller is acknowledged by SMS, and it is enqueued
         acks = list(session.scalars(select(Outbox).where(Outbox.ticket_id == ticket.id)))
         assert [(a.kind, a.channel, a.to_address, a.status) for a in acks] == [("ack", "sms", mobile, "queued")]
         assert sent == [acks[0].id]
-    assert phone.sweep_transcriptions(app.rt, now=utcnow() + dt.timedelta(seconds=5)) == 0  # done once
+    assert sweep(app, sent, now=utcnow() + dt.timedelta(seconds=5)) == 0  # done once
     # the transcript arriving late still replaces the placeholder, without a second ack
     before = list(sent)
     assert app.post("transcription", corpus("voice_transcription_callback.json")["params"]).status_code == 200
@@ -189,10 +191,10 @@ def test_absent_recording_and_missed_call_ticket(phone_app_factory: Callable[...
     assert app.post("recording", absent).status_code == 200
     assert [o.outcome for o in app.process_all()] == [pipeline.IGNORED, pipeline.IGNORED]
     later = utcnow() + dt.timedelta(seconds=5)
-    assert phone.sweep_transcriptions(app.rt, now=later) == 1
-    assert phone.sweep_transcriptions(app.rt, now=later) == 0
+    assert sweep(app, sent, now=later) == 1
+    assert sweep(app, sent, now=later) == 0
     message, ticket, text = voice_message(app)
-    assert text == phone.MISSED_CALL_TEXT and ticket.channel == "voice"
+    assert text == timeouts.MISSED_CALL_TEXT and ticket.channel == "voice"
     assert ticket.contact.address == "+15555550123"
 
 

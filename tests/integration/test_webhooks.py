@@ -15,8 +15,8 @@ import requests
 from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator
 
-from intake import pipeline
-from intake.phone_capture import capture_key
+from intake.process import pipeline
+from intake.capture.twilio import capture_key
 from intake.settings import SettingsError, load_settings
 from intake.tickets.models import AttachmentRow, Contact, Message, Outbox, Ticket, utcnow
 from intake.tickets.store import open_message
@@ -208,7 +208,7 @@ def test_a_status_callback_that_outruns_the_send_is_retried(phone_app: PhoneApp,
         row_id = row.id
     assert phone_app.post("status", data["params"]).status_code == 200
     [capture] = [r for r in phone_app.inbox() if r.channel == "status"]
-    from intake.phone import StatusBeforeSend
+    from intake.process.status import StatusBeforeSend
 
     with pytest.raises(StatusBeforeSend):
         pipeline.process_inbox(phone_app.rt, capture.id)
@@ -240,11 +240,12 @@ def test_without_token_webhooks_answer_503_but_health_works(phone_app_factory: C
 def test_create_app_refuses_to_start_without_token(tmp_path: Path) -> None:
     from intake.runtime import Runtime
     from intake.web.app import create_app
+    from intake.work import discard
 
     rt = Runtime.from_settings(load_settings(database_url=f"sqlite:///{tmp_path}/x.db", data_dir=tmp_path,
                                              twilio_auth_token=""))
     with pytest.raises(SettingsError, match="TWILIO_AUTH_TOKEN"):
-        create_app(runtime=rt)
+        create_app(rt, enqueue=discard, check_broker=None)
     rt.dispose()
 
 

@@ -13,7 +13,7 @@ from intake.normalize.twilio import (
     TRANSCRIPTION_UNAVAILABLE, MissingParameter, is_chinese_caller, mask_number, media_items,
     parse_twilio_sms, transcription_result, voicemail_message,
 )
-from intake.phone_capture import capture_item_from_json, voice_kind
+from intake.capture.twilio import capture_item_from_json, voice_kind
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "twilio"
 

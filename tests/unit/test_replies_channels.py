@@ -127,11 +127,12 @@ def test_long_message_ids_stay_literal_and_thread() -> None:
 
 
 def test_backoff_grows_with_jitter_and_is_capped() -> None:
-    from intake.replies.send import BACKOFF_BASE, BACKOFF_CAP, backoff
+    from intake.failures import backoff
+    from intake.send.delivery import BACKOFF_BASE, BACKOFF_CAP
 
     for attempt in range(1, 12):
         ceiling = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempt - 1))
-        delays = {backoff(attempt) for _ in range(50)}
+        delays = {backoff(attempt, BACKOFF_BASE, BACKOFF_CAP) for _ in range(50)}
         assert all(ceiling / 2 <= d <= ceiling for d in delays)
         assert len(delays) > 1  # jitter: retries of many rows spread out
 

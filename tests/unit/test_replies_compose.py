@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from intake.channels.sms import sms_size
-from intake.replies.compose import (
+from intake.outbox.compose import (
     KINDS, LANGUAGES, Composer, TemplateError, choose_language, clean_subject, email_subject,
     response_time,
 )

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from intake.messages import InboundMessage, LoopSignals
-from intake.replies import email_message_id, loop_guard
+from intake.outbox.follow_ups import email_message_id, loop_guard
 from intake.settings import load_settings
 
 OURS = frozenset({"support@example.test", "finance@example.test"})

@@ -11,7 +11,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from intake.tickets.store import CaptureItem
+from intake.capture.inbox import CaptureItem
 
 # inbox channel -> (required parameters, capture key template)
 KINDS: dict[str, tuple[tuple[str, ...], str]] = {
@@ -48,6 +48,15 @@ def make_item(kind: str, params: Mapping[str, str], url: str,
     sid_name = KINDS[kind][0][0]
     return CaptureItem(kind, capture_key(kind, params), raw,
                        meta={"source": source, "sid": params[sid_name].strip()})
+
+
+def decode_params(raw: bytes) -> dict[str, str]:
+    """The webhook parameters of a stored Twilio capture (the document `make_item` wrote),
+    every value a string. The one reader of that document: processing, reprocess and the
+    voicemail's caller lookup all come here."""
+    data = json.loads(raw.decode("utf-8"))
+    params = data.get("params", data) if isinstance(data, dict) else {}
+    return {str(k): v if isinstance(v, str) else str(v) for k, v in params.items()}
 
 
 def voice_kind(params: Mapping[str, str]) -> str:

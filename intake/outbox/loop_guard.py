@@ -18,13 +18,16 @@ from intake.settings import Settings
 from intake.tickets.models import Outbox
 
 # Reasons (stored in Outbox.suppressed_reason; stable strings, ops filter on them)
+# Senders we can never answer: Twilio's caller-id placeholders for a withheld number, and
+# our own stand-in for a message with no sender at all.
+NOBODY = frozenset({"", "unknown", "anonymous", "restricted"})
+
 NO_SENDER = "no_sender"
 OWN_ADDRESS = "own_address"
 AUTOMATED = "automated"  # + ":" + the message's loop reasons
 JOINED_TICKET = "joined_ticket"
 RATE_LIMITED = "rate_limited"
 OPTED_OUT = "opted_out"
-NOT_SMS_CAPABLE = "not_sms_capable"
 BAD_ADDRESS = "bad_address"
 
 # Rows that count as "an acknowledgement went (or is going) out" for the hourly limit.
@@ -50,10 +53,15 @@ def our_domains(settings: Settings) -> frozenset[str]:
     return frozenset({settings.mail_domain.lower(), *(a.rpartition("@")[2] for a in our_addresses(settings))})
 
 
+def is_nobody(address: str | None) -> bool:
+    """True for an address nobody can be answered at (the one list of them)."""
+    return (address or "").strip().lower() in NOBODY
+
+
 def message_reason(msg: InboundMessage, is_new: bool, ours: frozenset[str]) -> str | None:
     """Why this inbound message gets no acknowledgement, from the message alone."""
     sender = (msg.sender or "").strip().lower()
-    if not sender or sender in ("unknown", "anonymous", "restricted"):
+    if is_nobody(sender):
         return NO_SENDER
     if msg.channel == "email" and sender in ours:
         return OWN_ADDRESS

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from intake.settings import SettingsError
+from intake.work import Work
 
 
 def _emit(obj: dict[str, Any]) -> None:
@@ -28,7 +29,7 @@ def _runtime(upgrade: bool = True, check: bool = False) -> Any:
         # Daemons check their config at start: a broken triage rule or template stops
         # start-up naming the file and line, instead of failing on the first message.
         from intake.mailboxes import load_mailboxes
-        from intake.replies.compose import composer_for
+        from intake.outbox.compose import composer_for
 
         rt.rules  # noqa: B018
         composer_for(rt).check()
@@ -38,16 +39,34 @@ def _runtime(upgrade: bool = True, check: bool = False) -> Any:
 
 def _send_inline(rt: Any, outbox_ids: list[int]) -> None:
     """One-shot commands deliver the follow-ups they cause before returning."""
-    from intake.replies.send_batch import send_batch
+    from intake.send.batch import send_batch
 
     send_batch(rt, outbox_ids)
+
+
+def _dispatcher(rt: Any) -> Any:
+    """The task layer's enqueue, for the commands that hand work to the daemons (the CLI
+    is the one room of intake/ that reaches workers/)."""
+    from workers.app import make_celery
+    from workers.dispatch import Dispatcher
+
+    return Dispatcher(make_celery(rt.settings))
+
+
+def _is_private(rt: Any, ref: str) -> bool:
+    from sqlalchemy import select
+
+    from intake.tickets.models import Ticket
+
+    with rt.sessions() as session:
+        return bool(session.scalar(select(Ticket.private).where(Ticket.ref == ref.upper())))
 
 
 # -- ingest / poll ------------------------------------------------------------------------------
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from intake import pipeline
-    from intake.tickets.store import capture
+    from intake.process import pipeline
+    from intake.capture.inbox import capture
 
     rt = _runtime()
     status = 0
@@ -86,12 +105,12 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 def _ingest_item(channel: str, path: str, raw: bytes) -> Any:
     import hashlib
 
-    from intake.tickets.store import CaptureItem
+    from intake.capture.inbox import CaptureItem
 
     if channel == "email":
         return CaptureItem("email", "file:" + hashlib.sha256(raw).hexdigest(), raw, mailbox=None,
                            meta={"source": "file"})
-    from intake.phone_capture import capture_item_from_json
+    from intake.capture.twilio import capture_item_from_json
 
     return capture_item_from_json(channel, raw)
 
@@ -99,8 +118,8 @@ def _ingest_item(channel: str, path: str, raw: bytes) -> Any:
 def cmd_poll(args: argparse.Namespace) -> int:
     import time
 
-    from intake.batch import process_captured
-    from intake.channels.imap import MailboxBusy, poll
+    from intake.process.batch import process_captured
+    from intake.capture.imap import MailboxBusy, poll
     from intake.mailboxes import get_mailbox, load_mailboxes
 
     rt = _runtime()
@@ -136,7 +155,7 @@ def cmd_poll(args: argparse.Namespace) -> int:
 # -- tickets ------------------------------------------------------------------------------------
 
 def cmd_tickets(args: argparse.Namespace) -> int:
-    from intake import ops
+    from intake.tickets import views as ops
 
     rt = _runtime()
     with rt.sessions() as session:
@@ -160,7 +179,7 @@ def cmd_tickets(args: argparse.Namespace) -> int:
             else:
                 print(json.dumps(detail, ensure_ascii=False, indent=2))
             return 0
-    from intake.replies import agents
+    from intake.outbox import agents
 
     if args.tickets_command == "reply":
         outbox_ids = agents.reply(rt, args.ref, args.text)
@@ -172,9 +191,7 @@ def cmd_tickets(args: argparse.Namespace) -> int:
     if args.send_now:
         _send_inline(rt, outbox_ids)
     else:
-        from intake import dispatch
-
-        dispatch.enqueue_send(outbox_ids)
+        _dispatcher(rt)(Work.of(send=outbox_ids, private=_is_private(rt, args.ref)))
     _emit({"ticket": args.ref.upper(), "outbox": outbox_ids})
     return 0
 
@@ -182,7 +199,7 @@ def cmd_tickets(args: argparse.Namespace) -> int:
 # -- classify -----------------------------------------------------------------------------------
 
 def cmd_classify(args: argparse.Namespace) -> int:
-    from intake.classify_files import classify_files
+    from intake.cli.files import classify_files
 
     return classify_files(args.files, args.channel, _emit)
 
@@ -190,28 +207,28 @@ def cmd_classify(args: argparse.Namespace) -> int:
 # -- daemons ------------------------------------------------------------------------------------
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from intake.daemons import run_worker
+    from workers.daemons import run_worker
 
     _runtime(check=True)
     return run_worker(beat=args.beat_embedded, concurrency=args.concurrency, queues=args.queues)
 
 
 def cmd_beat(args: argparse.Namespace) -> int:
-    from intake.daemons import run_beat
+    from workers.daemons import run_beat
 
     _runtime(check=True)
     return run_beat()
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from intake.daemons import run_all
+    from workers.daemons import run_all
 
     _runtime(check=True)
     return run_all(host=args.host, port=args.port, concurrency=args.concurrency)
 
 
 def cmd_web(args: argparse.Namespace) -> int:
-    from intake.daemons import run_web
+    from workers.daemons import run_web
 
     _runtime(upgrade=not args.embedded, check=True)
     # `intake web` refuses to start without TWILIO_AUTH_TOKEN; under `intake run` the app
@@ -231,7 +248,7 @@ def cmd_db(args: argparse.Namespace) -> int:
 
 
 def cmd_reprocess(args: argparse.Namespace) -> int:
-    from intake.reprocess import reprocess
+    from intake.process.reprocess import reprocess
 
     rt = _runtime()
     summary = reprocess(rt, since=args.since, failed_only=args.failed)
@@ -240,7 +257,7 @@ def cmd_reprocess(args: argparse.Namespace) -> int:
 
 
 def cmd_mailbox(args: argparse.Namespace) -> int:
-    from intake.reconcile import reconcile
+    from intake.capture.reconcile import reconcile
 
     rt = _runtime()
     _emit(reconcile(rt, args.mailbox))
@@ -253,7 +270,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
     if args.keys_command == "generate":
         print(generate_key())
         return 0
-    from intake.reprocess import rotate_keys
+    from intake.upkeep.keys import rotate_keys
 
     rt = _runtime()
     _emit(rotate_keys(rt))
@@ -261,9 +278,10 @@ def cmd_keys(args: argparse.Namespace) -> int:
 
 
 def cmd_health(args: argparse.Namespace) -> int:
-    from intake.health import health
+    from intake.upkeep.health import health
 
-    report = health(_runtime(upgrade=False))
+    rt = _runtime(upgrade=False)
+    report = health(rt, _dispatcher(rt).check_broker)
     _emit(report)
     return 0 if report["ok"] else 1
 

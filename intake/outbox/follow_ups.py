@@ -18,14 +18,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from intake.messages import InboundMessage
-from intake.replies import loop_guard
-from intake.replies.compose import TemplateError, choose_language, composer_for, response_time
+from intake.outbox import loop_guard
+from intake.outbox.compose import TemplateError, choose_language, composer_for, response_time
 from intake.tickets.models import Message, Outbox, Ticket, utcnow
 
 if TYPE_CHECKING:
     from intake.runtime import Runtime
 
-log = logging.getLogger("intake.replies")
+log = logging.getLogger("intake.outbox.follow_ups")
 
 __all__ = ["handle_bounce", "queue_acknowledgement"]
 

@@ -21,7 +21,7 @@ from kombu.transport import TRANSPORT_ALIASES, filesystem
 from kombu.utils.encoding import str_to_bytes
 from kombu.utils.json import dumps
 
-log = logging.getLogger("intake.broker")
+log = logging.getLogger("workers.broker")
 SCHEME = "intakefs"
 
 
@@ -50,4 +50,4 @@ class Transport(filesystem.Transport):
     Channel = Channel
 
 
-TRANSPORT_ALIASES.setdefault(SCHEME, "intake.broker:Transport")
+TRANSPORT_ALIASES.setdefault(SCHEME, "workers.broker:Transport")

@@ -36,20 +36,22 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import random
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
+from intake.channels.sms import OutgoingSms, SmsSendError, TwilioSmsSender, make_sms_sender
+from intake.channels.smtp import EmailSendError, OutgoingEmail, build_message, make_email_sender
 from intake.db import for_update
+from intake.failures import backoff, safe_error
 from intake.tickets.models import Contact, Message, Outbox, Ticket, utcnow
 
 if TYPE_CHECKING:
     from intake.runtime import Runtime
     from intake.settings import Settings
 
-log = logging.getLogger("intake.replies.send")
+log = logging.getLogger("intake.send.delivery")
 
 FINAL = ("sent", "delivered", "undelivered", "failed", "suppressed")
 BACKOFF_BASE = 60.0  # seconds before the first retry; greylisting asks for a minute or more
@@ -64,17 +66,9 @@ class RetryLater(Exception):
         self.delay = max(0.0, float(delay))
 
 
-def backoff(attempts: int, base: float = BACKOFF_BASE, cap: float = BACKOFF_CAP) -> float:
-    """Exponential backoff with jitter: attempt 1 -> 30..60 s, 2 -> 60..120 s, ..."""
-    ceiling = min(cap, base * (2 ** max(0, attempts - 1)))
-    return random.uniform(ceiling / 2, ceiling)
-
-
 def lease_seconds(settings: "Settings") -> float:
     """How long a claim protects a row: longer than any one attempt can take (socket
     timeouts bound it), shorter than the sweeper's INTAKE_STALE_AFTER."""
-    from intake.channels.sms import TwilioSmsSender
-
     return max(settings.smtp_timeout, TwilioSmsSender.timeout) * 2 + 30
 
 
@@ -93,7 +87,7 @@ def _parse(value: Any) -> dt.datetime | None:
 
 
 @dataclass(frozen=True)
-class _Claim:
+class Claim:
     id: int
     kind: str
     channel: str
@@ -110,16 +104,13 @@ class _Claim:
     maybe_sent_since: dt.datetime | None  # an earlier attempt may have reached the provider
 
 
-def _senders(rt: "Runtime") -> tuple[Any, Any]:
-    from intake.channels.sms import make_sms_sender
-    from intake.channels.smtp import make_email_sender
-
+def senders(rt: "Runtime") -> tuple[Any, Any]:
     email = rt.cached("replies.email_sender", lambda: make_email_sender(rt.settings))
     sms = rt.cached("replies.sms_sender", lambda: make_sms_sender(rt.settings))
     return email, sms
 
 
-def _claim(rt: "Runtime", outbox_id: int, now: dt.datetime) -> _Claim | str:
+def _claim(rt: "Runtime", outbox_id: int, now: dt.datetime) -> Claim | str:
     with rt.sessions() as session:
         row = session.scalar(for_update(session, select(Outbox).where(Outbox.id == outbox_id)))
         if row is None:
@@ -130,52 +121,51 @@ def _claim(rt: "Runtime", outbox_id: int, now: dt.datetime) -> _Claim | str:
         return claim
 
 
-def claim_row(rt: "Runtime", session: Any, row: Outbox, now: dt.datetime) -> _Claim | str:
+def claim_row(rt: "Runtime", session: Any, row: Outbox, now: dt.datetime) -> Claim | str:
     """Record the attempt on a loaded row (the caller commits before calling a provider).
 
     Returns the claim, or the row's status when there is nothing to send; raises
     RetryLater when another worker holds it or its next attempt is not due."""
-    if True:  # keeps the body's indentation as it was inside the session block
-        outbox_id = row.id
-        if row.status in FINAL:
-            return row.status
-        state = dict((row.headers or {}).get("send") or {})
-        maybe_sent_since = _parse(state.get("maybe_sent_since"))
-        if row.status == "sending":
-            started = _parse(state.get("attempt_started_at")) or row.updated_at
-            expires = started + dt.timedelta(seconds=lease_seconds(rt.settings))
-            if now < expires:  # another worker is sending it right now
-                raise RetryLater((expires - now).total_seconds() + 1)
-            log.warning("outbox %s: attempt %s was interrupted; checking before sending again",
-                        outbox_id, row.attempts)
-            maybe_sent_since = maybe_sent_since or started
-        elif row.next_attempt_at is not None and row.next_attempt_at > now + dt.timedelta(seconds=1):
-            raise RetryLater((row.next_attempt_at - now).total_seconds())
-        ticket = session.get(Ticket, row.ticket_id)
-        if row.deadline is not None and now > row.deadline:
-            _fail(row, "deadline", "not delivered before the deadline", now)
-            log.warning("outbox %s (%s): past its deadline, failed", row.id, row.kind)
-            return "failed"
-        if row.channel == "sms":
-            contact = session.scalar(select(Contact).where(Contact.address == row.to_address))
-            if contact is not None and contact.sms_opted_out:
-                row.status, row.suppressed_reason = "suppressed", "opted_out"
-                row.next_attempt_at, row.updated_at = None, now
-                log.info("outbox %s (%s): recipient opted out since; suppressed", row.id, row.kind)
-                return "suppressed"
-        row.status = "sending"
-        row.attempts += 1
-        row.updated_at = now
-        state["attempt_started_at"] = _iso(now)
-        if maybe_sent_since is not None:
-            state["maybe_sent_since"] = _iso(maybe_sent_since)
-        row.headers = {**(row.headers or {}), "send": state}
-        return _Claim(
-            id=row.id, kind=row.kind, channel=row.channel, ref=ticket.ref if ticket else "",
-            to=row.to_address, from_address=row.from_address, subject=row.subject,
-            text=row.body_text, html=row.body_html, headers=dict(row.headers or {}),
-            header_message_id=row.header_message_id, created_at=row.created_at,
-            attempt=row.attempts, maybe_sent_since=maybe_sent_since)
+    outbox_id = row.id
+    if row.status in FINAL:
+        return row.status
+    state = dict((row.headers or {}).get("send") or {})
+    maybe_sent_since = _parse(state.get("maybe_sent_since"))
+    if row.status == "sending":
+        started = _parse(state.get("attempt_started_at")) or row.updated_at
+        expires = started + dt.timedelta(seconds=lease_seconds(rt.settings))
+        if now < expires:  # another worker is sending it right now
+            raise RetryLater((expires - now).total_seconds() + 1)
+        log.warning("outbox %s: attempt %s was interrupted; checking before sending again",
+                    outbox_id, row.attempts)
+        maybe_sent_since = maybe_sent_since or started
+    elif row.next_attempt_at is not None and row.next_attempt_at > now + dt.timedelta(seconds=1):
+        raise RetryLater((row.next_attempt_at - now).total_seconds())
+    ticket = session.get(Ticket, row.ticket_id)
+    if row.deadline is not None and now > row.deadline:
+        _fail(row, "deadline", "not delivered before the deadline", now)
+        log.warning("outbox %s (%s): past its deadline, failed", row.id, row.kind)
+        return "failed"
+    if row.channel == "sms":
+        contact = session.scalar(select(Contact).where(Contact.address == row.to_address))
+        if contact is not None and contact.sms_opted_out:
+            row.status, row.suppressed_reason = "suppressed", "opted_out"
+            row.next_attempt_at, row.updated_at = None, now
+            log.info("outbox %s (%s): recipient opted out since; suppressed", row.id, row.kind)
+            return "suppressed"
+    row.status = "sending"
+    row.attempts += 1
+    row.updated_at = now
+    state["attempt_started_at"] = _iso(now)
+    if maybe_sent_since is not None:
+        state["maybe_sent_since"] = _iso(maybe_sent_since)
+    row.headers = {**(row.headers or {}), "send": state}
+    return Claim(
+        id=row.id, kind=row.kind, channel=row.channel, ref=ticket.ref if ticket else "",
+        to=row.to_address, from_address=row.from_address, subject=row.subject,
+        text=row.body_text, html=row.body_html, headers=dict(row.headers or {}),
+        header_message_id=row.header_message_id, created_at=row.created_at,
+        attempt=row.attempts, maybe_sent_since=maybe_sent_since)
 
 
 def _fail(row: Outbox, code: str, detail: str, now: dt.datetime) -> None:
@@ -186,14 +176,16 @@ def _fail(row: Outbox, code: str, detail: str, now: dt.datetime) -> None:
     row.updated_at = now
 
 
-def _record_sent(rt: "Runtime", claim: _Claim, provider_id: str, provider_status: str | None) -> str:
+def record_sent(rt: "Runtime", claim: Claim, provider_id: str, provider_status: str | None) -> str:
+    """Mark one claimed row sent, in its own transaction, as soon as the provider took it:
+    a crash after this never sends it again."""
     with rt.sessions() as session:
         status = record_sent_row(session, claim, provider_id, provider_status, utcnow())
         session.commit()
     return status
 
 
-def record_sent_row(session: Any, claim: _Claim, provider_id: str, provider_status: str | None,
+def record_sent_row(session: Any, claim: Claim, provider_id: str, provider_status: str | None,
                     now: dt.datetime) -> str:
     """Mark a claimed row sent (the caller commits)."""
     row = session.get(Outbox, claim.id)
@@ -221,7 +213,7 @@ def record_sent_row(session: Any, claim: _Claim, provider_id: str, provider_stat
     return status
 
 
-def _record_failure(rt: "Runtime", claim: _Claim, code: str, detail: str, *, permanent: bool,
+def record_failure(rt: "Runtime", claim: Claim, code: str, detail: str, *, permanent: bool,
                     maybe_sent: bool, retry_after: float | None = None) -> str:
     """Permanent: failed now. Transient: queued again with next_attempt_at, then
     RetryLater; failed when attempts or the deadline run out."""
@@ -246,7 +238,7 @@ def _record_failure(rt: "Runtime", claim: _Claim, code: str, detail: str, *, per
             log.warning("outbox %s (%s, ticket %s): failed permanently (%s)", claim.id, claim.kind,
                         claim.ref, code)
             return "failed"
-        delay = backoff(row.attempts)
+        delay = backoff(row.attempts, BACKOFF_BASE, BACKOFF_CAP)  # attempt 1: 30..60 s
         if retry_after and retry_after > delay:  # Retry-After (429) is a minimum
             delay = retry_after
         out_of_attempts = row.attempts >= settings.send_max_attempts
@@ -274,10 +266,8 @@ def _record_failure(rt: "Runtime", claim: _Claim, code: str, detail: str, *, per
     raise RetryLater(delay)
 
 
-def transmit_email(rt: "Runtime", sender: Any, claim: _Claim) -> str:
+def transmit_email(rt: "Runtime", sender: Any, claim: Claim) -> str:
     """Hand a claimed email to the sender; the provider's id. Raises EmailSendError."""
-    from intake.channels.smtp import OutgoingEmail, build_message
-
     headers = claim.headers
     if claim.maybe_sent_since is not None:
         log.warning("outbox %s: an earlier attempt may have been delivered; sending again with "
@@ -295,20 +285,16 @@ def transmit_email(rt: "Runtime", sender: Any, claim: _Claim) -> str:
     return str(provider_id or (claim.header_message_id or ""))
 
 
-def _deliver_email(rt: "Runtime", sender: Any, claim: _Claim) -> str:
-    from intake.channels.smtp import EmailSendError
-
+def _deliver_email(rt: "Runtime", sender: Any, claim: Claim) -> str:
     try:
         provider_id = transmit_email(rt, sender, claim)
     except EmailSendError as exc:
-        return _record_failure(rt, claim, exc.code, exc.detail, permanent=exc.permanent,
+        return record_failure(rt, claim, exc.code, exc.detail, permanent=exc.permanent,
                                maybe_sent=exc.maybe_sent)
-    return _record_sent(rt, claim, provider_id, None)
+    return record_sent(rt, claim, provider_id, None)
 
 
-def _deliver_sms(rt: "Runtime", sender: Any, claim: _Claim) -> str:
-    from intake.channels.sms import OutgoingSms, SmsSendError
-
+def _deliver_sms(rt: "Runtime", sender: Any, claim: Claim) -> str:
     sms = OutgoingSms(to=claim.to, body=claim.text, ticket_ref=claim.ref)
     try:
         if claim.maybe_sent_since is not None:
@@ -316,13 +302,13 @@ def _deliver_sms(rt: "Runtime", sender: Any, claim: _Claim) -> str:
             if found is not None:
                 log.info("outbox %s: the interrupted attempt did reach the provider; not resending",
                          claim.id)
-                return _record_sent(rt, claim, found.provider_id, found.provider_status)
+                return record_sent(rt, claim, found.provider_id, found.provider_status)
         result = sender.send(sms, claim.id)
     except SmsSendError as exc:
-        return _record_failure(rt, claim, exc.code, exc.detail, permanent=exc.permanent,
+        return record_failure(rt, claim, exc.code, exc.detail, permanent=exc.permanent,
                                maybe_sent=exc.maybe_sent or claim.maybe_sent_since is not None,
                                retry_after=exc.retry_after)
-    return _record_sent(rt, claim, result.provider_id, result.provider_status)
+    return record_sent(rt, claim, result.provider_id, result.provider_status)
 
 
 def send_outbox(rt: "Runtime", outbox_id: int) -> str:
@@ -330,7 +316,7 @@ def send_outbox(rt: "Runtime", outbox_id: int) -> str:
     claim = _claim(rt, outbox_id, utcnow())
     if isinstance(claim, str):
         return claim
-    email_sender, sms_sender = _senders(rt)
+    email_sender, sms_sender = senders(rt)
     try:
         if claim.channel == "email":
             return _deliver_email(rt, email_sender, claim)
@@ -338,10 +324,8 @@ def send_outbox(rt: "Runtime", outbox_id: int) -> str:
     except RetryLater:
         raise
     except Exception as exc:  # noqa: BLE001 - our fault: recorded, retried, failed at the end
-        from intake.pipeline import safe_error
-
         log.error("outbox %s (%s): unexpected error: %s", outbox_id, claim.kind, safe_error(exc))
-        return _record_failure(rt, claim, "internal", safe_error(exc)[:500], permanent=False,
+        return record_failure(rt, claim, "internal", safe_error(exc)[:500], permanent=False,
                                maybe_sent=True)
 
 

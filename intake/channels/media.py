@@ -21,7 +21,7 @@ import requests
 from intake.messages import Attachment
 from intake.settings import Settings
 
-log = logging.getLogger("intake.channels.twilio_media")
+log = logging.getLogger("intake.channels.media")
 
 _TWILIO_ORIGIN = re.compile(r"^https://[a-z0-9.-]*\.twilio\.com(?=/|$)")
 _CHUNK = 64 * 1024

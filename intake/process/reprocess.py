@@ -1,4 +1,4 @@
-"""Re-running the pipeline from raw captures (`intake reprocess`) and key rotation.
+"""Re-running the pipeline from raw captures (`intake reprocess`).
 
 Every input is captured raw first, so a fixed bug or a changed triage rule can be applied to
 what already came in, keeping ticket references.
@@ -7,29 +7,25 @@ what already came in, keeping ticket references.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
-
 from sqlalchemy import select, update
 
-from intake import pipeline
+from intake.capture.twilio import decode_params
+from intake.messages import InboundMessage
+from intake.normalize.email import parse_email
+from intake.normalize.twilio import parse_twilio_sms
+from intake.process import pipeline
+from intake.process.flow import triage_for
 from intake.runtime import Runtime
 from intake.tickets import store
-from intake.tickets.models import AttachmentRow, Inbox, MailboxState, Message, Ticket, utcnow
+from intake.tickets.models import Inbox, Message, Ticket, utcnow
 
 
-def _parse(rt: Runtime, inbox: Inbox) -> Any:
+def _parse(rt: Runtime, inbox: Inbox) -> InboundMessage | None:
     raw = rt.vault.decrypt(inbox.raw)
     if inbox.channel == "email":
-        from intake.normalize.email import parse_email
-
         return parse_email(raw)
     if inbox.channel == "sms":
-        import json
-
-        from intake.normalize.twilio import parse_twilio_sms
-
-        data = json.loads(raw)
-        return parse_twilio_sms(data.get("params", data))
+        return parse_twilio_sms(decode_params(raw))
     return None
 
 
@@ -38,8 +34,6 @@ def retriage(rt: Runtime, inbox_id: int) -> bool:
 
     Private stays sticky: a rule change never makes a private ticket public again.
     """
-    from intake.triage import triage_message
-
     with rt.sessions() as session:
         inbox = session.get(Inbox, inbox_id)
         message = session.scalar(select(Message).where(Message.inbox_id == inbox_id)) if inbox else None
@@ -48,7 +42,8 @@ def retriage(rt: Runtime, inbox_id: int) -> bool:
         msg = _parse(rt, inbox)
         if msg is None:
             return False
-        triage = triage_message(msg, rt.rules)
+        # The same routing rule as processing: a department mailbox keeps its department.
+        triage = triage_for(msg, rt.rules, inbox.meta)
         message.category, message.priority, message.language = triage.category, triage.priority, triage.language
         message.private_reasons = list(triage.private_reasons)
         ticket = session.get(Ticket, message.ticket_id)
@@ -56,10 +51,7 @@ def retriage(rt: Runtime, inbox_id: int) -> bool:
         first_id = session.scalar(select(Message.id).where(Message.ticket_id == ticket.id,
                                                            Message.direction == "in").order_by(Message.id).limit(1))
         if first_id == message.id:
-            ticket.category, ticket.department = triage.category, triage.department
-            ticket.priority, ticket.language = triage.priority, triage.language
-            ticket.triage_reasons = store.rule_ids(triage.reasons) if ticket.private else list(triage.reasons)
-            ticket.due_at = ticket.created_at + rt.rules.response_target(triage.category, triage.priority)
+            store.route_ticket(ticket, triage, rt.rules.response_target(triage.category, triage.priority))
         if triage.private:
             if not message.private:
                 text, new_text = store.open_message(rt.vault, message)
@@ -95,28 +87,3 @@ def reprocess(rt: Runtime, since: str | None = None, failed_only: bool = False) 
         else:
             summary["skipped"] += 1
     return summary
-
-
-def rotate_keys(rt: Runtime, batch: int = 500) -> dict[str, int]:
-    """Re-encrypt everything under the primary key (the first of INTAKE_ENCRYPTION_KEY).
-
-    Ops prepend a new key, run this, then drop the old key once it reports done.
-    """
-    columns = [(Inbox, "raw", Inbox.id), (Ticket, "subject_secret", Ticket.id),
-               (Message, "text_secret", Message.id), (AttachmentRow, "content", AttachmentRow.id),
-               (MailboxState, "oauth_refresh_token", MailboxState.name)]
-    counts: dict[str, int] = {}
-    for model, column, key in columns:
-        done = 0
-        with rt.sessions() as session:
-            query = select(model).where(getattr(model, column).is_not(None))
-            if model is AttachmentRow:
-                query = query.where(AttachmentRow.encrypted.is_(True))
-            for row in session.scalars(query.order_by(key)).yield_per(batch):
-                setattr(row, column, rt.vault.rotate(getattr(row, column)))
-                done += 1
-                if done % batch == 0:
-                    session.flush()
-            session.commit()
-        counts[f"{model.__tablename__}.{column}"] = done
-    return counts

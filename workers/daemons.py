@@ -1,4 +1,7 @@
-"""Starting the long-running processes: Celery worker, beat, the web app, or all three."""
+"""Starting the long-running processes: Celery worker, beat, the web app, or all three.
+
+Each builds its Celery app from the settings, and the web app receives the enqueue function
+and the broker check of that app (the domain never reaches the broker itself)."""
 
 from __future__ import annotations
 
@@ -9,13 +12,32 @@ import subprocess
 import sys
 import time
 
+from fastapi import FastAPI
+
+from intake.runtime import get_runtime
+from intake.settings import get_settings
+from intake.web.app import create_app
+from workers.app import make_celery
+from workers.dispatch import Dispatcher
+
 log = logging.getLogger("intake.daemons")
+
+
+def web_app(require_twilio: bool = True) -> FastAPI:
+    """The web app wired to the broker of the settings (also a uvicorn factory)."""
+    dispatcher = Dispatcher(make_celery(get_settings()))
+    return create_app(get_runtime(), enqueue=dispatcher, check_broker=dispatcher.check_broker,
+                      require_twilio=require_twilio)
+
+
+def embedded_web_app() -> FastAPI:
+    """What `intake run` serves: webhooks answer 503 until a Twilio token is set."""
+    return web_app(require_twilio=False)
 
 
 def run_worker(beat: bool = False, concurrency: int | None = None,
                queues: str = "capture,process,private,outbound") -> int:
-    from workers.app import app
-
+    app = make_celery(get_settings())
     argv = ["worker", "--loglevel", os.environ.get("INTAKE_LOG_LEVEL", "INFO"), "-Q", queues,
             "--without-gossip", "--without-mingle", "-n", f"intake-{os.getpid()}@%h"]
     if concurrency:
@@ -27,8 +49,7 @@ def run_worker(beat: bool = False, concurrency: int | None = None,
 
 
 def run_beat() -> int:
-    from workers.app import app
-
+    app = make_celery(get_settings())
     app.start(["beat", "--loglevel", os.environ.get("INTAKE_LOG_LEVEL", "INFO")])
     return 0
 
@@ -36,17 +57,15 @@ def run_beat() -> int:
 def run_web(host: str | None, port: int | None, require_twilio: bool = True, workers: int = 1) -> int:
     import uvicorn
 
-    from intake.settings import get_settings
-    from intake.web.app import create_app
-
     settings = get_settings()
     host, port = host or settings.web_host, port or settings.web_port
     level = settings.log_level.lower()
-    app = create_app(require_twilio=require_twilio)  # checks the settings here, once
+    app = web_app(require_twilio=require_twilio)  # checks the settings here, once
     if workers > 1:
         # One uvicorn process tops out near 200 webhooks/s on two cores: more processes,
         # each building its own app (and database pool) from the same settings.
-        uvicorn.run("intake.web.app:create_app", factory=True, workers=workers, host=host, port=port,
+        factory = "workers.daemons:web_app" if require_twilio else "workers.daemons:embedded_web_app"
+        uvicorn.run(factory, factory=True, workers=workers, host=host, port=port,
                     log_level=level, access_log=False)
     else:
         uvicorn.run(app, host=host, port=port, log_level=level, access_log=False)
@@ -56,8 +75,6 @@ def run_web(host: str | None, port: int | None, require_twilio: bool = True, wor
 def run_all(host: str | None, port: int | None, concurrency: int | None) -> int:
     """One command for one machine: a worker with embedded beat, and the web app, as child
     processes supervised here; SIGTERM/SIGINT stop them all."""
-    from intake.settings import get_settings
-
     settings = get_settings()
     exe = [sys.executable, "-m", "intake.cli"]
     worker = exe + ["worker", "--beat-embedded"]

@@ -17,11 +17,11 @@ from typing import Any
 
 from sqlalchemy import select
 
-from intake import pipeline
+from intake.process import pipeline
 from intake.runtime import Runtime
 from intake.tickets.models import Inbox
 
-log = logging.getLogger("intake.batch")
+log = logging.getLogger("intake.process.batch")
 CHUNK = 100
 
 _worker_rt: Runtime | None = None
@@ -61,7 +61,7 @@ def _chunks(ids: list[int], size: int) -> Iterator[list[int]]:
 
 
 def send_chunk(outbox_ids: list[int], rt: Runtime | None = None) -> dict[int, str]:
-    from intake.replies.send_batch import send_batch
+    from intake.send.batch import send_batch
 
     rt = rt or _worker_rt
     assert rt is not None

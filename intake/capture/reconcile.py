@@ -12,7 +12,7 @@ from intake.tickets.models import Inbox, MailboxState
 
 
 def reconcile(rt: Runtime, mailbox: str | None = None) -> dict[str, Any]:
-    from intake.channels.imap import _close, connect
+    from intake.capture.imap import _close, connect
     from intake.mailboxes import load_mailboxes
 
     report: dict[str, Any] = {"mailboxes": []}

@@ -15,17 +15,17 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from intake.replies import (
+from intake.outbox.follow_ups import (
     base_context, follow_up_channel, loop_guard, our_addresses, queue_email, queue_sms,
 )
-from intake.replies.compose import choose_language, composer_for
+from intake.outbox.compose import choose_language, composer_for
 from intake.tickets import store
 from intake.tickets.models import Contact, Message, Outbox, Ticket, utcnow
 
 if TYPE_CHECKING:
     from intake.runtime import Runtime
 
-log = logging.getLogger("intake.replies.agents")
+log = logging.getLogger("intake.outbox.agents")
 
 STATUSES = ("open", "pending", "resolved", "closed")
 STATUS_QUERY_LIMIT = 3
@@ -60,7 +60,7 @@ def _robot_reason(session: Session, ticket: Ticket, rt: "Runtime") -> str | None
     """Automatic follow-ups (status) never go to an address that only ever wrote to us
     by machine (a bounce that opened a ticket, an auto-reply)."""
     contact = ticket.contact
-    if contact is None or not contact.address or contact.address in ("unknown", "anonymous"):
+    if contact is None or loop_guard.is_nobody(contact.address):
         return loop_guard.NO_SENDER
     if ticket.channel == "email" and contact.address.lower() in our_addresses(rt):
         return loop_guard.OWN_ADDRESS
@@ -116,7 +116,7 @@ def reply(rt: "Runtime", ref: str, text: str) -> list[int] | None:
         session.flush()
         contact = ticket.contact
         suppressed = None
-        if contact is None or not contact.address or contact.address in ("unknown", "anonymous"):
+        if contact is None or loop_guard.is_nobody(contact.address):
             suppressed = loop_guard.NO_SENDER
         elif channel == "email" and contact.address.lower() in our_addresses(rt):
             suppressed = loop_guard.OWN_ADDRESS
@@ -194,7 +194,7 @@ def answer_status_query(session: Session, rt: "Runtime", contact: Contact, ref: 
     if not tickets:
         context["status"] = composer.status_name(anchor.status, lang)
     suppressed = None
-    if not contact.address or contact.address in ("unknown", "anonymous"):
+    if loop_guard.is_nobody(contact.address):
         suppressed = loop_guard.NO_SENDER
     row = queue_sms(session, rt, anchor, kind="status_query", lang=lang, context=context,
                     to=contact.address, dedupe_key=f"status_query:{uuid.uuid4().hex}",

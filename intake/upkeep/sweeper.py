@@ -10,11 +10,12 @@ import logging
 
 from sqlalchemy import select, update
 
-from intake import dispatch
 from intake.runtime import Runtime
-from intake.tickets.models import Inbox, Outbox, utcnow
+from intake.tickets.models import Inbox, Outbox, Ticket, utcnow
+from intake.upkeep.timeouts import sweep_transcriptions
+from intake.work import Work
 
-log = logging.getLogger("intake.sweeper")
+log = logging.getLogger("intake.upkeep.sweeper")
 
 
 def stale_inbox(rt: Runtime, now: dt.datetime | None = None, limit: int = 1000) -> list[tuple[int, bool]]:
@@ -32,34 +33,27 @@ def stale_inbox(rt: Runtime, now: dt.datetime | None = None, limit: int = 1000) 
     return [(r.id, bool(r.private)) for r in rows]
 
 
-def stale_outbox(rt: Runtime, now: dt.datetime | None = None, limit: int = 1000) -> list[int]:
+def stale_outbox(rt: Runtime, now: dt.datetime | None = None, limit: int = 1000) -> list[tuple[int, bool]]:
     now = now or utcnow()
     cutoff = now - dt.timedelta(seconds=rt.settings.stale_after)
     with rt.sessions() as session:
-        ids = list(session.scalars(
-            select(Outbox.id).where(Outbox.status.in_(("queued", "sending")), Outbox.updated_at < cutoff,
+        rows = session.execute(
+            select(Outbox.id, Ticket.private).join(Ticket, Ticket.id == Outbox.ticket_id).where(Outbox.status.in_(("queued", "sending")), Outbox.updated_at < cutoff,
                                     (Outbox.next_attempt_at.is_(None)) | (Outbox.next_attempt_at <= now))
-            .order_by(Outbox.id).limit(limit)))
-        if ids:
-            session.execute(update(Outbox).where(Outbox.id.in_(ids)).values(updated_at=now))
+            .order_by(Outbox.id).limit(limit)).all()
+        if rows:
+            session.execute(update(Outbox).where(Outbox.id.in_([r.id for r in rows])).values(updated_at=now))
             session.commit()
-    return ids
+    return [(r.id, bool(r.private)) for r in rows]
 
 
-def sweep(rt: Runtime) -> dict[str, int]:
+def sweep(rt: Runtime) -> tuple[dict[str, int], Work]:
+    """Claim the stale rows and finish timed-out voicemails; returns a summary and the
+    `Work` the caller enqueues (ids with their privacy, so private rows stay private)."""
     inbox = stale_inbox(rt)
     outbox = stale_outbox(rt)
-    sent = 0
-    for inbox_id, private in inbox:
-        sent += dispatch.enqueue_process([inbox_id], private=private)
-    sent += dispatch.enqueue_send(outbox)
-    extra = 0
-    try:
-        from intake.phone import sweep_transcriptions
-    except ImportError:
-        pass
-    else:
-        extra = sweep_transcriptions(rt)
+    handled, voicemail = sweep_transcriptions(rt)
     if inbox or outbox:
-        log.info("sweeper re-enqueued %d inbox and %d outbox rows", len(inbox), len(outbox))
-    return {"inbox": len(inbox), "outbox": len(outbox), "enqueued": sent, "transcriptions": extra}
+        log.info("sweeper found %d inbox and %d outbox rows to re-enqueue", len(inbox), len(outbox))
+    work = Work(process=tuple(inbox), send=tuple(outbox)) + voicemail
+    return {"inbox": len(inbox), "outbox": len(outbox), "transcriptions": handled}, work

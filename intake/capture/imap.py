@@ -24,7 +24,9 @@ from sqlalchemy.orm import Session
 from intake.mailboxes import MailboxConfig, get_mailbox
 from intake.runtime import Runtime
 from intake.tickets.models import MailboxState, utcnow
-from intake.tickets.store import CaptureItem, capture_many
+from intake.capture.inbox import CaptureItem, capture_many
+from intake.db import insert_for
+from intake.work import Work
 
 log = logging.getLogger("intake.imap")
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
@@ -48,9 +50,7 @@ class PollResult:
 # -- lease ---------------------------------------------------------------------------------------
 
 def acquire_lease(session: Session, name: str, folder: str, seconds: float, owner: str = WORKER_ID) -> bool:
-    from intake.tickets.store import _insert
-
-    session.execute(_insert(session)(MailboxState).values(
+    session.execute(insert_for(session)(MailboxState).values(
         name=name, folder=folder, last_uid=0, skipped=[]).on_conflict_do_nothing())
     now = utcnow()
     result = session.execute(
@@ -308,15 +308,13 @@ def _fetch(client: IMAPClient, uids: list[int], parts: list[bytes], result: Poll
     return out
 
 
-def poll_and_enqueue(rt: Runtime, mailbox: str) -> int:
-    """The Celery side: poll, then enqueue processing of what was captured (after commit)."""
-    from intake import dispatch
-
+def poll_named(rt: Runtime, mailbox: str) -> Work:
+    """Poll one mailbox by name; returns the captures to process (committed already). A
+    mailbox another worker holds the lease on yields no work."""
     box = get_mailbox(rt.settings, mailbox)
     try:
         result = poll(rt, box)
     except MailboxBusy:
         log.info("mailbox %s is being polled by another worker", mailbox)
-        return 0
-    dispatch.enqueue_process(result.captured, private=box.private)
-    return len(result.captured)
+        return Work()
+    return Work.of(process=result.captured, private=box.private)

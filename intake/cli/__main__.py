@@ -1,0 +1,7 @@
+"""`python -m intake.cli` (how `intake run` starts its children)."""
+
+import sys
+
+from intake.cli import main
+
+sys.exit(main())

@@ -1,0 +1,33 @@
+"""Failures, named once for every stage: the sender's fault, a description of our fault
+that is safe to store and log, and the backoff between tries (STYLE 6, 9)."""
+
+from __future__ import annotations
+
+import random
+import traceback
+
+
+class UserError(Exception):
+    """The sender's fault (unreadable input): logged at info, never retried (STYLE 6).
+
+    Its message must be safe for logs: never message text.
+    """
+
+
+def safe_error(exc: BaseException) -> str:
+    """A description of a failure that is safe to store and log: the exception class and
+    where it happened, never its message (it may quote private text), except for our own
+    UserError whose messages are written to be safe."""
+    if isinstance(exc, UserError):
+        return f"UserError: {exc}"
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = " <- ".join(f"{f.filename.rsplit('/', 1)[-1]}:{f.lineno} {f.name}" for f in reversed(frames[-6:]))
+    return f"{type(exc).__name__} at {where}"
+
+
+def backoff(attempts: int, base: float, cap: float) -> float:
+    """Exponential backoff with jitter, so the retries of many rows spread out instead of
+    hammering a recovering server together: attempt 1 -> base/2..base, 2 -> base..2*base,
+    ... never above `cap`."""
+    ceiling = min(cap, base * (2 ** max(0, attempts - 1)))
+    return random.uniform(ceiling / 2, ceiling)

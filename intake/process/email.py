@@ -1,0 +1,12 @@
+"""Processing of a captured e-mail: prepare (normalize, fingerprint, triage; pure and
+possibly done ahead in another process), then the message flow."""
+
+from __future__ import annotations
+
+from intake.process import flow
+
+
+def handle_email(ctx: flow.Context) -> flow.Outcome:
+    prepared = ctx.prepared or flow.prepare_email(flow.raw_bytes(ctx), ctx.inbox.meta, ctx.rt.rules,
+                                                  ctx.rt.settings.max_message_bytes)
+    return flow.message_flow(ctx, prepared.msg, prepared=prepared)

@@ -1,0 +1,193 @@
+"""The message flow every inbound message takes to open or join a ticket, and the pieces
+the channel handlers share (STYLE 4):
+
+    dedupe -> bounce? -> contact -> thread -> create or join ticket -> message -> follow-ups
+
+Each step passes a value on or ends the flow with a named `Outcome` (raised as `Ended`).
+Everything runs in the caller's transaction; the caller commits and then enqueues the
+outbox ids collected in `Context.outbox_ids` (STYLE 10).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from intake.capture.twilio import decode_params
+from intake.failures import UserError
+from intake.messages import InboundMessage, Triage
+from intake.normalize.email import ParseFailure, parse_email
+from intake.outbox.follow_ups import handle_bounce, queue_acknowledgement
+from intake.runtime import Runtime
+from intake.tickets import store
+from intake.tickets.models import Inbox, Message, Ticket
+from intake.triage import Rules, triage_message
+
+log = logging.getLogger("intake.process")
+
+# Named outcomes
+NEW_TICKET = "new_ticket"
+ADDED = "added_to_ticket"
+DUPLICATE = "duplicate"
+OPT_CHANGE = "opt_change"
+STATUS_QUERY = "status_query"
+UPDATED = "updated"  # a callback that changed an existing message / outbox row
+IGNORED = "ignored"
+
+
+@dataclass
+class Outcome:
+    outcome: str
+    ticket_id: int | None = None
+    ticket_ref: str | None = None
+    message_id: int | None = None
+    parse_error: bool = False
+    private: bool = False
+    outbox_ids: list[int] = field(default_factory=list)
+
+
+class Ended(Exception):
+    """Raised inside a step to end the flow with a named outcome."""
+
+    def __init__(self, outcome: Outcome) -> None:
+        super().__init__(outcome.outcome)
+        self.outcome = outcome
+
+
+@dataclass
+class Context:
+    rt: Runtime
+    session: Session
+    inbox: Inbox
+    now: dt.datetime
+    outbox_ids: list[int] = field(default_factory=list)
+    prepared: "Prepared | None" = None  # pure steps already run (possibly in another process)
+
+
+Handler = Callable[[Context], Outcome]
+
+
+def raw_bytes(ctx: Context) -> bytes:
+    return ctx.rt.vault.decrypt(ctx.inbox.raw)
+
+
+def params(ctx: Context, *required: str) -> dict[str, str]:
+    """The Twilio parameters of a capture; UserError names any required one missing (the
+    webhook checks them, a hand-made `intake ingest` file may not have them)."""
+    values = decode_params(raw_bytes(ctx))
+    missing = [name for name in required if not values.get(name, "").strip()]
+    if missing:
+        raise UserError(f"{ctx.inbox.channel} capture without {', '.join(missing)}")
+    return values
+
+
+# -- the message flow ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Prepared:
+    """The result of the pure steps for one capture: normalize, fingerprint, triage.
+
+    Computed without the database, so a batch can be prepared in parallel processes and
+    then stored in one transaction.
+    """
+
+    msg: InboundMessage
+    dedupe_key: str
+    triage: Triage
+
+
+def triage_for(msg: InboundMessage, rules: "Rules", meta: dict[str, Any] | None) -> Triage:
+    triage = triage_message(msg, rules)
+    default_department = (meta or {}).get("department")
+    if default_department and triage.category == "other":
+        # A mailbox declared for one department (finance@) routes what triage could not place.
+        triage = replace(triage, department=default_department)
+    return triage
+
+
+def prepare_email(raw: bytes, meta: dict[str, Any] | None, rules: "Rules",
+                  max_attachment_bytes: int | None = None) -> Prepared:
+    """Pure: raw RFC 5322 bytes -> message, dedupe key and triage. Raises UserError for
+    input that holds no message at all."""
+    try:
+        msg = parse_email(raw, max_attachment_bytes=max_attachment_bytes)
+    except ParseFailure as exc:
+        raise UserError(f"unreadable email: {exc}") from None
+    if (meta or {}).get("oversize"):
+        # Only the headers were taken (INTAKE_MAX_MESSAGE_BYTES); the mail waits in the
+        # quarantine folder. The sender still gets a ticket, marked so an agent looks.
+        msg = replace(msg, parse_error="message over the size limit: headers only, full mail "
+                      "kept in the mailbox's quarantine folder")
+    return Prepared(msg, store.message_fingerprint(msg, raw), triage_for(msg, rules, meta))
+
+
+def find_duplicate(session: Session, key: str) -> Outcome | None:
+    """The outcome of a message already stored under this dedupe key, if any."""
+    existing = session.execute(
+        select(Message.id, Message.ticket_id).where(Message.dedupe_key == key)).first()
+    if existing is None:
+        return None
+    ticket = session.get(Ticket, existing.ticket_id)
+    return Outcome(DUPLICATE, ticket_id=existing.ticket_id, ticket_ref=ticket.ref if ticket else None,
+                   message_id=existing.id, private=bool(ticket and ticket.private))
+
+
+def step_dedupe(ctx: Context, key: str) -> None:
+    duplicate = find_duplicate(ctx.session, key)
+    if duplicate is not None:
+        raise Ended(duplicate)
+
+
+def message_flow(ctx: Context, msg: InboundMessage, raw: bytes | None = None,
+                 prepared: Prepared | None = None) -> Outcome:
+    """The common flow of every inbound message that may open or join a ticket."""
+    settings = ctx.rt.settings
+    if prepared is None:
+        prepared = Prepared(msg, store.message_fingerprint(msg, raw),
+                            triage_for(msg, ctx.rt.rules, ctx.inbox.meta))
+    msg, key, triage = prepared.msg, prepared.dedupe_key, prepared.triage
+    step_dedupe(ctx, key)
+    if msg.loop.is_bounce:
+        step_bounce(ctx, msg)
+    kind = "email" if msg.channel == "email" else "phone"
+    contact = store.get_or_create_contact(ctx.session, msg.sender or "unknown", kind,
+                                          msg.sender_name, triage.language)
+    ticket, why = store.find_thread(ctx.session, msg, contact,
+                                    dt.timedelta(hours=settings.sms_thread_window_hours), ctx.now)
+    if ticket is None:
+        due_in = ctx.rt.rules.response_target(triage.category, triage.priority)
+        ticket = store.create_ticket(ctx.session, ctx.rt.vault, msg, triage, contact,
+                                     ctx.inbox.mailbox, due_in, ctx.now)
+        outcome_name = NEW_TICKET
+    else:
+        store.apply_triage_to_ticket(ctx.session, ctx.rt.vault, ticket, triage, ctx.now)
+        outcome_name = ADDED
+    message = store.add_message(ctx.session, ctx.rt.vault, ticket, msg, triage, ctx.inbox.id,
+                                key, ctx.now)
+    ctx.inbox.private = ticket.private
+    ctx.inbox.ticket_id = ticket.id
+    step_followups(ctx, ticket, message, msg, outcome_name == NEW_TICKET)
+    log.info("inbox %s -> ticket %s (%s, %s) thread=%s private=%s", ctx.inbox.id, ticket.ref,
+             outcome_name, ticket.department, why, ticket.private)
+    return Outcome(outcome_name, ticket_id=ticket.id, ticket_ref=ticket.ref, message_id=message.id,
+                   parse_error=bool(msg.parse_error), private=ticket.private)
+
+
+def step_bounce(ctx: Context, msg: InboundMessage) -> None:
+    """A bounce of one of our follow-ups marks that follow-up failed (the replies package
+    matches it). The bounce itself still joins the ticket as a message, without an ack."""
+    handle_bounce(ctx.session, ctx.rt, msg)
+
+
+def step_followups(ctx: Context, ticket: Ticket, message: Message, msg: InboundMessage,
+                   is_new: bool) -> None:
+    """Queue the acknowledgement (the replies package decides whether one is due)."""
+    row = queue_acknowledgement(ctx.session, ctx.rt, ticket, message, msg, is_new=is_new)
+    if row is not None and row.status == "queued":
+        ctx.outbox_ids.append(row.id)

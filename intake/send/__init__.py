@@ -1,0 +1,1 @@
+"""Send: delivery of outbox rows: claim, transmit through a channel, record."""

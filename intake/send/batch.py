@@ -1,0 +1,85 @@
+"""Sending many follow-ups at once for the one-shot commands: one statement claims the
+batch, the sender delivers each, and each is recorded as sent the moment it leaves.
+
+The exactly-once rules are those of `delivery.py`: the claim (status `sending`, attempts + 1,
+updated_at = the claim's start, which `delivery.py` reads as the lease) is committed before
+any provider call. Only fresh email rows (queued, never attempted, due, not past their
+deadline) take this path; anything else, and any failure, goes through `delivery.py` one
+row at a time, so the careful path stays the only path for the hard cases.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from sqlalchemy import or_, select, update
+
+from intake.channels.smtp import EmailSendError
+from intake.failures import safe_error
+from intake.send.delivery import Claim, RetryLater, record_failure, record_sent, send_now, senders, transmit_email
+from intake.tickets.models import Outbox, Ticket, utcnow
+
+if TYPE_CHECKING:
+    from intake.runtime import Runtime
+
+log = logging.getLogger("intake.send.batch")
+
+
+def send_batch(rt: "Runtime", outbox_ids: list[int]) -> dict[int, str]:
+    """Deliver these rows; returns each one's status."""
+    if not outbox_ids:
+        return {}
+    statuses: dict[int, str] = {}
+    claims = _claim_fresh(rt, outbox_ids)
+    email_sender, _ = senders(rt)
+    for claim in claims:
+        try:
+            provider_id = transmit_email(rt, email_sender, claim)
+        except Exception as exc:  # noqa: BLE001 - recorded as delivery records any failure
+            statuses[claim.id] = _failed(rt, claim, exc)
+            continue
+        # Recorded row by row as it goes: a crash mid-batch resends nothing already sent.
+        statuses[claim.id] = record_sent(rt, claim, provider_id, None)
+
+    for outbox_id in outbox_ids:
+        if outbox_id not in statuses:
+            statuses[outbox_id] = send_now(rt, outbox_id)
+    return statuses
+
+
+def _claim_fresh(rt: "Runtime", outbox_ids: list[int]) -> list[Claim]:
+    now = utcnow()
+    with rt.sessions() as session:
+        claimed = session.execute(
+            update(Outbox)
+            .where(Outbox.id.in_(outbox_ids), Outbox.channel == "email", Outbox.status == "queued",
+                   Outbox.attempts == 0,
+                   or_(Outbox.next_attempt_at.is_(None), Outbox.next_attempt_at <= now),
+                   or_(Outbox.deadline.is_(None), Outbox.deadline > now))
+            .values(status="sending", attempts=1, updated_at=now)
+            .returning(Outbox.id)).scalars().all()
+        rows = session.execute(
+            select(Outbox.id, Outbox.kind, Outbox.to_address, Outbox.from_address, Outbox.subject,
+                   Outbox.body_text, Outbox.body_html, Outbox.headers, Outbox.header_message_id,
+                   Outbox.created_at, Ticket.ref)
+            .join(Ticket, Ticket.id == Outbox.ticket_id).where(Outbox.id.in_(claimed))
+            .order_by(Outbox.id)).all() if claimed else []
+        session.commit()  # the claim is durable before anything is sent
+    return [Claim(id=r.id, kind=r.kind, channel="email", ref=r.ref, to=r.to_address,
+                   from_address=r.from_address, subject=r.subject, text=r.body_text, html=r.body_html,
+                   headers=dict(r.headers or {}), header_message_id=r.header_message_id,
+                   created_at=r.created_at, attempt=1, maybe_sent_since=None) for r in rows]
+
+
+def _failed(rt: "Runtime", claim: Claim, exc: Exception) -> str:
+    try:
+        if isinstance(exc, EmailSendError):
+            return record_failure(rt, claim, exc.code, exc.detail, permanent=exc.permanent,
+                                   maybe_sent=exc.maybe_sent)
+        return record_failure(rt, claim, "internal", safe_error(exc)[:500], permanent=False,
+                               maybe_sent=True)
+    except RetryLater:
+        return "queued"  # left for the worker / sweeper at next_attempt_at
+
+

@@ -1,0 +1,33 @@
+"""Key rotation: re-encrypt every sealed value under the primary key (`intake keys rotate`)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from intake.runtime import Runtime
+from intake.tickets.models import AttachmentRow, Inbox, MailboxState, Message, Ticket
+
+
+def rotate_keys(rt: Runtime, batch: int = 500) -> dict[str, int]:
+    """Re-encrypt everything under the primary key (the first of INTAKE_ENCRYPTION_KEY).
+
+    Ops prepend a new key, run this, then drop the old key once it reports done.
+    """
+    columns = [(Inbox, "raw", Inbox.id), (Ticket, "subject_secret", Ticket.id),
+               (Message, "text_secret", Message.id), (AttachmentRow, "content", AttachmentRow.id),
+               (MailboxState, "oauth_refresh_token", MailboxState.name)]
+    counts: dict[str, int] = {}
+    for model, column, key in columns:
+        done = 0
+        with rt.sessions() as session:
+            query = select(model).where(getattr(model, column).is_not(None))
+            if model is AttachmentRow:
+                query = query.where(AttachmentRow.encrypted.is_(True))
+            for row in session.scalars(query.order_by(key)).yield_per(batch):
+                setattr(row, column, rt.vault.rotate(getattr(row, column)))
+                done += 1
+                if done % batch == 0:
+                    session.flush()
+            session.commit()
+        counts[f"{model.__tablename__}.{column}"] = done
+    return counts
