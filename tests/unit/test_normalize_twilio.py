@@ -150,10 +150,10 @@ def test_unusable_json_files_are_refused_clearly(raw: bytes, message: str) -> No
 def test_voice_config_ships_and_a_broken_one_names_its_setting(tmp_path: Path) -> None:
     import xml.etree.ElementTree as ET
 
-    from intake.settings import REPO_ROOT, SettingsError
+    from intake.settings import SettingsError, get_settings
     from intake.web.twilio_hooks import load_voice_config, voicemail_twiml
 
-    config = load_voice_config(REPO_ROOT / "config" / "voice.yaml")
+    config = load_voice_config(get_settings().voice_config)  # the packaged default
     root = ET.fromstring(voicemail_twiml(config, "+8613800001234", "https://support.example.com"))
     assert [el.get("language") for el in root if el.tag == "Say"] == ["zh-CN", "en-US", "zh-CN", "en-US"]
     broken = tmp_path / "voice.yaml"
