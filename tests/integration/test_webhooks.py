@@ -21,6 +21,7 @@ from intake.tickets.models import AttachmentRow, Contact, Message, Outbox, Ticke
 from intake.tickets.store import open_message
 from tests.integration.conftest_phone import *  # noqa: F403 - fixtures
 from tests.integration.conftest_phone import PUBLIC_URL, PhoneApp
+from tests.support.shared import need_shared
 from tests.support.twilio_standin import TwilioStandIn
 
 pytestmark = pytest.mark.integration
@@ -269,9 +270,7 @@ def test_database_down_answers_503_and_keeps_nothing(phone_app_factory: Callable
 
 
 def test_ingest_cli_reads_a_corpus_sms(tmp_path: Path, shared_dir: Path) -> None:
-    path = shared_dir / "corpus" / "twilio" / "sms_inbound.json"
-    if not path.is_file():
-        pytest.skip(f"{path} is absent")
+    path = need_shared("corpus", "twilio", "sms_inbound.json")
     from tests.flows import INTAKE_BIN, subprocess_env
 
     env = subprocess_env(f"sqlite:///{tmp_path}/cli.db", tmp_path / "var")
