@@ -5,7 +5,6 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY intake ./intake
 COPY workers ./workers
-COPY config ./config
 RUN pip install --no-cache-dir . && useradd --system --home /var/lib/intake intake \
     && mkdir -p /var/lib/intake && chown intake /var/lib/intake
 USER intake

@@ -15,7 +15,10 @@ from typing import Literal
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+# The default triage rules, reply templates and voice menu ship inside the package, so a
+# wheel install (and the Docker image) runs without a checkout; ops point the INTAKE_*
+# settings at their own copies to change them without a release.
+DEFAULTS_DIR = Path(__file__).resolve().parent / "defaults"
 
 
 class SettingsError(Exception):
@@ -39,9 +42,9 @@ class Settings(BaseSettings):
     database_url: str = ""  # default: sqlite file under data_dir
     broker_url: str = ""  # default: kombu filesystem transport under data_dir (no server)
     encryption_key: str = ""  # comma-separated Fernet keys, newest first; default: data_dir/secret.key
-    triage_config: Path = REPO_ROOT / "config" / "triage.yaml"
-    templates_dir: Path = REPO_ROOT / "config" / "templates"
-    voice_config: Path = REPO_ROOT / "config" / "voice.yaml"
+    triage_config: Path = DEFAULTS_DIR / "triage.yaml"
+    templates_dir: Path = DEFAULTS_DIR / "templates"
+    voice_config: Path = DEFAULTS_DIR / "voice.yaml"
     mailboxes_file: Path | None = None
 
     # -- the default IMAP mailbox ----------------------------------------------------------

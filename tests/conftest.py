@@ -1,6 +1,6 @@
 """Shared fixtures: the real services the tests talk to.
 
-    shared_dir      Path of ../shared (INTAKE_SHARED_DIR overrides); skips if absent
+    shared_dir      Path of ../shared (INTAKE_SHARED_DIR overrides); see tests/support/shared.py
     free_port       callable returning a free 127.0.0.1 port
     redis_url       redis://127.0.0.1:6379/<db 1..15>, db claimed for this test and flushed
     private_redis   RedisServer on its own port, stop()/start()/kill() to simulate outages
@@ -11,7 +11,8 @@
     smtp_server     SmtpServer (aiosmtpd) with a reply script
     twilio_api      TwilioStandIn (Messages API + media) for the real twilio client
 
-Services that are missing fail the test when CI=true and skip it otherwise, with the reason.
+Services or shared data that are missing fail the test when CI=true and skip it otherwise,
+with the reason (tests/support/ci.py; files in ../shared through tests/support/shared.py).
 """
 
 from __future__ import annotations
@@ -24,9 +25,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.ci import unavailable
 from tests.support.dovecot import Dovecot, DovecotError, Mailbox
 from tests.support.ports import free_port as _free_port
 from tests.support.redis_server import RedisServer
+from tests.support.shared import need_shared
 from tests.support.smtp import SmtpServer
 from tests.support.twilio_standin import TwilioStandIn
 
@@ -35,25 +38,10 @@ PG_HOST, PG_PORT, PG_DATABASE = "127.0.0.1", 5432, "test"
 PG_ROLES = ("postgres", "root")  # trust auth on loopback; whichever exists
 
 
-def in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
-
-
-def unavailable(reason: str) -> None:
-    """A service the test needs is missing: a failure in CI, a skip on a laptop."""
-    if in_ci():
-        pytest.fail(f"{reason} (CI=true, so this is a failure, not a skip)", pytrace=False)
-    pytest.skip(reason)
-
-
 # -- paths and ports ------------------------------------------------------------------------
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
-    path = Path(os.environ.get("INTAKE_SHARED_DIR")
-                or Path(__file__).resolve().parents[1].parent / "shared")
-    if not path.is_dir():
-        pytest.skip(f"shared data directory {path} is absent (set INTAKE_SHARED_DIR)")
-    return path
+    return need_shared()
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""Compose follow-ups from the Jinja2 templates in config/templates (INTAKE_TEMPLATES_DIR).
+"""Compose follow-ups from the Jinja2 templates in intake/defaults/templates (INTAKE_TEMPLATES_DIR).
 
     {kind}.{lang}.subject.txt   the generic subject line (used alone for private tickets)
     {kind}.{lang}.email.txt     plain-text part

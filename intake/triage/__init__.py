@@ -1,6 +1,6 @@
 """Triage: category, department, priority, language and private handling for a message.
 
-Pure: rules come from `config/triage.yaml` through `load_rules`, compiled once; the rest
+Pure: rules come from `intake/defaults/triage.yaml` (or INTAKE_TRIAGE_CONFIG) through `load_rules`, compiled once; the rest
 takes values and returns values.
 """
 

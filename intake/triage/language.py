@@ -2,7 +2,7 @@
 
 `detect_language` counts CJK characters against Latin words; `fold` turns a text into the
 one form the rules are matched against (NFKC, lower case, traditional -> simplified, no
-apostrophes), so `config/triage.yaml` needs each term once and typed the simple way.
+apostrophes), so the triage config needs each term once and typed the simple way.
 """
 
 from __future__ import annotations

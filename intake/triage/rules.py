@@ -1,4 +1,5 @@
-"""Load `config/triage.yaml` into a checked, compiled `Rules` value, once, at start.
+"""Load the triage config (packaged `intake/defaults/triage.yaml`, or INTAKE_TRIAGE_CONFIG) into
+a checked, compiled `Rules` value, once, at start.
 
 Every mistake in the file stops loading with `TriageConfigError` naming the file, the line
 and the key path, so ops find a typo before the first message is mis-routed.
@@ -16,13 +17,14 @@ from typing import Any, get_args
 import yaml
 
 from intake.messages import Category, Priority
+from intake.settings import DEFAULTS_DIR
 from intake.triage.language import fold
 from intake.triage.privacy import MASKS
 
 CATEGORIES: tuple[str, ...] = get_args(Category)
 PRIORITIES: tuple[str, ...] = get_args(Priority)
 BUILTIN_SIGNALS = frozenset({"large_sum"})  # raised by code (amount parsing), not by a rule
-DEFAULT_PATH = Path(__file__).resolve().parents[2] / "config" / "triage.yaml"
+DEFAULT_PATH = DEFAULTS_DIR / "triage.yaml"  # packaged; INTAKE_TRIAGE_CONFIG overrides
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(m|h|d)\s*$")
 _DURATION_UNITS = {"m": "minutes", "h": "hours", "d": "days"}
@@ -145,7 +147,7 @@ class Rules:
 
 
 def load_rules(path: str | Path | None = None) -> Rules:
-    """Read, check and compile the triage config (default: config/triage.yaml)."""
+    """Read, check and compile the triage config (default: the packaged intake/defaults/triage.yaml)."""
     source = Path(path) if path is not None else DEFAULT_PATH
     try:
         text = source.read_text(encoding="utf-8")

@@ -64,7 +64,7 @@ class VoiceConfig:
 
 
 def load_voice_config(path: Path) -> VoiceConfig:
-    """config/voice.yaml, checked at start: a broken file stops the app with its name."""
+    """The voice config (intake/defaults/voice.yaml or INTAKE_VOICE_CONFIG), checked at start: a broken file stops the app with its name."""
     try:
         data: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         record = data.get("record") or {}

@@ -26,6 +26,7 @@ from intake.runtime import Runtime
 from intake.tickets.models import Inbox
 from tests.flows import make_runtime, subprocess_env
 from tests.support.ports import LOOPBACK, free_port, wait_for_port
+from tests.support.shared import need_shared
 from tests.support.twilio_standin import TwilioStandIn
 
 PUBLIC_URL = "https://support.example.com"
@@ -41,9 +42,7 @@ def corpus_dir(shared_dir: Path) -> Path:
 
 
 def load_corpus(shared_dir: Path, name: str) -> dict[str, Any]:
-    path = corpus_dir(shared_dir) / name
-    if not path.is_file():
-        pytest.skip(f"Twilio corpus file {path} is absent (../shared/corpus/twilio)")
+    path = need_shared("corpus", "twilio", name)
     return dict(json.loads(path.read_text(encoding="utf-8")))
 
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.flows import INTAKE_BIN, REPO_ROOT, subprocess_env
+from intake.settings import DEFAULTS_DIR
+from tests.flows import INTAKE_BIN, subprocess_env
 
 pytestmark = pytest.mark.integration
 
@@ -20,7 +21,7 @@ def start_worker(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 def test_a_broken_triage_file_stops_the_worker_naming_the_line(tmp_path: Path) -> None:
     rules = tmp_path / "triage.yaml"
-    rules.write_text((REPO_ROOT / "config" / "triage.yaml").read_text() + "\n  - [unclosed\n")
+    rules.write_text((DEFAULTS_DIR / "triage.yaml").read_text() + "\n  - [unclosed\n")
     env = subprocess_env(f"sqlite:///{tmp_path}/i.db", tmp_path / "var", INTAKE_TRIAGE_CONFIG=str(rules))
     done = start_worker(env)
     assert done.returncode == 2
@@ -29,7 +30,7 @@ def test_a_broken_triage_file_stops_the_worker_naming_the_line(tmp_path: Path) -
 
 def test_a_broken_template_stops_the_worker_naming_the_file(tmp_path: Path) -> None:
     templates = tmp_path / "templates"
-    shutil.copytree(REPO_ROOT / "config" / "templates", templates)
+    shutil.copytree(DEFAULTS_DIR / "templates", templates)
     (templates / "ack.zh.sms.txt").write_text("{% if %}")
     env = subprocess_env(f"sqlite:///{tmp_path}/i.db", tmp_path / "var", INTAKE_TEMPLATES_DIR=str(templates))
     done = start_worker(env)

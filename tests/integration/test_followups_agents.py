@@ -15,6 +15,7 @@ from tests.flows import ingest_raw, mail
 from tests.integration.test_followups_support import (
     SUPPORT, email_runtime, ingest_sms, parse, row, sms_runtime, ticket,
 )
+from tests.support.shared import need_shared
 from tests.support.smtp import SmtpServer
 from tests.support.twilio_standin import TwilioStandIn
 
@@ -53,9 +54,7 @@ def test_agent_reply_by_email_threads_to_their_last_message(db_url: str, tmp_pat
 
 def test_agent_reply_on_a_private_ticket_is_sealed_at_rest(db_url: str, tmp_path: Path,
                                                           smtp_server: SmtpServer, shared_dir: Path) -> None:
-    sample = shared_dir / "samples" / "email_034.eml"
-    if not sample.exists():
-        pytest.skip("samples/email_034.eml is absent")
+    sample = need_shared("samples", "email_034.eml")
     rt = email_runtime(db_url, tmp_path, smtp_server)
     outcome = ingest_raw(rt, sample.read_bytes())
     ids = agents.reply(rt, outcome.ticket_ref or "", "We have refunded the purchases.")

@@ -15,6 +15,7 @@ from tests.integration.test_followups_support import (
     DATA, MAIL_DOMAIN, SUPPORT, all_text, email_runtime, parse, row, rows, time_passes,
     worker_died_mid_send,
 )
+from tests.support.shared import need_shared
 from tests.support.smtp import SmtpServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
@@ -281,9 +282,7 @@ def test_agent_ack_message_rows_are_not_touched(db_url: str, tmp_path: Path, smt
 
 def test_private_finance_case_ack_says_nothing_of_it(db_url: str, tmp_path: Path, smtp_server: SmtpServer,
                                                      shared_dir: Path) -> None:
-    sample = shared_dir / "samples" / "email_034.eml"
-    if not sample.exists():
-        pytest.skip("samples/email_034.eml (private card purchase case) is absent")
+    sample = need_shared("samples", "email_034.eml")  # the private card purchase case
     rt = email_runtime(db_url, tmp_path, smtp_server)
     outcome = ingest_raw(rt, sample.read_bytes())
     assert outcome.private
@@ -302,9 +301,7 @@ def test_private_finance_case_ack_says_nothing_of_it(db_url: str, tmp_path: Path
     ("email_001.eml", "zh", "您好"), ("email_007.eml", "en", "Hello,")])
 def test_acknowledgement_language_follows_the_ticket(tmp_path: Path, smtp_server: SmtpServer, shared_dir: Path,
                                                      sample: str, lang: str, marker: str) -> None:
-    path = shared_dir / "samples" / sample
-    if not path.exists():
-        pytest.skip(f"samples/{sample} is absent")
+    path = need_shared("samples", sample)
     rt = email_runtime(f"sqlite:///{tmp_path}/i.db", tmp_path, smtp_server)
     outcome = ingest_raw(rt, path.read_bytes())
     send_outbox(rt, outcome.outbox_ids[0])

@@ -21,6 +21,7 @@ from tests.integration.test_followups_support import (
     OUR_NUMBER, ListingTwilioStandIn, ingest_sms, list_requests, row, rows, sms_runtime, time_passes,
     worker_died_mid_send,
 )
+from tests.support.shared import need_shared
 from tests.support.twilio_standin import TwilioStandIn
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
@@ -149,9 +150,7 @@ def test_when_twilio_cannot_be_asked_we_wait_rather_than_risk_a_duplicate(
 
 def test_private_finance_sms_ack_says_nothing_of_it(db_url: str, tmp_path: Path, twilio_api: TwilioStandIn,
                                                    shared_dir: Path) -> None:
-    sample = shared_dir / "samples" / "sms_001.txt"
-    if not sample.exists():
-        pytest.skip("samples/sms_001.txt is absent")
+    sample = need_shared("samples", "sms_001.txt")
     text = sample.read_text(encoding="utf-8").strip()
     rt = sms_runtime(db_url, tmp_path, twilio_api)
     outcome = ingest_sms(rt, text)

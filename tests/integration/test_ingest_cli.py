@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.flows import INTAKE_BIN, mail, subprocess_env
+from tests.support.shared import need_shared
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -20,9 +21,7 @@ def run_ingest(env: dict[str, str], *args: str) -> tuple[int, list[dict]]:  # ty
 
 
 def corpus_files(shared_dir: Path) -> list[Path]:
-    root = shared_dir / "corpus" / "email"
-    if not root.is_dir():
-        pytest.skip(f"the shared email corpus is not at {root}")
+    root = need_shared("corpus", "email")
     return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix != ".tsv")
 
 

@@ -51,10 +51,12 @@ def test_gen_mail_cli_writes_a_maildir(tmp_path: Path) -> None:
 
 # -- Dovecot ---------------------------------------------------------------------------------
 @pytest.mark.parametrize("security", ["none", "starttls", "ssl"])
-def test_dovecot_login(dovecot: Dovecot, security: str) -> None:
-    client = dovecot.connect("support@example.test", security)  # type: ignore[arg-type]
+def test_dovecot_login(mailbox: Mailbox, security: str) -> None:
+    mailbox.append(gen_mail.generate(0, 3))
+    client = mailbox.connect(security)  # type: ignore[arg-type]
     try:
-        assert client.select_folder("INBOX", readonly=True)[b"EXISTS"] >= 0
+        assert isinstance(client.socket(), ssl.SSLSocket) is (security != "none")
+        assert client.select_folder("INBOX", readonly=True)[b"EXISTS"] == 1
     finally:
         client.logout()
 

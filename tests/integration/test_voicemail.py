@@ -20,6 +20,7 @@ from intake.tickets.models import AttachmentRow, Contact, Inbox, Message, Outbox
 from intake.tickets.store import open_message
 from tests.integration.conftest_phone import *  # noqa: F403 - fixtures
 from tests.integration.conftest_phone import PUBLIC_URL, PhoneApp
+from tests.support.shared import need_shared
 from tests.support.twilio_standin import TwilioStandIn
 
 pytestmark = pytest.mark.integration
@@ -204,9 +205,7 @@ def test_ingest_cli_reads_a_voice_transcription_file(tmp_path: Path, shared_dir:
 
     from tests.flows import INTAKE_BIN, subprocess_env
 
-    path = shared_dir / "corpus" / "twilio" / "voice_transcription_callback.json"
-    if not path.is_file():
-        pytest.skip(f"{path} is absent")
+    path = need_shared("corpus", "twilio", "voice_transcription_callback.json")
     env = subprocess_env(f"sqlite:///{tmp_path}/cli.db", tmp_path / "var",
                          INTAKE_TWILIO_API_BASE="http://127.0.0.1:9")  # no download leaves the machine
     done = subprocess.run([INTAKE_BIN, "ingest", "--channel", "voice", str(path)], env=env,

@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import os
 from pathlib import Path
 
 import pytest
 
 from intake.messages import InboundMessage
 from intake.normalize.email import ParseFailure, parse_email
+from tests.support.shared import SHARED_DIR, need_shared
 
-SHARED = Path(os.environ.get("INTAKE_SHARED_DIR") or Path(__file__).resolve().parents[2].parent / "shared")
-CORPUS = SHARED / "corpus" / "email"
+CORPUS = SHARED_DIR / "corpus" / "email"
 NOT_MAIL = {"INDEX.tsv", "PROVENANCE.tsv"}
 # RFC 3464 reports whose every Action is "delayed": progress reports, not bounces.
 DELAYED_ONLY = {"enmime/dsn/testdata/delayed_dsn.raw", "ruby-mail/multipart_report_emails/report_422.eml"}
@@ -43,7 +42,14 @@ def _files() -> list[str]:
 
 TAGS = _index()
 FILES = _files()
-needs_corpus = pytest.mark.skipif(not FILES, reason=f"email corpus not found at {CORPUS} (set INTAKE_SHARED_DIR)")
+
+
+@pytest.fixture(scope="module")
+def email_corpus() -> Path:
+    return need_shared("corpus", "email", "INDEX.tsv")  # skips here, fails under CI=true
+
+
+needs_corpus = pytest.mark.usefixtures("email_corpus")
 
 
 def _parse(relative: str) -> InboundMessage | None:

@@ -14,14 +14,13 @@ from intake.normalize.twilio import (
     parse_twilio_sms, transcription_result, voicemail_message,
 )
 from intake.capture.twilio import capture_item_from_json, voice_kind
+from tests.support.shared import need_shared
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "twilio"
 
 
 def corpus(shared_dir: Path, name: str) -> dict[str, Any]:
-    path = shared_dir / "corpus" / "twilio" / name
-    if not path.is_file():
-        pytest.skip(f"Twilio corpus file {path} is absent")
+    path = need_shared("corpus", "twilio", name)
     return dict(json.loads(path.read_text(encoding="utf-8")))
 
 
@@ -117,9 +116,7 @@ def test_transcription_results(shared_dir: Path) -> None:
 
 
 def test_capture_items_from_corpus_files(shared_dir: Path) -> None:
-    folder = shared_dir / "corpus" / "twilio"
-    if not folder.is_dir():
-        pytest.skip(f"Twilio corpus {folder} is absent")
+    folder = need_shared("corpus", "twilio")
     sms = capture_item_from_json("sms", (folder / "sms_inbound.json").read_bytes())
     assert sms.channel == "sms" and sms.capture_key == "twilio:sms:SMbb58628cfdc36630c2075a68d40a8cd1"
     stored = json.loads(sms.raw)
@@ -150,10 +147,10 @@ def test_unusable_json_files_are_refused_clearly(raw: bytes, message: str) -> No
 def test_voice_config_ships_and_a_broken_one_names_its_setting(tmp_path: Path) -> None:
     import xml.etree.ElementTree as ET
 
-    from intake.settings import REPO_ROOT, SettingsError
+    from intake.settings import SettingsError, get_settings
     from intake.web.twilio_hooks import load_voice_config, voicemail_twiml
 
-    config = load_voice_config(REPO_ROOT / "config" / "voice.yaml")
+    config = load_voice_config(get_settings().voice_config)  # the packaged default
     root = ET.fromstring(voicemail_twiml(config, "+8613800001234", "https://support.example.com"))
     assert [el.get("language") for el in root if el.tag == "Say"] == ["zh-CN", "en-US", "zh-CN", "en-US"]
     broken = tmp_path / "voice.yaml"

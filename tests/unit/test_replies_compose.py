@@ -12,8 +12,9 @@ from intake.outbox.compose import (
     KINDS, LANGUAGES, Composer, TemplateError, choose_language, clean_subject, email_subject,
     response_time,
 )
+from intake.settings import DEFAULTS_DIR
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "config" / "templates"
+TEMPLATES = DEFAULTS_DIR / "templates"
 NOW = dt.datetime(2026, 11, 23, 10, 0, tzinfo=dt.timezone.utc)
 
 

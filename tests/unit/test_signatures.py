@@ -12,15 +12,14 @@ from twilio.request_validator import RequestValidator
 
 from intake.settings import load_settings
 from intake.web.signatures import FormParams, base_url, is_valid, request_url
+from tests.support.shared import need_shared
 
 CORPUS_TOKEN = "12345"
 
 
 def _corpus(shared_dir: Path) -> list[tuple[str, str, dict[str, str], str]]:
     """(case id, url, params, signature) for every form-encoded payload and variant."""
-    folder = shared_dir / "corpus" / "twilio"
-    if not folder.is_dir():
-        pytest.skip(f"Twilio corpus {folder} is absent")
+    folder = need_shared("corpus", "twilio")
     cases = []
     for path in sorted(folder.glob("*.json")):
         data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))

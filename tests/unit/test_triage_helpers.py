@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from intake.messages import InboundMessage
+from tests.support.shared import SHARED_DIR
 
 TRIAGE_DATA = Path(__file__).resolve().parents[1] / "data" / "triage"
 
 
-def shared_dir() -> Path:
-    override = os.environ.get("INTAKE_SHARED_DIR")
-    return Path(override) if override else Path(__file__).resolve().parents[2].parent / "shared"
-
-
 def samples_dir() -> Path:
-    return shared_dir() / "samples"
+    return SHARED_DIR / "samples"
 
 
 def sample_labels() -> dict[str, dict]:

@@ -10,11 +10,17 @@ try:  # tests/unit may or may not be a package
     from .test_triage_helpers import TRIAGE_DATA, load_message, sample_labels, samples_dir
 except ImportError:
     from test_triage_helpers import TRIAGE_DATA, load_message, sample_labels, samples_dir  # type: ignore[no-redef]
+from tests.support.shared import need_shared
 
 LABELS = sample_labels()
-needs_samples = pytest.mark.skipif(
-    not LABELS, reason=f"labelled samples not found at {samples_dir()} (set INTAKE_SHARED_DIR)"
-)
+
+
+@pytest.fixture(scope="module")
+def labelled_samples() -> None:
+    need_shared("samples", "labels.json")  # skips here, fails under CI=true
+
+
+needs_samples = pytest.mark.usefixtures("labelled_samples")
 
 
 @pytest.fixture(scope="module")
