@@ -6,10 +6,7 @@ import pytest
 
 from intake.triage import Rules, load_rules, triage_message
 
-try:  # tests/unit may or may not be a package
-    from .test_triage_helpers import TRIAGE_DATA, load_message, sample_labels, samples_dir
-except ImportError:
-    from test_triage_helpers import TRIAGE_DATA, load_message, sample_labels, samples_dir  # type: ignore[no-redef]
+from tests.unit.triage.test_helpers import TRIAGE_DATA, load_message, sample_labels, samples_dir
 from tests.support.shared import need_shared
 
 LABELS = sample_labels()

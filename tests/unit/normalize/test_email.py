@@ -12,7 +12,7 @@ from intake.messages import InboundMessage
 from intake.normalize.email import ParseFailure, decode_header_value, parse_email
 from intake.normalize.loop import loop_signals
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "email"
+DATA = Path(__file__).resolve().parents[2] / "data" / "email"
 
 
 def parse(name: str, **kwargs: int) -> InboundMessage:

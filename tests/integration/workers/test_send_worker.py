@@ -15,7 +15,7 @@ import pytest
 from intake.tickets.models import Outbox
 from tests.e2e.processes import WorkerProcess, wait_until
 from tests.flows import ingest_raw, mail, subprocess_env
-from tests.integration.test_followups_support import MAIL_DOMAIN, SUPPORT, email_runtime, row
+from tests.integration.outbox.test_followups_support import MAIL_DOMAIN, SUPPORT, email_runtime, row
 from tests.support.smtp import SmtpServer, Stage
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]

@@ -16,7 +16,7 @@ from intake.normalize.twilio import (
 from intake.capture.twilio import capture_item_from_json, voice_kind
 from tests.support.shared import need_shared
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "twilio"
+DATA = Path(__file__).resolve().parents[2] / "data" / "twilio"
 
 
 def corpus(shared_dir: Path, name: str) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """Fixtures and helpers for the phone tests: the web app served by uvicorn in a child
 process on a loopback port, signed Twilio requests, and the corpus payloads.
 
-Import the fixtures into a test module: `from tests.integration.conftest_phone import *`.
+Import the fixtures into a test module: `from tests.integration.web.conftest_phone import *`.
 """
 
 from __future__ import annotations
@@ -111,12 +111,12 @@ def signed_post(app: PhoneApp, path: str, params: dict[str, str] | list[tuple[st
 
 def _start(env: dict[str, str], log_path: Path, require_twilio: bool = True) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
-    factory = "workers.daemons:web_app" if require_twilio else "tests.integration.conftest_phone:embedded_app"
+    factory = "workers.daemons:web_app" if require_twilio else "tests.integration.web.conftest_phone:embedded_app"
     argv = [sys.executable, "-m", "uvicorn", "--factory", factory, "--host", LOOPBACK,
             "--port", str(port), "--log-level", "warning", "--no-access-log"]
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, cwd=str(Path(__file__).resolve().parents[2]))
+                                stdin=subprocess.DEVNULL, cwd=str(Path(__file__).resolve().parents[3]))
     if not wait_for_port(port, timeout=30, alive=lambda: proc.poll() is None):
         proc.kill()
         proc.wait(5)
@@ -144,7 +144,7 @@ def phone_app_factory(tmp_path: Path, twilio_api: TwilioStandIn) -> Iterator[Cal
         extra = {"INTAKE_ENCRYPTION_KEY": key, "INTAKE_PUBLIC_URL": PUBLIC_URL,
                  "INTAKE_TWILIO_API_BASE": twilio_api.base_url,
                  "INTAKE_TWILIO_ACCOUNT_SID": twilio_api.account_sid,
-                 "TWILIO_AUTH_TOKEN": token, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+                 "TWILIO_AUTH_TOKEN": token, "PYTHONPATH": str(Path(__file__).resolve().parents[3])}
         extra.update({f"INTAKE_{k.upper()}": v for k, v in settings.items()})
         env = subprocess_env(database_url, data_dir, **extra)
         overrides: dict[str, Any] = {"encryption_key": key, "public_url": PUBLIC_URL,

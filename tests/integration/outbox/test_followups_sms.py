@@ -17,7 +17,7 @@ from intake.outbox.follow_ups import queue_acknowledgement
 from intake.send.delivery import RetryLater, send_now, send_outbox
 from intake.tickets import store
 from intake.tickets.models import Contact, Message, Ticket, utcnow
-from tests.integration.test_followups_support import (
+from tests.integration.outbox.test_followups_support import (
     OUR_NUMBER, ListingTwilioStandIn, ingest_sms, list_requests, row, rows, sms_runtime, time_passes,
     worker_died_mid_send,
 )

@@ -12,7 +12,7 @@ from intake.send.delivery import send_outbox
 from intake.tickets.models import Message, Ticket
 from intake.tickets.store import open_message
 from tests.flows import ingest_raw, mail
-from tests.integration.test_followups_support import (
+from tests.integration.outbox.test_followups_support import (
     SUPPORT, email_runtime, ingest_sms, parse, row, sms_runtime, ticket,
 )
 from tests.support.shared import need_shared

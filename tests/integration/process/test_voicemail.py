@@ -18,8 +18,8 @@ from intake.upkeep import timeouts
 from intake.normalize.twilio import TRANSCRIPTION_UNAVAILABLE
 from intake.tickets.models import AttachmentRow, Contact, Inbox, Message, Outbox, Ticket, utcnow
 from intake.tickets.store import open_message
-from tests.integration.conftest_phone import *  # noqa: F403 - fixtures
-from tests.integration.conftest_phone import PUBLIC_URL, PhoneApp
+from tests.integration.web.conftest_phone import *  # noqa: F403 - fixtures
+from tests.integration.web.conftest_phone import PUBLIC_URL, PhoneApp
 from tests.support.shared import need_shared
 from tests.support.twilio_standin import TwilioStandIn
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from intake.messages import InboundMessage
 from tests.support.shared import SHARED_DIR
 
-TRIAGE_DATA = Path(__file__).resolve().parents[1] / "data" / "triage"
+TRIAGE_DATA = Path(__file__).resolve().parents[2] / "data" / "triage"
 
 
 def samples_dir() -> Path:

@@ -30,7 +30,7 @@ from tests.support.twilio_standin import _MESSAGES, TwilioStandIn, _Handler
 OUR_NUMBER = "+15555550100"
 SUPPORT = "support@example.test"
 MAIL_DOMAIN = "help.example.test"
-DATA = Path(__file__).resolve().parents[1] / "data" / "replies"
+DATA = Path(__file__).resolve().parents[2] / "data" / "replies"
 
 
 def email_runtime(db_url: str, data_dir: Path, smtp: SmtpServer, **overrides: Any) -> Runtime:

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from intake.send.delivery import RetryLater, send_now, send_outbox
 from intake.tickets.models import Message
 from tests.flows import ingest_raw, mail
-from tests.integration.test_followups_support import (
+from tests.integration.outbox.test_followups_support import (
     DATA, MAIL_DOMAIN, SUPPORT, all_text, email_runtime, parse, row, rows, time_passes,
     worker_died_mid_send,
 )
