@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 
 import pytest
 
@@ -141,19 +140,3 @@ def test_reasons_name_the_rules_that_hit(rules: Rules) -> None:
     triage = sms("提现没到账", rules)
     assert any(r.startswith("payment.withdrawal@body:") for r in triage.reasons)
     assert any(r.startswith("signal.payout_missing") for r in triage.reasons)
-
-
-def test_fast_enough(rules: Rules) -> None:
-    msg = InboundMessage(
-        channel="email",
-        sender="a@example.com",
-        subject="提现三天了还没到账",
-        text="x",
-        new_text="客服你好：我在创作者中心申请提现3260.50元，到账银行卡是 6222 0202 0679 7016 873，"
-        "页面显示已打款，但是银行没有收到。我的手机号 13905711234。" * 3,
-    )
-    triage_message(msg, rules)
-    start = time.perf_counter()
-    for _ in range(200):
-        triage_message(msg, rules)
-    assert (time.perf_counter() - start) / 200 < 0.005  # generous: typical is ~0.5 ms
