@@ -1,0 +1,51 @@
+"""`intake tickets list|show|reply|status`: read tickets (redacted unless asked) and act on them."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from intake.cli.common import dispatcher, emit, is_private, runtime, send_inline
+from intake.work import Work
+
+def cmd_tickets(args: argparse.Namespace) -> int:
+    from intake.tickets import views as ops
+
+    rt = runtime()
+    with rt.sessions() as session:
+        if args.tickets_command == "list":
+            rows = ops.list_tickets(session, rt.vault, show_private=args.show_private, status=args.status)
+            for row in rows:
+                if args.json:
+                    emit(row)
+                else:
+                    flag = "P" if row["private"] else " "
+                    print(f"{row['ref']}  {row['status']:<8} {row['channel']:<5} {row['department']:<18} "
+                          f"{row['priority']:<6} {flag} {row['message_count']:>3}  {row['subject'][:60]}")
+            return 0
+        if args.tickets_command == "show":
+            detail = ops.ticket_detail(session, rt.vault, args.ref, show_private=args.show_private)
+            if detail is None:
+                print(f"no ticket {args.ref}", file=sys.stderr)
+                return 1
+            if args.json:
+                emit(detail)
+            else:
+                print(json.dumps(detail, ensure_ascii=False, indent=2))
+            return 0
+    from intake.outbox import agents
+
+    if args.tickets_command == "reply":
+        outbox_ids = agents.reply(rt, args.ref, args.text)
+    else:
+        outbox_ids = agents.set_status(rt, args.ref, args.status, notify=args.notify)
+    if outbox_ids is None:
+        print(f"no ticket {args.ref}", file=sys.stderr)
+        return 1
+    if args.send_now:
+        send_inline(rt, outbox_ids)
+    else:
+        dispatcher(rt)(Work.of(send=outbox_ids, private=is_private(rt, args.ref)))
+    emit({"ticket": args.ref.upper(), "outbox": outbox_ids})
+    return 0
