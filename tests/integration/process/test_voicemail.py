@@ -157,7 +157,9 @@ def test_failed_transcription_reads_unavailable(phone_app_factory: Callable[...,
 
 def test_missing_transcription_times_out(phone_app_factory: Callable[..., PhoneApp], db_url: str,
                                          twilio_api: TwilioStandIn, corpus: Corpus, sent: list[int]) -> None:
-    app = phone_app_factory(db_url, transcription_timeout="1")
+    # A timeout far above any pause a loaded machine can put between two lines; the
+    # sweeps after it pass an explicit `now` instead of sleeping.
+    app = phone_app_factory(db_url, transcription_timeout="60")
     recording = corpus("voice_recording_status_callback.json")["params"]
     serve_recording(twilio_api, recording)
     mobile = "+8613800001234"  # a caller's number must be a valid mobile to be texted back
@@ -166,14 +168,14 @@ def test_missing_transcription_times_out(phone_app_factory: Callable[..., PhoneA
     assert app.post("recording", recording).status_code == 200
     app.process_all()
     assert sweep(app, sent) == 0  # not yet
-    assert sweep(app, sent, now=utcnow() + dt.timedelta(seconds=5)) == 1
+    assert sweep(app, sent, now=utcnow() + dt.timedelta(seconds=65)) == 1
     message, ticket, text = voice_message(app)
     assert text == TRANSCRIPTION_UNAVAILABLE and message.extra["transcription"] == "timeout"
     with app.rt.sessions() as session:  # the caller is acknowledged by SMS, and it is enqueued
         acks = list(session.scalars(select(Outbox).where(Outbox.ticket_id == ticket.id)))
         assert [(a.kind, a.channel, a.to_address, a.status) for a in acks] == [("ack", "sms", mobile, "queued")]
         assert sent == [acks[0].id]
-    assert sweep(app, sent, now=utcnow() + dt.timedelta(seconds=5)) == 0  # done once
+    assert sweep(app, sent, now=utcnow() + dt.timedelta(seconds=65)) == 0  # done once
     # the transcript arriving late still replaces the placeholder, without a second ack
     before = list(sent)
     assert app.post("transcription", corpus("voice_transcription_callback.json")["params"]).status_code == 200
@@ -184,14 +186,14 @@ def test_missing_transcription_times_out(phone_app_factory: Callable[..., PhoneA
 
 def test_absent_recording_and_missed_call_ticket(phone_app_factory: Callable[..., PhoneApp], tmp_path: Path,
                                                  corpus: Corpus, sent: list[int]) -> None:
-    app = phone_app_factory(f"sqlite:///{tmp_path}/missed.db", transcription_timeout="1",
+    app = phone_app_factory(f"sqlite:///{tmp_path}/missed.db", transcription_timeout="60",
                             missed_call_tickets="true")
     data = corpus("voice_recording_status_callback.json")
     absent = next(v["params"] for v in data["variants"] if v["name"] == "absent")
     assert app.post("voice", corpus("voice_inbound.json")["params"]).status_code == 200
     assert app.post("recording", absent).status_code == 200
     assert [o.outcome for o in app.process_all()] == [pipeline.IGNORED, pipeline.IGNORED]
-    later = utcnow() + dt.timedelta(seconds=5)
+    later = utcnow() + dt.timedelta(seconds=65)
     assert sweep(app, sent, now=later) == 1
     assert sweep(app, sent, now=later) == 0
     message, ticket, text = voice_message(app)
