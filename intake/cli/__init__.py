@@ -128,7 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--show-private", action="store_true")
     t = tsub.add_parser("reply")
     t.add_argument("ref")
-    t.add_argument("text")
+    t.add_argument("text", nargs="?", default=None,
+                   help="the reply; better: --file or standard input (a command line is visible in ps)")
+    t.add_argument("--file", help="read the reply from this file ('-' or no text: standard input)")
     t.add_argument("--send-now", action="store_true", help="deliver now instead of via the worker")
     t = tsub.add_parser("status")
     t.add_argument("ref")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from intake.cli.common import dispatcher, emit, is_private, runtime, send_inline
 from intake.work import Work
@@ -37,7 +38,11 @@ def cmd_tickets(args: argparse.Namespace) -> int:
     from intake.outbox import agents
 
     if args.tickets_command == "reply":
-        outbox_ids = agents.reply(rt, args.ref, args.text)
+        text = reply_text(args)
+        if not text.strip():
+            print("intake: the reply is empty (give it with --file FILE or on standard input)", file=sys.stderr)
+            return 2
+        outbox_ids = agents.reply(rt, args.ref, text)
     else:
         outbox_ids = agents.set_status(rt, args.ref, args.status, notify=args.notify)
     if outbox_ids is None:
@@ -49,3 +54,14 @@ def cmd_tickets(args: argparse.Namespace) -> int:
         dispatcher(rt)(Work.of(send=outbox_ids, private=is_private(rt, args.ref)))
     emit({"ticket": args.ref.upper(), "outbox": outbox_ids})
     return 0
+
+
+def reply_text(args: argparse.Namespace) -> str:
+    """The reply's text: --file (or '-'), else standard input when no text argument is
+    given. An argument still works, but it is visible to anyone running `ps` and lands in
+    shell history, so the file and stdin forms are the ones the README shows."""
+    if args.file and args.file != "-":
+        return Path(args.file).read_text(encoding="utf-8")
+    if args.file == "-" or args.text is None:
+        return sys.stdin.read()
+    return str(args.text)

@@ -62,3 +62,31 @@ def test_an_unreadable_file_is_reported_and_the_rest_go_on(tmp_path: Path) -> No
     assert code == 1
     assert lines[0]["source"] == str(missing) and "error" in lines[0]
     assert lines[1]["outcome"] == "new_ticket"
+
+
+def test_tickets_reply_reads_its_text_from_stdin_or_a_file(tmp_path: Path) -> None:
+    """The reply never has to be on the command line (ps, shell history): standard input
+    and --file both work, and an empty reply is refused with one line."""
+    env = subprocess_env(f"sqlite:///{tmp_path}/r.db", tmp_path / "var")
+    eml = tmp_path / "m.eml"
+    eml.write_bytes(mail(subject="App crashes on start", body="The app crashes when I open it."))
+    code, lines = run_ingest(env, str(eml))
+    assert code == 0
+    ref = lines[0]["ticket"]
+
+    def reply(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        return subprocess.run([INTAKE_BIN, "tickets", "reply", ref, *args], env=env, input=stdin,
+                              capture_output=True, text=True, timeout=120, check=False)
+
+    by_stdin = reply("--send-now", stdin="Please update to version 2.1.\n")
+    assert by_stdin.returncode == 0, by_stdin.stderr
+    reply_file = tmp_path / "reply.txt"
+    reply_file.write_text("Did the update help?\n", encoding="utf-8")
+    by_file = reply("--file", str(reply_file), "--send-now")
+    assert by_file.returncode == 0, by_file.stderr
+    assert len(json.loads(by_stdin.stdout)["outbox"]) == 1 and len(json.loads(by_file.stdout)["outbox"]) == 1
+    empty = reply(stdin="  \n")
+    assert empty.returncode == 2 and empty.stderr.count("\n") == 1 and "empty" in empty.stderr
+    shown = subprocess.run([INTAKE_BIN, "tickets", "show", ref, "--json"], env=env, capture_output=True,
+                           text=True, timeout=120, check=True)
+    assert "Please update to version 2.1." in shown.stdout and "Did the update help?" in shown.stdout
