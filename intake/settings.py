@@ -101,7 +101,8 @@ class Settings(BaseSettings):
     mail_domain: str = "intake.invalid"
     from_address: str = ""  # default: the mailbox the mail came to
     our_addresses: str = ""  # comma-separated extra addresses of ours (loop guard)
-    ack_limit_per_hour: int = 3
+    ack_limit_per_hour: int = 3  # per mailbox (case, plus-tags and Gmail dots folded)
+    ack_limit_per_domain_per_hour: int = 100
     send_max_attempts: int = 8
     send_deadline_seconds: float = 6 * 3600.0
 

@@ -119,7 +119,7 @@ def queue_email(session: Session, rt: "Runtime", ticket: Ticket, *, kind: str, l
     row.headers = {
         "to_name": clean_header(to_name, 200), "in_reply_to": in_reply_to or None,
         "references": refs[-20:], "inbound_recipient": (inbound_recipient or "")[:320],
-        "auto_submitted": auto_submitted, "lang": lang,
+        "auto_submitted": auto_submitted, "lang": lang, "rcpt": loop_guard.mailbox_key(to),
     }
     try:
         composed = composer_for(rt).email(kind, lang, context, their_subject)
@@ -147,14 +147,14 @@ def queue_sms(session: Session, rt: "Runtime", ticket: Ticket, *, kind: str, lan
                message_id=message_id, suppressed=suppressed, now=now)
     row.from_address = (rt.settings.twilio_from_number or rt.settings.twilio_messaging_service_sid)[:320]
     session.flush()
-    row.headers = {"lang": lang}
+    row.headers = {"lang": lang, "rcpt": to}
     try:
         composed = composer_for(rt).sms(kind, lang, context)
     except Exception as exc:  # noqa: BLE001 - see _failed_compose
         _failed_compose(row, exc)
         return row
     row.body_text = composed.text
-    row.headers = {"lang": lang, "segments": composed.segments, "truncated": composed.truncated}
+    row.headers = {"lang": lang, "rcpt": to, "segments": composed.segments, "truncated": composed.truncated}
     if composed.truncated:
         log.warning("outbox %s (%s, ticket %s): SMS shortened to fit two segments",
                     row.id, kind, ticket.ref)
@@ -195,16 +195,18 @@ def queue_acknowledgement(session: Session, rt: "Runtime", ticket: Ticket, messa
     text = msg.new_text or msg.text
     lang = choose_language(ticket.language, contact.language if contact else "unknown", text)
     to = (msg.sender or "").strip()
-    to_key = to.lower() if msg.channel == "email" else to
+    to_key = loop_guard.mailbox_key(to) if msg.channel == "email" else to
     if reason is None and to_key:
         loop_guard.lock_recipient(session, to_key)
-        reason = loop_guard.rate_limit_reason(session, to_key, settings.ack_limit_per_hour, now)
+        limits = (settings.ack_limit_per_hour, settings.ack_limit_per_domain_per_hour)
+        reason = loop_guard.rate_limit_reason(session, to_key, limits, now)
     context = base_context(rt, ticket, lang, now)
     dedupe_key = f"ack:{message.id}"
     if msg.channel == "email":
         row = queue_email(
             session, rt, ticket, kind="ack", lang=lang, context=context,
-            their_subject=msg.subject, to=to, to_name=msg.sender_name, dedupe_key=dedupe_key,
+            their_subject=msg.subject if loop_guard.answered_before(session, to_key) else "",
+            to=to, to_name=msg.sender_name, dedupe_key=dedupe_key,
             in_reply_to=msg.message_id, references=list(msg.references),
             inbound_recipient=msg.recipient, message_id=message.id, suppressed=reason, now=now)
     else:

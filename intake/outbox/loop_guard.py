@@ -27,6 +27,7 @@ OWN_ADDRESS = "own_address"
 AUTOMATED = "automated"  # + ":" + the message's loop reasons
 JOINED_TICKET = "joined_ticket"
 RATE_LIMITED = "rate_limited"
+RATE_LIMITED_DOMAIN = "rate_limited_domain"
 OPTED_OUT = "opted_out"
 BAD_ADDRESS = "bad_address"
 
@@ -84,10 +85,48 @@ def lock_recipient(session: Session, address: str) -> None:
     session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
-def rate_limit_reason(session: Session, address: str, limit: int, now: dt.datetime) -> str | None:
-    """More than `limit` acknowledgements to one recipient within the last hour?"""
-    count = session.scalar(
-        select(func.count()).select_from(Outbox).where(
-            Outbox.kind == "ack", Outbox.to_address == address, Outbox.status.in_(_LIVE),
-            Outbox.created_at >= now - dt.timedelta(hours=1))) or 0
-    return RATE_LIMITED if count >= limit else None
+# Providers that ignore dots in the local part (a.b.c@gmail.com is abc@gmail.com).
+_DOTLESS = frozenset({"gmail.com", "googlemail.com"})
+
+
+def mailbox_key(address: str) -> str:
+    """The mailbox an address delivers to, for counting: lower-cased, the plus-tag dropped
+    (victim+tag1@, victim+tag2@ are one inbox), Gmail's dots removed and googlemail.com
+    folded into gmail.com. A phone number is its own key."""
+    address = (address or "").strip().lower()
+    local, at, domain = address.rpartition("@")
+    if not at:
+        return address
+    local = local.split("+", 1)[0]
+    if domain in _DOTLESS:
+        local, domain = local.replace(".", ""), "gmail.com"
+    return f"{local}@{domain}"
+
+
+def rate_limit_reason(session: Session, key: str, limits: tuple[int, int], now: dt.datetime) -> str | None:
+    """Has this mailbox (`mailbox_key`) had `limits[0]` acknowledgements within the last
+    hour, or its e-mail domain `limits[1]`? Acknowledgements record their recipient's key
+    (`Outbox.headers["rcpt"]`), so plus-tags and dotted variants count together."""
+    recent = (Outbox.kind == "ack", Outbox.status.in_(_LIVE), Outbox.created_at >= now - dt.timedelta(hours=1))
+    per_mailbox, per_domain = limits
+    count = session.scalar(select(func.count()).select_from(Outbox).where(
+        *recent, Outbox.headers["rcpt"].as_string() == key)) or 0
+    if count >= per_mailbox:
+        return RATE_LIMITED
+    domain = key.rpartition("@")[2] if "@" in key else ""
+    if domain:
+        count = session.scalar(select(func.count()).select_from(Outbox).where(
+            *recent, Outbox.headers["rcpt"].as_string().like(f"%@{domain}"))) or 0
+        if count >= per_domain:
+            return RATE_LIMITED_DOMAIN
+    return None
+
+
+def answered_before(session: Session, key: str) -> bool:
+    """Has a person of ours answered this mailbox before (an agent's reply or a status
+    notice reached it)? Until then an acknowledgement carries the reference and a neutral
+    title, never their subject: the subject could be an attacker's text, and we would be
+    the ones mailing it to a victim (an automatic acknowledgement proves nothing)."""
+    return session.scalar(select(Outbox.id).where(
+        Outbox.headers["rcpt"].as_string() == key, Outbox.kind.in_(("reply", "status")),
+        Outbox.status.in_(("sent", "delivered"))).limit(1)) is not None
