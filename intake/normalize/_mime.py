@@ -15,8 +15,26 @@ from email.policy import compat32
 
 from intake.messages import Attachment
 from intake.normalize._charset import clean_text, decode_bytes, decode_header_value, declared_codecs
+from intake.normalize._html import MAX_QUOTE_DEPTH, MAX_TEXT_CHARS
 
 _MAX_DEPTH = 40
+
+
+@dataclass(frozen=True)
+class MailLimits:
+    """Caps on the work one mail may cause; each is an INTAKE_ setting (see README).
+
+    The stdlib parser builds the whole tree in time linear in the mail, but what we do per
+    part (decode, convert, keep) and per header (decode RFC 2047 words, parse addresses)
+    is bounded here so that a mail of 50,000 parts or a 100 KB subject costs what a normal
+    one does.
+    """
+
+    max_parts: int = 1_000  # INTAKE_MAIL_MAX_PARTS: MIME parts walked; the rest skipped
+    max_attachments: int = 100  # INTAKE_MAIL_MAX_ATTACHMENTS: kept; the rest counted as skipped
+    max_header_chars: int = 8_192  # INTAKE_MAIL_MAX_HEADER_CHARS: of each header we decode
+    html_max_quote_depth: int = MAX_QUOTE_DEPTH  # INTAKE_HTML_MAX_QUOTE_DEPTH
+    html_max_text_chars: int = MAX_TEXT_CHARS  # INTAKE_HTML_MAX_TEXT_CHARS
 _EXTENSIONS = {
     "image/png": ".png", "image/jpeg": ".jpg", "image/gif": ".gif", "image/webp": ".webp",
     "application/pdf": ".pdf", "message/rfc822": ".eml", "text/plain": ".txt",
@@ -45,6 +63,7 @@ class Body:
     reported_ids: list[str] = field(default_factory=list)
     broken_structure: bool = False
     too_deep: bool = False
+    too_many_parts: bool = False
 
 
 def _param(part: Message, name: str, header: str = "content-type") -> str | None:
@@ -119,13 +138,19 @@ def _message_bytes(part: Message) -> bytes:
 class Walker:
     """Collects body text and attachments from one message tree."""
 
-    def __init__(self, max_attachment_bytes: int | None) -> None:
+    def __init__(self, max_attachment_bytes: int | None, limits: MailLimits = MailLimits()) -> None:
         self.max_attachment_bytes = max_attachment_bytes
+        self.limits = limits
+        self.parts = 0
         self.body = Body()
 
     def walk(self, part: Message, *, text_wanted: bool = True, depth: int = 0) -> None:
         if depth > _MAX_DEPTH:
             self.body.too_deep = True
+            return
+        self.parts += 1
+        if self.parts > self.limits.max_parts:
+            self.body.too_many_parts = True
             return
         ctype = content_type(part)
         if depth == 0 and ctype == "multipart/report":
@@ -221,6 +246,9 @@ class Walker:
         self, part: Message, ctype: str, filename: str, content: bytes, disposition: str | None
     ) -> None:
         if self.max_attachment_bytes is not None and len(content) > self.max_attachment_bytes:
+            self.body.skipped += 1
+            return
+        if len(self.body.attachments) >= self.limits.max_attachments:
             self.body.skipped += 1
             return
         raw_cid = part.get("content-id")
