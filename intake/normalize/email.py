@@ -19,7 +19,7 @@ from email.utils import getaddresses, parsedate_to_datetime
 from intake.messages import InboundMessage
 from intake.normalize._charset import clean_text, decode_bytes, decode_header_value
 from intake.normalize._html import html_to_text
-from intake.normalize._mime import Body, MailLimits, Walker
+from intake.normalize._mime import Body, MailLimits, Walker, nesting_cut
 from intake.normalize._reply import strip_reply
 from intake.normalize.loop import loop_signals
 
@@ -237,7 +237,12 @@ def parse_email(
         raw = raw[3:]
     if not raw.strip():
         raise ParseFailure("empty message")
+    cut = nesting_cut(raw, limits.max_nesting)
+    if cut is not None:
+        raw = raw[:cut]
     headers, body, parse_error = _read(raw, max_attachment_bytes, limits)
+    if cut is not None and parse_error is None:
+        parse_error = "MIME nesting too deep; inner parts skipped"  # as the walker says it
     try:
         return _build(headers, body, parse_error, limits)
     except Exception as error:  # a bug in our own field code: keep the text at least
