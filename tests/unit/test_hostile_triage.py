@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from intake.messages import InboundMessage
 from intake.triage import detect_language, detect_pii, load_rules, redact, triage_message
 from intake.triage.classify import MAX_SCORED_CHARS
-from intake.triage.language import fold
+from intake.triage.language import _without_noise, fold
 from intake.triage.privacy import _ZH_ADDRESS, _emails
 from intake.triage.rules import Near, Rules, _terms_regex, _word_matches
 
@@ -195,3 +195,12 @@ def test_amounts_in_a_long_digit_run_are_linear(rules: Rules) -> None:
     digits = "1" * 100_000
     within_bound(triage_message, _email("hi", digits), rules)
     within_bound(triage_message, _email("hi", "1" + ",234" * 25_000 + " 元"), rules)
+
+
+_OLD_NOISE = re.compile(r"https?://\S+|www\.\S+|[\w.+-]+@[\w-]+(?:\.[\w-]+)+|@[\w.]+|\b\w*[\d_]\w*\b", re.ASCII)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(alphabet="ab1_.+-@ x帐/:w", max_size=40))
+def test_noise_removal_equals_the_regex_sub(text: str) -> None:
+    assert _without_noise(text) == _OLD_NOISE.sub(" ", text)
