@@ -29,17 +29,34 @@ _NOISE = re.compile(
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _LATIN_WORD = re.compile(r"[A-Za-z\u00c0-\u024f]{2,}")
 
+_ADDRESS_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.+-")
+_ADDRESS_RUN = re.compile(r"[\w.+-]*+", re.ASCII)
+_ADDRESS_DOMAIN = re.compile(r"@[\w-]+(?:\.[\w-]+)+", re.ASCII)
+
+
 def _without_noise(text: str) -> str:
     """`_NOISE_AT.sub(" ", text)` in linear time.
 
-    An address that `_NOISE_AT` would start inside a run can only start where the last
-    match ended (else the run's start comes first and matches too), so that one place is
-    tried with `_NOISE_AT` anchored, and every other with `_NOISE`.
+    `_NOISE` differs only where `_NOISE_AT` would start an address inside a run of address
+    characters. That can happen only where the last match ended inside a run (otherwise
+    the run's own start comes first, and matches the same "@" and domain), and only if
+    the run ends in "@" and a domain: checked once per run, and then `_NOISE_AT` is tried
+    there, anchored; its match runs past the end of the run.
     """
     pieces: list[str] = []
     position = 0
+    run_end = -1
+    run_has_address = False
+    size = len(text)
     while True:
-        match = _NOISE_AT.match(text, position) if position else None
+        match = None
+        if 0 < position < size and text[position - 1] in _ADDRESS_CHARS and text[position] in _ADDRESS_CHARS:
+            if position >= run_end:  # a run not looked at yet
+                run = _ADDRESS_RUN.match(text, position)
+                run_end = run.end() if run else position
+                run_has_address = _ADDRESS_DOMAIN.match(text, run_end) is not None
+            if run_has_address:
+                match = _NOISE_AT.match(text, position)
         if match is None:
             match = _NOISE.search(text, position)
         if match is None:

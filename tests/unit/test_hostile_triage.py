@@ -103,6 +103,13 @@ def test_language_and_fold_are_linear(text: str) -> None:
     within_bound(fold, text)
 
 
+@pytest.mark.parametrize("unit", UNITS)
+def test_language_on_every_single_unit_run(unit: str) -> None:
+    # Cheap enough to try every unit alone, not just hypothesis' draw: "1-" repeated once
+    # made an exact-answer rewrite of the noise pattern quadratic.
+    within_bound(detect_language, _repeat([unit]))
+
+
 def test_one_megabyte_word_through_triage(rules: Rules) -> None:
     # The e-mail address pattern used to retry the local part from every letter: 33 s at
     # 100 KB, unfinished after 10 minutes at 1 MB.
