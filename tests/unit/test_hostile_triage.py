@@ -57,11 +57,11 @@ hostile_text = st.lists(st.sampled_from(UNITS), min_size=1, max_size=3).map(_rep
 T = TypeVar("T")
 
 
-def within_bound(function: Callable[..., T], *args: Any) -> T:
+def within_bound(function: Callable[..., T], *args: Any, bound: float = BOUND_SECONDS) -> T:
     start = time.perf_counter()
     result = function(*args)
     elapsed = time.perf_counter() - start
-    assert elapsed < BOUND_SECONDS, f"{function.__name__} took {elapsed:.1f} s"
+    assert elapsed < bound, f"{function.__name__} took {elapsed:.1f} s"
     return result
 
 
@@ -112,9 +112,11 @@ def test_language_on_every_single_unit_run(unit: str) -> None:
 
 def test_one_megabyte_word_through_triage(rules: Rules) -> None:
     # The e-mail address pattern used to retry the local part from every letter: 33 s at
-    # 100 KB, unfinished after 10 minutes at 1 MB.
+    # 100 KB, unfinished after 10 minutes at 1 MB. Linear, it takes ~3 s here (PII
+    # detection reads the whole megabyte), 7 s on a machine running three other test
+    # suites; 30 s still fails anything quadratic, which would take hours.
     word = "a" * 1_000_000
-    triage = within_bound(triage_message, _email("hi", word), rules)
+    triage = within_bound(triage_message, _email("hi", word), rules, bound=30.0)
     assert triage.pii == ()
 
 
