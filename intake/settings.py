@@ -111,6 +111,21 @@ class Settings(BaseSettings):
     web_host: str = "127.0.0.1"
     web_port: int = 8000
 
+    # -- cost caps (STYLE 16) ----------------------------------------------------------------
+    # The pure steps take these as keyword arguments (`intake.normalize.email.MailLimits`,
+    # `triage_message(max_scored_chars=...)`); their defaults there are the same numbers,
+    # and tests/unit/test_hostile_normalize.py checks that they agree. The caller passes
+    # them in (intake/pipeline.py: parse_email(raw, limits=MailLimits(...)),
+    # triage_message(msg, rules, max_scored_chars=...)); until it does, a changed value
+    # here has no effect and the defaults apply.
+    mail_max_parts: int = 1_000
+    mail_max_attachments: int = 100
+    mail_max_header_chars: int = 8_192
+    mail_max_nesting: int = 40
+    html_max_quote_depth: int = 10
+    html_max_text_chars: int = 1_000_000
+    triage_max_scored_chars: int = 20_000
+
     @field_validator("imap_start")
     @classmethod
     def _check_start(cls, value: str) -> str:

@@ -86,15 +86,6 @@ def declared_codecs(label: str | None) -> tuple[str, ...]:
     return order
 
 
-def candidates(label: str | None) -> list[str]:
-    """Codecs to try in order for bytes labelled `label`."""
-    order = list(declared_codecs(label))
-    for guess in GUESS_ORDER:
-        if guess not in order:
-            order.append(guess)
-    return order
-
-
 def decode_bytes(data: bytes, label: str | None = None) -> tuple[str, str]:
     """Decode `data`, trying `label` strictly, then the usual guesses.
 

@@ -26,10 +26,13 @@ _REPLY_HEADER = re.compile(
     re.IGNORECASE | re.VERBOSE,
 )
 # Outlook-style header block: a From line followed closely by Sent/Date/To/Subject lines.
-_FROM_LINE = re.compile(r"^\**\s*(?:From|发件人|寄件者|寄件人|Von|De)\s*\**\s*[:：]", re.IGNORECASE)
+# Possessive runs (`\s*+`): "From" and 200 KB of spaces made `\s*\**\s*` try every split
+# of the spaces between its two halves, quadratically; what follows each run never
+# starts with a space or "*", so giving them back could not have matched anyway.
+_FROM_LINE = re.compile(r"^\**+\s*+(?:From|发件人|寄件者|寄件人|Von|De)\s*+\**+\s*+[:：]", re.IGNORECASE)
 _HEADER_FIELD = re.compile(
-    r"^\**\s*(?:Sent|Date|To|Subject|Cc|发送时间|时间|日期|收件人|主题|抄送|傳送時間|寄件日期|收件者|主旨|副本|"
-    r"Gesendet|An|Betreff|Envoyé|À|Objet)\s*\**\s*[:：]",
+    r"^\**+\s*+(?:Sent|Date|To|Subject|Cc|发送时间|时间|日期|收件人|主题|抄送|傳送時間|寄件日期|收件者|主旨|副本|"
+    r"Gesendet|An|Betreff|Envoyé|À|Objet)\s*+\**+\s*+[:：]",
     re.IGNORECASE,
 )
 _OUTLOOK_RULE = re.compile(r"^[_\-=]{20,}\s*$")

@@ -19,16 +19,15 @@ from email.utils import getaddresses, parsedate_to_datetime
 from intake.messages import InboundMessage
 from intake.normalize._charset import clean_text, decode_bytes, decode_header_value
 from intake.normalize._html import html_to_text
-from intake.normalize._mime import Body, Walker
+from intake.normalize._mime import Body, MailLimits, Walker, nesting_cut
 from intake.normalize._reply import strip_reply
 from intake.normalize.loop import loop_signals
 
-__all__ = ["ParseFailure", "decode_header_value", "parse_email"]
+__all__ = ["MailLimits", "ParseFailure", "decode_header_value", "parse_email"]
 
 _ANGLE_ID = re.compile(r"<([^<>\s]+)>")
 # Starts only at a token boundary (the look-behind), so a long run without "@" costs O(n).
 _BARE_ADDRESS = re.compile(r"(?<![^\s<>\"(),;:\[\]])[^\s<>\"(),;:\[\]@]+@[^\s<>\"(),;:\[\]]+")
-_MAX_ADDRESS_HEADER = 8192  # we only need the first address; bounds the parsers' work
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029\x85]+")
 _SPACE_RUN = re.compile(r"\s+")
 _HEADER_LINE = re.compile(rb"^([!-9;-~]+)[ \t]*:(.*)$")
@@ -59,10 +58,13 @@ def _first(headers: Headers, *names: str) -> str | None:
 
 
 def _addresses(value: str | None, hint: str | None) -> list[tuple[str, str]]:
-    """(display name, lower-cased address) pairs; names RFC 2047 decoded."""
+    """(display name, lower-cased address) pairs; names RFC 2047 decoded.
+
+    `value` is already cut to the header cap: we only need the first address.
+    """
     if not value:
         return []
-    unfolded = re.sub(r"[\r\n]+", " ", value[:_MAX_ADDRESS_HEADER])
+    unfolded = re.sub(r"[\r\n]+", " ", value)
     result: list[tuple[str, str]] = []
     try:
         pairs = getaddresses([unfolded])
@@ -116,19 +118,24 @@ def _subject(value: str | None, hint: str | None) -> str:
     return _SPACE_RUN.sub(" ", text).strip()
 
 
-def _text_of(body: Body) -> str:
+def _text_of(body: Body, limits: MailLimits) -> str:
     if body.plain:
         text = "\n\n".join(part.strip("\n") for part in body.plain)
     elif body.html:
-        text = "\n\n".join(html_to_text(part) for part in body.html)
+        text = "\n\n".join(
+            html_to_text(part, max_quote_depth=limits.html_max_quote_depth, max_chars=limits.html_max_text_chars)
+            for part in body.html
+        )
     else:
         text = ""
     return text.strip()
 
 
-def _parse_tree(raw: bytes, max_attachment_bytes: int | None, which: policy.Policy) -> tuple[Headers, Body]:
+def _parse_tree(
+    raw: bytes, max_attachment_bytes: int | None, which: policy.Policy, limits: MailLimits
+) -> tuple[Headers, Body]:
     message = BytesParser(policy=which).parsebytes(raw)
-    walker = Walker(max_attachment_bytes)
+    walker = Walker(max_attachment_bytes, limits)
     walker.walk(message)
     return _headers_of(message), walker.body
 
@@ -183,13 +190,13 @@ def _repair_header_block(raw: bytes) -> tuple[bytes, int] | None:
     return b"\n".join(out + lines[index:]), start
 
 
-def _read(raw: bytes, max_attachment_bytes: int | None) -> tuple[Headers, Body, str | None]:
-    headers, body, error = _read_chain(raw, max_attachment_bytes)
+def _read(raw: bytes, max_attachment_bytes: int | None, limits: MailLimits) -> tuple[Headers, Body, str | None]:
+    headers, body, error = _read_chain(raw, max_attachment_bytes, limits)
     if headers or error:
         return headers, body, error
     repaired = _repair_header_block(raw)
     if repaired is not None:
-        fixed_headers, fixed_body, fixed_error = _read_chain(repaired[0], max_attachment_bytes)
+        fixed_headers, fixed_body, fixed_error = _read_chain(repaired[0], max_attachment_bytes, limits)
         if fixed_headers:
             if repaired[1] and fixed_error is None:
                 fixed_error = "stray lines before the headers skipped"
@@ -197,10 +204,10 @@ def _read(raw: bytes, max_attachment_bytes: int | None) -> tuple[Headers, Body, 
     return headers, body, error
 
 
-def _read_chain(raw: bytes, max_attachment_bytes: int | None) -> tuple[Headers, Body, str | None]:
+def _read_chain(raw: bytes, max_attachment_bytes: int | None, limits: MailLimits) -> tuple[Headers, Body, str | None]:
     attempts: list[tuple[str, Callable[[], tuple[Headers, Body]]]] = [
-        ("compat32", lambda: _parse_tree(raw, max_attachment_bytes, policy.compat32)),
-        ("default", lambda: _parse_tree(raw, max_attachment_bytes, policy.default)),
+        ("compat32", lambda: _parse_tree(raw, max_attachment_bytes, policy.compat32, limits)),
+        ("default", lambda: _parse_tree(raw, max_attachment_bytes, policy.default, limits)),
     ]
     failed: list[str] = []
     for name, attempt in attempts:
@@ -214,11 +221,14 @@ def _read_chain(raw: bytes, max_attachment_bytes: int | None) -> tuple[Headers, 
     return headers, body, "; ".join(failed) + "; read as raw text"
 
 
-def parse_email(raw: bytes, *, max_attachment_bytes: int | None = None) -> InboundMessage:
+def parse_email(
+    raw: bytes, *, max_attachment_bytes: int | None = None, limits: MailLimits = MailLimits()
+) -> InboundMessage:
     """Normalize one raw mail. Raises `ParseFailure` only for empty input.
 
-    Attachments larger than `max_attachment_bytes` are left out and counted in
-    extra["attachments_skipped"].
+    Attachments larger than `max_attachment_bytes`, or past `limits.max_attachments`, are
+    left out and counted in extra["attachments_skipped"]. `limits` bounds the work (see
+    `MailLimits`); the time taken is linear in the size of `raw`.
     """
     if isinstance(raw, str):
         raw = raw.encode("utf-8", "surrogateescape")
@@ -227,15 +237,34 @@ def parse_email(raw: bytes, *, max_attachment_bytes: int | None = None) -> Inbou
         raw = raw[3:]
     if not raw.strip():
         raise ParseFailure("empty message")
-    headers, body, parse_error = _read(raw, max_attachment_bytes)
+    cut = nesting_cut(raw, limits.max_nesting)
+    if cut is not None:
+        raw = raw[:cut]
+    headers, body, parse_error = _read(raw, max_attachment_bytes, limits)
+    if cut is not None and parse_error is None:
+        parse_error = "MIME nesting too deep; inner parts skipped"  # as the walker says it
     try:
-        return _build(headers, body, parse_error)
+        return _build(headers, body, parse_error, limits)
     except Exception as error:  # a bug in our own field code: keep the text at least
         headers, body = _parse_raw(raw)
-        return _build({}, body, f"field extraction failed: {type(error).__name__}; read as raw text")
+        return _build({}, body, f"field extraction failed: {type(error).__name__}; read as raw text", limits)
 
 
-def _build(headers: Headers, body: Body, parse_error: str | None) -> InboundMessage:
+def _capped(headers: Headers, limit: int) -> Headers:
+    """Each header value cut to `limit` characters, References to its last `limit`.
+
+    RFC 5322 §2.1.1 allows 998 characters a line but no limit on a folded header; decoding
+    words and parsing addresses of a 100 KB one bought nothing. References keeps its
+    end, which names the nearest ancestors.
+    """
+    return {
+        name: [value[-limit:] if name == "references" else value[:limit] for value in values]
+        for name, values in headers.items()
+    }
+
+
+def _build(headers: Headers, body: Body, parse_error: str | None, limits: MailLimits) -> InboundMessage:
+    headers = _capped(headers, limits.max_header_chars)
     hint = body.charset
     sender_name, sender = "", ""
     for name in ("from", "sender", "return-path"):
@@ -251,11 +280,13 @@ def _build(headers: Headers, body: Body, parse_error: str | None) -> InboundMess
             break
 
     subject = _subject(_first(headers, "subject"), hint)
-    text = _text_of(body)
+    text = _text_of(body, limits)
     if body.broken_structure and parse_error is None:
         parse_error = "multipart boundary not found; body read as raw text"
     if body.too_deep and parse_error is None:
         parse_error = "MIME nesting too deep; inner parts skipped"
+    if body.too_many_parts and parse_error is None:
+        parse_error = f"more than {limits.max_parts} MIME parts; the rest skipped"
     if not headers and parse_error is None:
         parse_error = "no message headers; body read as raw text"
     new_text = strip_reply(text) if text else ""

@@ -34,8 +34,10 @@ _CLOSING = re.compile(
     re.IGNORECASE,
 )
 _CLOSING_TAIL_LINES = 6  # a closing this close to the end starts the signature
+# The look-behind starts a marker only at the first dash of a run: from every dash of a long
+# run, `search` was quadratic. A match from inside a run is also one from its first dash.
 _FORWARD_MARKER = re.compile(
-    r"(?:-{2,}\s*(?:转发的邮件|轉寄的郵件|转发邮件|forwarded message)\s*-{2,}|begin forwarded message:)\s*$",
+    r"(?:(?<!-)-{2,}\s*(?:转发的邮件|轉寄的郵件|转发邮件|forwarded message)\s*-{2,}|begin forwarded message:)\s*$",
     re.IGNORECASE,
 )
 _SUBJECT_PREFIX = re.compile(r"^\s*(?:(?:re|fw|fwd|aw|sv|回复|回覆|答复|转发|轉寄)\s*[:：]\s*)+", re.IGNORECASE)
@@ -43,6 +45,10 @@ _CLAUSE_END = re.compile(r"(?<=[。！？!?;；\n])|(?<=\.)(?=\s)")
 
 _CATEGORY_TIE_ORDER = ("payment", "account", "content_review", "technical", "feedback", "other")
 _MAX_HITS_PER_RULE = 3  # repetition adds little after a few mentions
+# How much of the body the rules score (INTAKE_TRIAGE_MAX_SCORED_CHARS): the writer's point
+# is in its first pages, and 68 rule scans of a megabyte are the cost of a mail bomb.
+# Privacy detection is not capped: it reads the whole text.
+MAX_SCORED_CHARS = 20_000
 
 
 @dataclass(frozen=True)
@@ -92,12 +98,16 @@ def strip_quotes_and_signature(body: str) -> str:
     return "\n".join(lines)
 
 
-def triage_message(msg: InboundMessage, rules: Rules) -> Triage:
-    """Decide category, department, priority, language and private handling for `msg`."""
+def triage_message(msg: InboundMessage, rules: Rules, *, max_scored_chars: int = MAX_SCORED_CHARS) -> Triage:
+    """Decide category, department, priority, language and private handling for `msg`.
+
+    Category rules and language detection read the first `max_scored_chars` of the
+    subject and of the body; PII detection reads all of the text.
+    """
     text = own_text(msg)
     spans = detect_pii(text)
-    subject = _SUBJECT_PREFIX.sub("", msg.subject) if msg.channel == "email" else ""
-    body = strip_quotes_and_signature(classification_body(msg))
+    subject = _SUBJECT_PREFIX.sub("", msg.subject[:max_scored_chars]) if msg.channel == "email" else ""
+    body = strip_quotes_and_signature(classification_body(msg)[:max_scored_chars])
 
     folded_subject = fold(subject)
     kept_body, negated_body = _split_negated(fold(body), rules)
@@ -172,16 +182,26 @@ def _large_sum(rules: Rules, text: str) -> str:
     """The first amount at or above its currency's threshold, as "48600CNY"; or ""."""
     if rules.amount_pattern is None:
         return ""
+    if not _encodable(text):  # RE2 reads UTF-8, which has no lone surrogates
+        text = text.encode("utf-8", "replace").decode("utf-8")
     for match in rules.amount_pattern.finditer(text):
         symbol_first, number1, scale1, number2, scale2, symbol_last = match.groups()
         number, scale = (number1, scale1) if symbol_first else (number2, scale2)
         currency = rules.currency_of.get(symbol_first or symbol_last or "")
-        if currency is None or currency not in rules.large_sum:
+        if currency is None or currency not in rules.large_sum or number is None:
             continue
         value = float(number.replace(",", "")) * {"万": 10_000, "千": 1_000, "k": 1_000}.get(scale or "", 1)
         if value >= rules.large_sum[currency]:
             return f"{value:g}{currency}"
     return ""
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _decide_category(scores: dict[str, int], rules: Rules) -> str:

@@ -9,10 +9,12 @@ kind names the merged span: a partial mask would leak the rest of the number.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from collections.abc import Iterator
 
 import phonenumbers
+import re2
 
 from intake.messages import PiiSpan
 
@@ -29,6 +31,13 @@ MASKS = {
 # Most sensitive first: the kind a merged span is reported as.
 _SENSITIVITY = ("secret", "card", "id", "passport", "bank_account", "address", "phone", "email")
 
+# Cost: every detector is linear in the text (STYLE 16). Where `\s*` runs meet across an
+# optional word (`\s*(?:is)?\s*`), the first is possessive (`\s*+`): the word and the value
+# never begin with white space, so giving white space back can't make a match, and without
+# it a run of spaces after "password:" is retried quadratically. Street words are bounded
+# ({0,60}): every "." or "-" in a long run is a word boundary where a match may start and
+# rescan the run; no real street name is that long. The one pattern that `re` cannot run
+# in linear time without changing it, the Chinese address, runs on RE2.
 _NOT_ALNUM_BEFORE = r"(?<![A-Za-z0-9_])"
 _NOT_ALNUM_AFTER = r"(?![A-Za-z0-9_])"
 
@@ -41,12 +50,18 @@ _PASSPORT = re.compile(
     r"(?<![A-Za-z0-9])([A-Z]{0,2}\d{6,9}[A-Z]?)(?![A-Za-z0-9])",
     re.I,
 )
-_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+# An address is [A-Za-z0-9._%+-]+ "@" _EMAIL_DOMAIN. It is found from each "@" (see
+# `_emails`) rather than with one regex: a regex would retry the local part from every
+# letter of a long word without "@", which is quadratic (100 KB of one word took 33 s).
+# A whole run of local-part characters and the "@" after it: starting only where a run
+# starts, each character is read once.
+_LOCAL_RUN_AT = re.compile(r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]++@")
+_EMAIL_DOMAIN = re.compile(r"[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
 # A bank account number given in context (not a card: no Luhn check applies).
 _BANK_ACCOUNT = re.compile(
     r"(?:银行账号|銀行帳號|银行帐号|收款账号|收款帳號|对公账户|對公帳戶|银行账户|銀行帳戶|"
     r"account (?:no\.?|number|#)|routing (?:no\.?|number)|iban|acct (?:no\.?|#))"
-    r"\s*(?:是|为|為|:|：|is)?\s*([A-Z]{2}\d{2}[A-Z0-9 ]{8,30}|\d[\d -]{5,30}\d)",
+    r"\s*+(?:是|为|為|:|：|is)?\s*+([A-Z]{2}\d{2}[A-Z0-9 ]{8,30}|\d[\d -]{5,30}\d)",
     re.I,
 )
 # Values end at white space, CJK text or CJK punctuation.
@@ -56,16 +71,16 @@ _SECRET_WORD = (
     r"password|passwd|passcode|pwd|pw|pin)"
 )
 _SECRET_EXPLICIT = re.compile(
-    _SECRET_WORD + r"\s*(?:是|为|為|:|：|=|is|was|=>)\s*(?:是|为|:|：)?\s*" + _VALUE, re.I
+    _SECRET_WORD + r"\s*+(?:是|为|為|:|：|=|is|was|=>)\s*+(?:是|为|:|：)?\s*+" + _VALUE, re.I
 )
 # Without "is" or a colon only a value carrying a digit is taken ("pwd abc123").
 _SECRET_BARE = re.compile(_SECRET_WORD + r"\s+" + r"((?=[^\s\u3000-\u9fff]*\d)[^\s\u3000-\u303f\uff00-\uffef\u3400-\u9fff]{4,64})", re.I)
 _CODE = re.compile(
     r"(?:验证码|驗證碼|校验码|校驗碼|动态码|動態碼|短信码|简讯码|code|otp|pin)"
-    r"\s*(?:是|为|為|:|：|is|was)?\s*[:：]?\s*(?<![0-9])(\d{4,8})(?![0-9])",
+    r"\s*+(?:是|为|為|:|：|is|was)?\s*+[:：]?\s*+(?<![0-9])(\d{4,8})(?![0-9])",
     re.I,
 )
-_CODE_BEFORE = re.compile(r"(?<![0-9])(\d{4,8})(?![0-9])\s*(?:是|为|為)?\s*(?:验证码|驗證碼|is (?:the|my) code)", re.I)
+_CODE_BEFORE = re.compile(r"(?<![0-9])(\d{4,8})(?![0-9])\s*+(?:是|为|為)?\s*+(?:验证码|驗證碼|is (?:the|my) code)", re.I)
 # Words after "password is" that are talk about a password, not one.
 _NOT_A_SECRET = frozenset(
     "incorrect wrong not too invalid correct the my a an being expired changed reset required "
@@ -74,13 +89,16 @@ _NOT_A_SECRET = frozenset(
 # "error code 1004", "zip code 10001": numbers that are not secrets.
 _CODE_NOT_SECRET_BEFORE = re.compile(r"(?:error|status|zip|postal|area|country|promo|discount|错误|錯誤|邮编|郵遞區號)\s*$", re.I)
 
-_ZH_PLACE = r"[\u4e00-\u9fff0-9A-Za-z\-－]"
-_ZH_ADDRESS = re.compile(
+_ZH_PLACE = r"[\x{4e00}-\x{9fff}0-9A-Za-z\-－]"
+# RE2, not re: the lazy prefixes make `re` try ~500 splits at every character of a long
+# run of place characters (100 KB of "省" took 32 s); RE2 tries all of them in one pass
+# with the same leftmost-first answers, so the house number can stay unbounded.
+_ZH_ADDRESS = re2.compile(
     # admin prefix (province / city / district / road...) then a house number, then units
     r"(?:" + _ZH_PLACE + r"{0,30}?(?:省|市|区|區|县|縣|镇|鎮|乡|鄉|村|路|街|道|巷|弄|里|园|園|苑|小区|社区|大厦|大廈|花园|花園|广场|廣場))"
     r"" + _ZH_PLACE + r"{0,16}?"
-    r"(?:\d+|[一二三四五六七八九十百]+)(?:号楼|號樓|号院|號院|号|號|栋|棟|幢|座|弄)"
-    r"(?:" + _ZH_PLACE + r"{0,6}?(?:\d+|[一二三四五六七八九十]+)(?:单元|單元|室|楼|樓|层|層|户|戶|号|號|座|栋|棟)?)*"
+    r"(?:\p{Nd}+|[一二三四五六七八九十百]+)(?:号楼|號樓|号院|號院|号|號|栋|棟|幢|座|弄)"
+    r"(?:" + _ZH_PLACE + r"{0,6}?(?:\p{Nd}+|[一二三四五六七八九十]+)(?:单元|單元|室|楼|樓|层|層|户|戶|号|號|座|栋|棟)?)*"
 )
 _EN_STREET = (
     r"(?i:street|st|avenue|ave|road|rd|boulevard|blvd|lane|ln|drive|dr|court|ct|way|place|pl|"
@@ -93,7 +111,7 @@ _EN_ADDRESS = re.compile(
 )
 # Continental style: "Lindwurmstraße 112, 80337 München, Germany".
 _EU_ADDRESS = re.compile(
-    r"\b[A-ZÄÖÜ][\w.-]*(?:straße|strasse|str\.|weg|gasse|platz|allee|ring|damm|straat|laan|gade|vej|gatan|väg)"
+    r"\b[A-ZÄÖÜ][\w.-]{0,60}(?:straße|strasse|str\.|weg|gasse|platz|allee|ring|damm|straat|laan|gade|vej|gatan|väg)"
     r"\s+\d+[a-z]?(?:,\s*\d{4,5}\s+[^\W\d][\w -]*?)?(?:,\s*[A-Z][a-z]+)?(?=[\s,.;]|$)"
 )
 _PHONE_SHAPES = re.compile(
@@ -145,11 +163,12 @@ def _birth_date_valid(yyyymmdd: str) -> bool:
 
 
 def _cards(text: str) -> Iterator[PiiSpan]:
+    in_url = _UrlTokens(text)
     for match in _CARD.finditer(text):
         digits = re.sub(r"[ -]", "", match.group())
         if not (13 <= len(digits) <= 19 and luhn_valid(digits)):
             continue
-        if _in_url(text, match.start()):
+        if in_url(match.start()):
             continue
         # 13-15 digit cards are rare (old Visa, Amex) while video and order ids of that
         # length are everywhere: one in ten passes Luhn by chance, so ask for context.
@@ -158,9 +177,32 @@ def _cards(text: str) -> Iterator[PiiSpan]:
         yield PiiSpan("card", match.start(), match.end())
 
 
-def _in_url(text: str, position: int) -> bool:
-    start = text.rfind(" ", 0, position) + 1
-    return "://" in text[start:position] or text[start:position].startswith("www.")
+class _UrlTokens:
+    """Whether a position lies in a URL: the space-delimited token before it holds "://"
+    or starts with "www.". Asked for increasing positions, it scans each character once;
+    looking back to the last space for every card-like run was quadratic in a long token.
+    """
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.token_start = 0  # just after the last space before `scanned`
+        self.scanned = 0
+        self.has_scheme = False  # "://" seen in text[token_start:scanned]
+
+    def __call__(self, position: int) -> bool:
+        text = self.text
+        if position < self.scanned:  # not asked in order: answer directly
+            start = text.rfind(" ", 0, position) + 1
+            return "://" in text[start:position] or text.startswith("www.", start, position)
+        space = text.rfind(" ", self.scanned, position)
+        if space >= 0:
+            self.token_start, self.has_scheme = space + 1, False
+        if not self.has_scheme:
+            # "://" may straddle the previous scan end, so look two characters back.
+            since = max(self.token_start, self.scanned - 2)
+            self.has_scheme = text.find("://", since, position) >= 0
+        self.scanned = position
+        return self.has_scheme or text.startswith("www.", self.token_start, position)
 
 
 def _resident_ids(text: str) -> Iterator[PiiSpan]:
@@ -172,6 +214,19 @@ def _resident_ids(text: str) -> Iterator[PiiSpan]:
             yield PiiSpan("id", match.start(1), match.end(1))
 
 
+@functools.lru_cache(maxsize=4096)
+def _valid_phone(candidate: str) -> bool:
+    # ~0.15 ms a region: cached, since a hostile text repeats the same runs many times.
+    for region in _PHONE_REGIONS:
+        try:
+            number = phonenumbers.parse(candidate, region)
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_valid_number(number):
+            return True
+    return False
+
+
 def _phones(text: str) -> Iterator[PiiSpan]:
     # PhoneNumberMatcher over four regions costs ~0.4 ms a message; parsing only the
     # digit runs that look like a number gives the same answers for a tenth of that.
@@ -179,14 +234,8 @@ def _phones(text: str) -> Iterator[PiiSpan]:
         candidate = match.group()
         if _DATE.match(candidate):
             continue
-        for region in _PHONE_REGIONS:
-            try:
-                number = phonenumbers.parse(candidate, region)
-            except phonenumbers.NumberParseException:
-                continue
-            if phonenumbers.is_valid_number(number):
-                yield PiiSpan("phone", match.start(), match.end())
-                break
+        if _valid_phone(candidate):
+            yield PiiSpan("phone", match.start(), match.end())
     for match in _PHONE_SHAPES.finditer(text):
         yield PiiSpan("phone", match.start(), match.end())
 
@@ -206,16 +255,44 @@ def _secrets(text: str) -> Iterator[PiiSpan]:
         yield PiiSpan("secret", match.start(1), match.end(1))
 
 
+def _emails(text: str) -> Iterator[PiiSpan]:
+    """What `finditer` of local-part "@" domain would find, in linear time.
+
+    A match starting anywhere in a run of local-part characters ends at the same "@" with
+    the same domain, so the leftmost one starts where the run does (or where the last
+    match ended, if that was inside the run). Each run, "@" and domain is read once.
+    """
+    position = 0
+    for run in _LOCAL_RUN_AT.finditer(text):
+        start, at = max(run.start(), position), run.end() - 1
+        if start == at:
+            continue  # the run before this "@" was part of the last match
+        domain = _EMAIL_DOMAIN.match(text, at + 1)
+        if domain is not None:
+            yield PiiSpan("email", start, domain.end())
+            position = domain.end()
+
+
 def _simple(text: str) -> Iterator[PiiSpan]:
-    for match in _EMAIL.finditer(text):
-        yield PiiSpan("email", match.start(), match.end())
+    yield from _emails(text)
     for match in _PASSPORT.finditer(text):
         yield PiiSpan("passport", match.start(1), match.end(1))
     for match in _BANK_ACCOUNT.finditer(text):
         yield PiiSpan("bank_account", match.start(1), match.end(1))
-    for pattern in (_ZH_ADDRESS, _EN_ADDRESS, _EU_ADDRESS):
+    for match in _ZH_ADDRESS.finditer(_utf8_safe(text)):  # same offsets: one character each
+        yield PiiSpan("address", match.start(), match.end())
+    for pattern in (_EN_ADDRESS, _EU_ADDRESS):
         for match in pattern.finditer(text):
             yield PiiSpan("address", match.start(), match.end())
+
+
+def _utf8_safe(text: str) -> str:
+    """`text` with lone surrogates (which RE2's UTF-8 cannot carry) as U+FFFD."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "".join("\ufffd" if "\ud800" <= char <= "\udfff" else char for char in text)
+    return text
 
 
 def detect_pii(text: str) -> tuple[PiiSpan, ...]:

@@ -7,13 +7,15 @@ and the key path, so ops find a typo before the first message is mis-routed.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any, Protocol, get_args
 
+import re2
 import yaml
 
 from intake.messages import Category, Priority
@@ -25,6 +27,21 @@ CATEGORIES: tuple[str, ...] = get_args(Category)
 PRIORITIES: tuple[str, ...] = get_args(Priority)
 BUILTIN_SIGNALS = frozenset({"large_sum"})  # raised by code (amount parsing), not by a rule
 DEFAULT_PATH = DEFAULTS_DIR / "triage.yaml"  # packaged; INTAKE_TRIAGE_CONFIG overrides
+
+# What `\s` matches in Python's `re` for str (str.isspace()), for patterns run by RE2,
+# whose own `\s` is ASCII only.
+_PYTHON_SPACE = "[\\t\\n\\x0b\\x0c\\r\\x1c-\\x1f \\x{85}\\x{a0}\\x{1680}\\x{2000}-\\x{200a}\\x{2028}\\x{2029}\\x{202f}\\x{205f}\\x{3000}]"
+
+
+class AmountMatch(Protocol):
+    def groups(self) -> tuple[str | None, ...]: ...
+
+
+class AmountPattern(Protocol):
+    """A compiled RE2 pattern (google-re2 has no type hints)."""
+
+    def finditer(self, text: str) -> Iterator[AmountMatch]: ...
+
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(m|h|d)\s*$")
 _DURATION_UNITS = {"m": "minutes", "h": "hours", "d": "days"}
@@ -43,14 +60,31 @@ class Near:
     window: int
 
     def find(self, text: str) -> list[str]:
-        firsts = [(m.start(), m.end(), m.group()) for m in _word_matches(self.first, text)]
+        """The text from the first `second` term that has a `first` term in reach, to it.
+
+        Matches of one alternation do not overlap, so their starts and ends both rise:
+        the firsts in reach of a second (its start within `window` of a first's end, or its
+        end within `window` of a first's start) are two index ranges found by bisection,
+        not by trying every pair, which was quadratic in the number of terms.
+        """
+        firsts = _word_matches(self.first, text)
         if not firsts:
             return []
+        starts = [m.start() for m in firsts]
+        ends = [m.end() for m in firsts]
+        window = self.window
         for second in _word_matches(self.second, text):
-            for start, end, word in firsts:
-                if -self.window <= second.start() - end <= self.window or -self.window <= start - second.end() <= self.window:
-                    lo, hi = min(start, second.start()), max(end, second.end())
-                    return [text[lo:hi]]
+            by_end = bisect.bisect_left(ends, second.start() - window)
+            if by_end < len(ends) and ends[by_end] > second.start() + window:
+                by_end = len(ends)
+            by_start = bisect.bisect_left(starts, second.end() - window)
+            if by_start < len(starts) and starts[by_start] > second.end() + window:
+                by_start = len(starts)
+            index = min(by_end, by_start)
+            if index < len(firsts):
+                first = firsts[index]
+                lo, hi = min(first.start(), second.start()), max(first.end(), second.end())
+                return [text[lo:hi]]
         return []
 
 
@@ -135,7 +169,7 @@ class Rules:
     private_signals: frozenset[str]
     private_pii_kinds: frozenset[str]
     large_sum: Mapping[str, float]
-    amount_pattern: re.Pattern[str] | None
+    amount_pattern: AmountPattern | None
     currency_of: Mapping[str, str]  # folded currency word -> currency code
     targets: Mapping[tuple[str, str], dt.timedelta]
 
@@ -348,8 +382,13 @@ class _Builder:
             for word in self.strings(("amounts", "currency_words", code)):
                 currency_of[fold(word)] = code
         alternation = "|".join(re.escape(w) for w in sorted(currency_of, key=len, reverse=True))
-        number = r"(\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)\s?(万|千|k)?"
-        pattern = re.compile(rf"(?:({alternation})\s?{number})|(?:{number}\s?({alternation}))")
+        # RE2, not re: a number may start at any digit, and `re` retries a long digit run
+        # from each of its digits (quadratic); RE2 tries all starts in one pass, with the
+        # same leftmost-first answers. \d and \s are spelled out as Python's Unicode ones
+        # (RE2's Unicode tables lag Python's by a version: 20 new digits of Unicode 15 differ).
+        digit, space = r"\p{Nd}", _PYTHON_SPACE
+        number = rf"({digit}{{1,3}}(?:,{digit}{{3}})+(?:\.{digit}+)?|{digit}+(?:\.{digit}+)?){space}?(万|千|k)?"
+        pattern = re2.compile(rf"(?:({alternation}){space}?{number})|(?:{number}{space}?({alternation}))")
         return {str(k): float(v) for k, v in thresholds.items()}, pattern, currency_of
 
     def _priority_rows(self, signals: frozenset[str]) -> tuple[PriorityRow, ...]:
