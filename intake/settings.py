@@ -114,10 +114,8 @@ class Settings(BaseSettings):
     # -- cost caps (STYLE 16) ----------------------------------------------------------------
     # The pure steps take these as keyword arguments (`intake.normalize.email.MailLimits`,
     # `triage_message(max_scored_chars=...)`); their defaults there are the same numbers,
-    # and tests/unit/test_hostile_normalize.py checks that they agree. The caller passes
-    # them in (intake/pipeline.py: parse_email(raw, limits=MailLimits(...)),
-    # triage_message(msg, rules, max_scored_chars=...)); until it does, a changed value
-    # here has no effect and the defaults apply.
+    # and tests/unit/normalize/test_hostile.py checks that they agree. Processing, reprocess
+    # and `intake classify` pass them in through `intake.process.flow.Caps.of(settings)`.
     mail_max_parts: int = 1_000
     mail_max_attachments: int = 100
     mail_max_header_chars: int = 8_192

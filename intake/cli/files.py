@@ -10,16 +10,19 @@ from typing import Any
 def classify_files(paths: list[str], channel: str, emit: Callable[[dict[str, Any]], None]) -> int:
     from intake.messages import InboundMessage
     from intake.normalize.email import ParseFailure, parse_email
+    from intake.process.flow import Caps
     from intake.settings import get_settings
     from intake.triage import load_rules, triage_message
 
-    rules = load_rules(get_settings().triage_config)
+    settings = get_settings()
+    rules = load_rules(settings.triage_config)
+    caps = Caps.of(settings)
     status = 0
     for path in paths:
         try:
             raw = Path(path).read_bytes()
             if channel == "email":
-                msg = parse_email(raw)
+                msg = parse_email(raw, max_attachment_bytes=caps.max_attachment_bytes, limits=caps.mail)
             else:
                 text = raw.decode("utf-8").strip()
                 msg = InboundMessage(channel=channel, sender="", text=text, new_text=text)  # type: ignore[arg-type]
@@ -28,7 +31,7 @@ def classify_files(paths: list[str], channel: str, emit: Callable[[dict[str, Any
             emit({"source": path, "error": f"cannot read {channel} file: {reason}"})
             status = 1
             continue
-        triage = triage_message(msg, rules)
+        triage = triage_message(msg, rules, max_scored_chars=caps.scored_chars)
         emit({"source": path, "category": triage.category, "department": triage.department,
               "private": triage.private, "private_reasons": list(triage.private_reasons),
               "priority": triage.priority, "language": triage.language,

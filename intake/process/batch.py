@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import select
 
 from intake.process import pipeline
+from intake.process.flow import Caps
 from intake.runtime import Runtime
 from intake.tickets.models import Inbox
 
@@ -40,6 +41,7 @@ def prepare_chunk(inbox_ids: list[int], rt: Runtime | None = None) -> dict[int, 
     rt = rt or _worker_rt
     assert rt is not None
     out: dict[int, pipeline.Prepared | None] = {}
+    caps = Caps.of(rt.settings)
     with rt.sessions() as session:
         rows = session.execute(select(Inbox.id, Inbox.channel, Inbox.status, Inbox.raw, Inbox.meta)
                                .where(Inbox.id.in_(inbox_ids))).all()
@@ -48,8 +50,7 @@ def prepare_chunk(inbox_ids: list[int], rt: Runtime | None = None) -> dict[int, 
             out[row.id] = None
             continue
         try:
-            out[row.id] = pipeline.prepare_email(rt.vault.decrypt(row.raw), row.meta, rt.rules,
-                                                 rt.settings.max_message_bytes)
+            out[row.id] = pipeline.prepare_email(rt.vault.decrypt(row.raw), row.meta, rt.rules, caps)
         except Exception:  # noqa: BLE001 - recorded when the row is processed on its own
             out[row.id] = None
     return out

@@ -8,5 +8,5 @@ from intake.process import flow
 
 def handle_email(ctx: flow.Context) -> flow.Outcome:
     prepared = ctx.prepared or flow.prepare_email(flow.raw_bytes(ctx), ctx.inbox.meta, ctx.rt.rules,
-                                                  ctx.rt.settings.max_message_bytes)
+                                                  flow.Caps.of(ctx.rt.settings))
     return flow.message_flow(ctx, prepared.msg, prepared=prepared)

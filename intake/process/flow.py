@@ -22,12 +22,14 @@ from sqlalchemy.orm import Session
 from intake.capture.twilio import decode_params
 from intake.failures import UserError
 from intake.messages import InboundMessage, Triage
-from intake.normalize.email import ParseFailure, parse_email
+from intake.normalize.email import MailLimits, ParseFailure, parse_email
 from intake.outbox.follow_ups import handle_bounce, queue_acknowledgement
 from intake.runtime import Runtime
 from intake.tickets import store
 from intake.tickets.models import Inbox, Message, Ticket
+from intake.settings import Settings
 from intake.triage import Rules, triage_message
+from intake.triage.classify import MAX_SCORED_CHARS
 
 log = logging.getLogger("intake.process")
 
@@ -102,8 +104,27 @@ class Prepared:
     triage: Triage
 
 
-def triage_for(msg: InboundMessage, rules: "Rules", meta: dict[str, Any] | None) -> Triage:
-    triage = triage_message(msg, rules)
+@dataclass(frozen=True)
+class Caps:
+    """The cost caps of the pure steps (INTAKE_MAIL_*, INTAKE_HTML_*, INTAKE_TRIAGE_*)."""
+
+    mail: MailLimits = MailLimits()
+    scored_chars: int = MAX_SCORED_CHARS
+    max_attachment_bytes: int | None = None
+
+    @classmethod
+    def of(cls, settings: Settings) -> "Caps":
+        mail = MailLimits(max_parts=settings.mail_max_parts, max_attachments=settings.mail_max_attachments,
+                          max_header_chars=settings.mail_max_header_chars, max_nesting=settings.mail_max_nesting,
+                          html_max_quote_depth=settings.html_max_quote_depth,
+                          html_max_text_chars=settings.html_max_text_chars)
+        return cls(mail, settings.triage_max_scored_chars, settings.max_message_bytes)
+
+
+def triage_for(msg: InboundMessage, rules: "Rules", meta: dict[str, Any] | None, caps: Caps = Caps()) -> Triage:
+    """Triage, then the one routing rule every path shares (processing and reprocess): a
+    mailbox declared for one department (finance@) routes what triage could not place."""
+    triage = triage_message(msg, rules, max_scored_chars=caps.scored_chars)
     default_department = (meta or {}).get("department")
     if default_department and triage.category == "other":
         # A mailbox declared for one department (finance@) routes what triage could not place.
@@ -111,12 +132,11 @@ def triage_for(msg: InboundMessage, rules: "Rules", meta: dict[str, Any] | None)
     return triage
 
 
-def prepare_email(raw: bytes, meta: dict[str, Any] | None, rules: "Rules",
-                  max_attachment_bytes: int | None = None) -> Prepared:
-    """Pure: raw RFC 5322 bytes -> message, dedupe key and triage. Raises UserError for
-    input that holds no message at all."""
+def prepare_email(raw: bytes, meta: dict[str, Any] | None, rules: "Rules", caps: Caps = Caps()) -> Prepared:
+    """Pure: raw RFC 5322 bytes -> message, dedupe key and triage, each step linear in the
+    input under `caps`. Raises UserError for input that holds no message at all."""
     try:
-        msg = parse_email(raw, max_attachment_bytes=max_attachment_bytes)
+        msg = parse_email(raw, max_attachment_bytes=caps.max_attachment_bytes, limits=caps.mail)
     except ParseFailure as exc:
         raise UserError(f"unreadable email: {exc}") from None
     if (meta or {}).get("oversize"):
@@ -124,7 +144,7 @@ def prepare_email(raw: bytes, meta: dict[str, Any] | None, rules: "Rules",
         # quarantine folder. The sender still gets a ticket, marked so an agent looks.
         msg = replace(msg, parse_error="message over the size limit: headers only, full mail "
                       "kept in the mailbox's quarantine folder")
-    return Prepared(msg, store.message_fingerprint(msg, raw), triage_for(msg, rules, meta))
+    return Prepared(msg, store.message_fingerprint(msg, raw), triage_for(msg, rules, meta, caps))
 
 
 def find_duplicate(session: Session, key: str) -> Outcome | None:
@@ -150,7 +170,7 @@ def message_flow(ctx: Context, msg: InboundMessage, raw: bytes | None = None,
     settings = ctx.rt.settings
     if prepared is None:
         prepared = Prepared(msg, store.message_fingerprint(msg, raw),
-                            triage_for(msg, ctx.rt.rules, ctx.inbox.meta))
+                            triage_for(msg, ctx.rt.rules, ctx.inbox.meta, Caps.of(settings)))
     msg, key, triage = prepared.msg, prepared.dedupe_key, prepared.triage
     step_dedupe(ctx, key)
     if msg.loop.is_bounce:

@@ -14,7 +14,7 @@ from intake.messages import InboundMessage
 from intake.normalize.email import parse_email
 from intake.normalize.twilio import parse_twilio_sms
 from intake.process import pipeline
-from intake.process.flow import triage_for
+from intake.process.flow import Caps, triage_for
 from intake.runtime import Runtime
 from intake.tickets import store
 from intake.tickets.models import Inbox, Message, Ticket, utcnow
@@ -23,7 +23,8 @@ from intake.tickets.models import Inbox, Message, Ticket, utcnow
 def _parse(rt: Runtime, inbox: Inbox) -> InboundMessage | None:
     raw = rt.vault.decrypt(inbox.raw)
     if inbox.channel == "email":
-        return parse_email(raw)
+        caps = Caps.of(rt.settings)
+        return parse_email(raw, max_attachment_bytes=caps.max_attachment_bytes, limits=caps.mail)
     if inbox.channel == "sms":
         return parse_twilio_sms(decode_params(raw))
     return None
@@ -43,7 +44,7 @@ def retriage(rt: Runtime, inbox_id: int) -> bool:
         if msg is None:
             return False
         # The same routing rule as processing: a department mailbox keeps its department.
-        triage = triage_for(msg, rt.rules, inbox.meta)
+        triage = triage_for(msg, rt.rules, inbox.meta, Caps.of(rt.settings))
         message.category, message.priority, message.language = triage.category, triage.priority, triage.language
         message.private_reasons = list(triage.private_reasons)
         ticket = session.get(Ticket, message.ticket_id)

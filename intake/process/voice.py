@@ -95,7 +95,7 @@ def ensure_voicemail(ctx: flow.Context, params: dict[str, str]) -> tuple[Message
     attachments, audio_error = _recording_audio(ctx, params)
     msg = replace(msg, attachments=attachments,
                   extra=msg.extra + ((("audio_error", audio_error),) if audio_error else ()))
-    triage = triage_message(msg, ctx.rt.rules)
+    triage = triage_message(msg, ctx.rt.rules, max_scored_chars=ctx.rt.settings.triage_max_scored_chars)
     contact = store.get_or_create_contact(session, msg.sender, "phone")
     ticket, why = store.find_thread(session, msg, contact,
                                     dt.timedelta(hours=ctx.rt.settings.sms_thread_window_hours), ctx.now)
@@ -159,7 +159,7 @@ def finalize_voicemail(session: Session, rt: Runtime, message: Message, ticket: 
     msg = InboundMessage(channel="voice", sender=message.sender, subject="Voicemail", text=text,
                          new_text=text, message_id=message.header_message_id,
                          extra=tuple((k, str(v)) for k, v in extra.items()))
-    triage = triage_message(msg, rt.rules)
+    triage = triage_message(msg, rt.rules, max_scored_chars=rt.settings.triage_max_scored_chars)
     message.extra = extra  # a new dict: JSON columns do not track in-place changes
     message.language, message.category, message.priority = triage.language, triage.category, triage.priority
     message.private_reasons = list(triage.private_reasons)

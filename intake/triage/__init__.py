@@ -7,7 +7,8 @@ takes values and returns values.
 from intake.triage.classify import triage_message
 from intake.triage.language import detect_language
 from intake.triage.privacy import detect_pii, redact
-from intake.triage.rules import Rules, TriageConfigError, load_rules
+from intake.triage.loading import load_rules
+from intake.triage.rules import Rules, TriageConfigError
 
 __all__ = [
     "Rules",

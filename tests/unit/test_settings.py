@@ -42,3 +42,16 @@ def test_since_start_is_a_real_date() -> None:
     assert load_settings(imap_start="since:2026-02-28").imap_start == "since:2026-02-28"
     with pytest.raises(SettingsError, match="INTAKE_IMAP_START"):
         load_settings(imap_start="since:2026-02-30")
+
+
+def test_cost_caps_reach_the_pure_steps(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Each INTAKE_ cap is what processing, reprocess and classify hand the pure steps."""
+    from intake.process.flow import Caps
+    from intake.settings import load_settings
+
+    caps = Caps.of(load_settings(data_dir=tmp_path, mail_max_parts=7, mail_max_attachments=3,
+                                 mail_max_header_chars=100, mail_max_nesting=5, html_max_quote_depth=2,
+                                 html_max_text_chars=999, triage_max_scored_chars=500, max_message_bytes=1234))
+    assert (caps.mail.max_parts, caps.mail.max_attachments, caps.mail.max_header_chars, caps.mail.max_nesting,
+            caps.mail.html_max_quote_depth, caps.mail.html_max_text_chars) == (7, 3, 100, 5, 2, 999)
+    assert caps.scored_chars == 500 and caps.max_attachment_bytes == 1234

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from intake.triage import TriageConfigError, load_rules
-from intake.triage.rules import DEFAULT_PATH
+from intake.triage.loading import DEFAULT_PATH
 
 GOOD = DEFAULT_PATH.read_text(encoding="utf-8")
 
