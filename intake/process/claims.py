@@ -146,6 +146,15 @@ def release(rt: Runtime, claims: Iterable[Claim], uncount: bool = False) -> None
         session.commit()
 
 
+def release_quietly(rt: Runtime, item: Claim) -> None:
+    """`release` for an attempt that just failed; if the database is away too, the claim
+    simply expires."""
+    try:
+        release(rt, [item])
+    except Exception:  # noqa: BLE001
+        log.warning("inbox %s: claim not released (%s expires it)", item.inbox_id, "the lease")
+
+
 def release_row(rt: Runtime, inbox_id: int, detail: str) -> None:
     """End whatever claim the row has, keeping its attempt counted (the database went away
     mid-attempt: the retry need not wait out the lease)."""

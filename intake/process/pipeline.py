@@ -103,10 +103,17 @@ def process_inbox(rt: Runtime, inbox_id: int, prepared: Prepared | None = None) 
             if status == "captured":
                 raise Busy(inbox_id, rt.settings.process_lease)
             return _settled(rt, inbox_id, status or "missing")
-        inbox = session.get(Inbox, inbox_id)
-        assert inbox is not None
-        outcome = _run_one(rt, session, inbox, prepared)
-        session.commit()
+        try:
+            inbox = session.get(Inbox, inbox_id)
+            assert inbox is not None
+            outcome = _run_one(rt, session, inbox, prepared)
+            session.commit()
+        except Exception:
+            # The attempt stays counted; the claim ends so the caller's retry (or another
+            # worker) need not wait out the lease. The caller records the failure.
+            session.rollback()
+            claims.release_quietly(rt, claim)
+            raise
         return outcome
 
 
