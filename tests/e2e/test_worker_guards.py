@@ -35,7 +35,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
 MAX_ATTEMPTS = 3
 
-GUARDS = {"INTAKE_PROCESS_MAX_ATTEMPTS": str(MAX_ATTEMPTS), "INTAKE_WORKER_MAX_MEMORY_MB": "512"}
+GUARDS = {"INTAKE_LOG_LEVEL": "INFO", "INTAKE_PROCESS_MAX_ATTEMPTS": str(MAX_ATTEMPTS), "INTAKE_WORKER_MAX_MEMORY_MB": "512"}
 # Short limits for the mail that hangs. For the mail that kills its worker the limits stay
 # well above the second or so the pool takes to notice a dead process: a hard time limit
 # that fired first would end the task as timed out, left to the sweeper (also counted, as
@@ -65,7 +65,7 @@ def _run(pg_url: str, redis_url: str, tmp_path: Path, subject: str, limits: dict
     guards = {**GUARDS, **limits}
     env = subprocess_env(pg_url, tmp_path / "var", INTAKE_BROKER_URL=redis_url, **guards)
     rt = make_runtime(pg_url, tmp_path / "var", broker_url=redis_url,
-                      **{k.removeprefix("INTAKE_").lower(): v for k, v in guards.items()})
+                      **{k.removeprefix("INTAKE_").lower(): v for k, v in guards.items() if k != "INTAKE_LOG_LEVEL"})
     dispatch = Dispatcher(make_celery(rt.settings))
     worker = WorkerProcess(env, tmp_path / "worker.log", queues="process,private,outbound", beat=False,
                            concurrency=1, command=[sys.executable, "-m", "tests.e2e.misbehaving_worker"])
