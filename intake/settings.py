@@ -70,6 +70,12 @@ class Settings(BaseSettings):
 
     # -- processing --------------------------------------------------------------------------
     process_max_attempts: int = 5
+    # Worker guards: a task past the soft limit gets SoftTimeLimitExceeded (recorded as
+    # `time_limit`), past the hard one its pool process is killed; a pool process whose
+    # resident memory passed the ceiling is replaced after its task (0: no ceiling).
+    task_soft_time_limit: float = 120.0
+    task_time_limit: float = 180.0
+    worker_max_memory_mb: int = 1024
     sweep_interval: float = 60.0
     stale_after: float = 300.0
     sms_thread_window_hours: float = 72.0
@@ -147,6 +153,10 @@ class Settings(BaseSettings):
         if self.imap_auth == "xoauth2" and not (self.imap_oauth_token or self.imap_oauth_token_command):
             raise ValueError(
                 "INTAKE_IMAP_AUTH=xoauth2 needs INTAKE_IMAP_OAUTH_TOKEN or INTAKE_IMAP_OAUTH_TOKEN_COMMAND")
+        if not 0 < self.task_soft_time_limit < self.task_time_limit:
+            raise ValueError("INTAKE_TASK_SOFT_TIME_LIMIT must be above 0 and below INTAKE_TASK_TIME_LIMIT")
+        if self.process_max_attempts < 1:
+            raise ValueError("INTAKE_PROCESS_MAX_ATTEMPTS must be at least 1")
         if self.email_backend == "smtp" and not self.smtp_host:
             raise ValueError("INTAKE_EMAIL_BACKEND=smtp needs INTAKE_SMTP_HOST")
         if self.sms_backend == "twilio" and not (
@@ -161,6 +171,12 @@ class Settings(BaseSettings):
     def twilio_auth_tokens(self) -> list[str]:
         """All accepted auth tokens (comma-separated during a rotation), primary first."""
         return [t.strip() for t in self.twilio_auth_token.split(",") if t.strip()]
+
+    @property
+    def process_lease(self) -> float:
+        """How long a claim on an inbox row protects it: past the hard time limit the
+        worker that held it is gone (killed by its pool), so the row may be taken again."""
+        return self.task_time_limit + 10.0
 
     def our_address_set(self) -> frozenset[str]:
         return frozenset(a.strip().lower() for a in self.our_addresses.split(",") if a.strip())

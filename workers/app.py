@@ -53,8 +53,23 @@ def make_celery(settings: Settings) -> Celery:
         task_serializer="json",
         accept_content=["json"],
         task_acks_late=True,
+        # A task whose pool process died is handed out again at once. That cannot loop: the
+        # attempt was counted in the database before it started, and a capture whose
+        # attempts run out that way is quarantined as `worker_lost` (intake/process/claims.py).
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
+        # No input may hold a worker: past the soft limit the task gets SoftTimeLimitExceeded
+        # (recorded as `time_limit`), past the hard one its pool process is killed. A poll
+        # is bounded by its socket timeouts and resumes from its watermark; an exception
+        # in the middle of an IMAP move would leave copies in the Processed folder, so its
+        # limits are a far-off backstop.
+        task_soft_time_limit=settings.task_soft_time_limit,
+        task_time_limit=settings.task_time_limit,
+        task_annotations={"intake.poll_mailbox": {
+            "soft_time_limit": 20 * settings.task_time_limit,
+            "time_limit": 20 * settings.task_time_limit + 60}},
+        # A pool process that grew past this (KiB, resident) is replaced after its task.
+        worker_max_memory_per_child=(settings.worker_max_memory_mb * 1024) or None,
         # With late acks a task whose broker connection dropped is redelivered; cancel the
         # running copy rather than finish it twice (our tasks are idempotent either way).
         worker_cancel_long_running_tasks_on_connection_loss=True,

@@ -11,12 +11,13 @@ from collections.abc import Callable
 from typing import Any
 
 from celery import Celery
+from celery.exceptions import SoftTimeLimitExceeded
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from intake.capture.imap import poll_named
 from intake.failures import UserError, backoff
 from intake.mailboxes import load_mailboxes
-from intake.process import pipeline
+from intake.process import claims, pipeline
 from intake.runtime import Runtime
 from intake.send.delivery import RetryLater, send_outbox
 from intake.upkeep.sweeper import sweep
@@ -33,27 +34,46 @@ def _retry_in(retries: int) -> float:
     return backoff(retries + 1, base=2.0, cap=300.0)
 
 
+def _failed_or_retry(task: Any, rt: Runtime, inbox_id: int, exc: BaseException, reason: str | None) -> str:
+    """Record the failed attempt; quarantined once the attempts (counted in the database)
+    are used up, else retried with backoff."""
+    if pipeline.record_failure(rt, inbox_id, exc, reason=reason):
+        return "failed"
+    raise task.retry(countdown=_retry_in(task.request.retries), max_retries=None) from None
+
+
+def _release_quietly(rt: Runtime, inbox_id: int) -> None:
+    # Give the claim back if the database lets us, so the retry need not wait out the lease.
+    try:
+        claims.release_row(rt, inbox_id, "database unavailable")
+    except Exception:  # noqa: BLE001 - still away: the claim expires by itself
+        pass
+
+
 def register(app: Celery, runtime: Callable[[], Runtime]) -> None:
     dispatch = Dispatcher(app)
 
     @app.task(name="intake.process_inbox", bind=True, acks_late=True, max_retries=None)
     def process_inbox(self: Any, inbox_id: int) -> str:
+        # Attempts are counted in the database by the claim, not by Celery's retry count (a
+        # re-enqueue by the sweeper or a redelivery after a lost worker would reset that).
         rt = runtime()
         try:
             outcome = pipeline.process_inbox(rt, inbox_id)
+        except pipeline.Busy as busy:  # another worker has it; check again when its claim ends
+            raise self.retry(countdown=busy.delay, max_retries=None) from None
         except UserError as exc:
             pipeline.record_failure(rt, inbox_id, exc, final=True)
             return "failed"
         except DATABASE_AWAY as exc:
             # The database is away: nothing to record it in. Retry; the sweeper is the backstop.
             log.warning("inbox %s: database unavailable (%s), retrying", inbox_id, type(exc).__name__)
+            _release_quietly(rt, inbox_id)
             raise self.retry(countdown=_retry_in(self.request.retries), max_retries=20) from None
+        except SoftTimeLimitExceeded as exc:
+            return _failed_or_retry(self, rt, inbox_id, exc, claims.TIME_LIMIT)
         except Exception as exc:  # noqa: BLE001 - our fault: record, retry, quarantine at the end
-            final = self.request.retries + 1 >= rt.settings.process_max_attempts
-            pipeline.record_failure(rt, inbox_id, exc, final=final)
-            if final:
-                return "failed"
-            raise self.retry(countdown=_retry_in(self.request.retries), max_retries=None) from None
+            return _failed_or_retry(self, rt, inbox_id, exc, None)
         dispatch(Work.of(send=outcome.outbox_ids, private=outcome.private))
         return outcome.outcome
 

@@ -268,7 +268,7 @@ def _capture_batch(rt: Runtime, box: MailboxConfig, session: Session, client: IM
             meta.update(oversize=True, size=sizes.get(uid, 0))
             result.oversize += 1
         items.append(CaptureItem("email", f"imap:{box.name}:{uidvalidity}:{uid}", raw,
-                                 mailbox=box.name, meta=meta))
+                                 mailbox=box.name, meta=meta, private=box.private))
     captured = capture_many(session, rt.vault, items)
     state.last_uid = max(batch)
     if result.skipped_uids:

@@ -23,6 +23,9 @@ class CaptureItem:
     raw: bytes
     mailbox: str | None = None
     meta: dict[str, Any] | None = None
+    # A private mailbox's captures (MailboxConfig.private) are private before they are
+    # parsed, so every path (the sweeper too) sends them to the private queue.
+    private: bool = False
 
 
 @dataclass(frozen=True)
@@ -48,8 +51,9 @@ def capture_many(session: Session, vault: Vault, items: Sequence[CaptureItem]) -
         rows.append({
             "channel": item.channel, "capture_key": item.capture_key, "raw_sha256": digest,
             "raw": vault.encrypt(item.raw), "size": len(item.raw), "mailbox": item.mailbox,
-            "meta": item.meta or {}, "status": "captured", "attempts": 0, "private": False,
-            "captured_at": now, "updated_at": now,
+            "meta": item.meta or {}, "status": "captured", "attempts": 0, "private": item.private,
+            # the caller enqueues right after its commit
+            "captured_at": now, "updated_at": now, "enqueued_at": now,
         })
     insert = insert_for(session)
     session.execute(insert(Inbox).on_conflict_do_nothing(), rows)

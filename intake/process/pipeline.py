@@ -5,6 +5,9 @@
 The handler table is written out here, not filled by imports. A handler runs the message
 flow (`flow.py`) or its own steps and ends with a named `Outcome`; the caller commits and
 only then enqueues the outbox ids it returns (STYLE 10).
+
+Each attempt is claimed first (`claims.py`): counted in the database before it starts, one
+worker at a time, quarantined when INTAKE_PROCESS_MAX_ATTEMPTS run out.
 """
 
 from __future__ import annotations
@@ -15,9 +18,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from intake.db import for_update
 from intake.failures import UserError, safe_error
-from intake.process import email, sms, status, voice
+from intake.process import claims, email, sms, status, voice
+from intake.process.claims import Busy
 from intake.process.flow import (
     ADDED, DUPLICATE, IGNORED, NEW_TICKET, OPT_CHANGE, STATUS_QUERY, UPDATED, Context, Ended,
     Handler, Outcome, Prepared, message_flow, prepare_email,
@@ -26,7 +29,7 @@ from intake.runtime import Runtime
 from intake.tickets.models import Inbox, Ticket, utcnow
 
 __all__ = [
-    "ADDED", "DUPLICATE", "HANDLERS", "IGNORED", "NEW_TICKET", "OPT_CHANGE", "STATUS_QUERY", "UPDATED",
+    "ADDED", "DUPLICATE", "HANDLERS", "Busy", "IGNORED", "NEW_TICKET", "OPT_CHANGE", "STATUS_QUERY", "UPDATED",
     "Context", "Ended", "Outcome", "Prepared", "UserError", "message_flow", "prepare_email",
     "process_batch", "process_inbox", "process_with_retries", "record_failure", "safe_error",
 ]
@@ -46,12 +49,16 @@ HANDLERS: dict[str, Handler] = {
 
 # -- running one inbox row ----------------------------------------------------------------------
 
+def _recorded(session: Session, inbox: Inbox) -> Outcome:
+    """The outcome of a row that is already done (as DUPLICATE) or failed."""
+    ticket = session.get(Ticket, inbox.ticket_id) if inbox.ticket_id else None
+    return Outcome(DUPLICATE if inbox.status == "done" else "failed",
+                   ticket_id=inbox.ticket_id, ticket_ref=ticket.ref if ticket else None,
+                   private=inbox.private)
+
+
 def _run_one(rt: Runtime, session: Session, inbox: Inbox, prepared: Prepared | None = None) -> Outcome:
-    if inbox.status in ("done", "failed"):
-        ticket = session.get(Ticket, inbox.ticket_id) if inbox.ticket_id else None
-        return Outcome(DUPLICATE if inbox.status == "done" else "failed",
-                       ticket_id=inbox.ticket_id, ticket_ref=ticket.ref if ticket else None,
-                       private=inbox.private)
+    """Run the handler on a row this transaction owns (`claims.own`)."""
     handler = HANDLERS.get(inbox.channel)
     if handler is None:
         raise UserError(f"no handler for channel {inbox.channel!r}")
@@ -64,22 +71,49 @@ def _run_one(rt: Runtime, session: Session, inbox: Inbox, prepared: Prepared | N
     inbox.outcome = outcome.outcome
     inbox.ticket_id = outcome.ticket_id if outcome.ticket_id else inbox.ticket_id
     inbox.processed_at = inbox.updated_at = ctx.now
-    inbox.attempts += 1
-    inbox.last_error = None
+    inbox.claimed_at = None
+    inbox.last_error = inbox.failure_reason = None
     outcome.outbox_ids = list(ctx.outbox_ids)
     session.flush()  # the next capture of a batch must see this one (sessions don't autoflush)
     return outcome
 
 
-def process_inbox(rt: Runtime, inbox_id: int, prepared: Prepared | None = None) -> Outcome:
-    """Process one captured input in one transaction. Idempotent: a row already done returns
-    its recorded outcome (as DUPLICATE when re-run), so a re-delivered task is harmless."""
+def _settled(rt: Runtime, inbox_id: int, status: str) -> Outcome:
+    if status == "missing":
+        raise UserError(f"inbox row {inbox_id} does not exist")
     with rt.sessions() as session:
-        inbox = session.scalar(for_update(session, select(Inbox).where(Inbox.id == inbox_id)))
+        inbox = session.get(Inbox, inbox_id)
         if inbox is None:
             raise UserError(f"inbox row {inbox_id} does not exist")
-        outcome = _run_one(rt, session, inbox, prepared)
-        session.commit()
+        return _recorded(session, inbox)
+
+
+def process_inbox(rt: Runtime, inbox_id: int, prepared: Prepared | None = None) -> Outcome:
+    """Process one captured input in one transaction. Idempotent: a row already done returns
+    its recorded outcome (as DUPLICATE when re-run), so a re-delivered task is harmless.
+    Raises Busy while another worker holds the row."""
+    claim = claims.claim(rt, inbox_id)
+    if isinstance(claim, str):
+        return _settled(rt, inbox_id, claim)
+    with rt.sessions() as session:
+        if not claims.own(session, [inbox_id], claim.claimed_at):
+            # Someone else finished it, or took it over after our claim expired.
+            session.rollback()
+            status = session.scalar(select(Inbox.status).where(Inbox.id == inbox_id))
+            if status == "captured":
+                raise Busy(inbox_id, rt.settings.process_lease)
+            return _settled(rt, inbox_id, status or "missing")
+        try:
+            inbox = session.get(Inbox, inbox_id)
+            assert inbox is not None
+            outcome = _run_one(rt, session, inbox, prepared)
+            session.commit()
+        except Exception:
+            # The attempt stays counted; the claim ends so the caller's retry (or another
+            # worker) need not wait out the lease. The caller records the failure.
+            session.rollback()
+            claims.release_quietly(rt, claim)
+            raise
         return outcome
 
 
@@ -87,58 +121,83 @@ def process_batch(rt: Runtime, inbox_ids: list[int], prepared: dict[int, Prepare
                   ) -> dict[int, Outcome | None]:
     """Process many captures in one transaction (one commit instead of one per mail).
 
-    If anything in the batch fails, the batch is rolled back and each row is processed on
-    its own with the usual retries, so one bad mail costs its neighbours only time.
+    The never-claimed rows are claimed in one statement; the rest (claimed before, done,
+    failed) go one by one. If anything in the batch fails, the batch is rolled back, its
+    claims given back, and each row is processed on its own with the usual retries, so one
+    bad mail costs its neighbours only time.
     """
     prepared = prepared or {}
-    try:
-        with rt.sessions() as session:
-            rows = {row.id: row for row in session.scalars(
-                for_update(session, select(Inbox).where(Inbox.id.in_(inbox_ids)).order_by(Inbox.id)))}
-            outcomes: dict[int, Outcome | None] = {}
-            for inbox_id in inbox_ids:
-                if inbox_id in rows:
-                    outcomes[inbox_id] = _run_one(rt, session, rows[inbox_id], prepared.get(inbox_id))
-            session.commit()
-            return outcomes
-    except Exception as exc:  # noqa: BLE001 - fall back to one transaction per row
-        log.info("batch of %d rolled back (%s); processing one by one", len(inbox_ids), type(exc).__name__)
-    return {inbox_id: process_with_retries(rt, inbox_id) for inbox_id in inbox_ids}
+    claimed = claims.claim_fresh(rt, inbox_ids)
+    outcomes: dict[int, Outcome | None] = {}
+    if claimed:
+        claimed_at = next(iter(claimed.values())).claimed_at
+        try:
+            with rt.sessions() as session:
+                owned = claims.own(session, claimed, claimed_at)
+                rows = {row.id: row for row in session.scalars(
+                    select(Inbox).where(Inbox.id.in_(owned)).order_by(Inbox.id))}
+                for inbox_id in inbox_ids:
+                    if inbox_id in rows:
+                        outcomes[inbox_id] = _run_one(rt, session, rows[inbox_id], prepared.get(inbox_id))
+                session.commit()
+        except Exception as exc:  # noqa: BLE001 - fall back to one transaction per row
+            log.info("batch of %d rolled back (%s); processing one by one", len(inbox_ids), type(exc).__name__)
+            claims.release(rt, claimed.values(), uncount=True)
+            outcomes = {}
+    for inbox_id in inbox_ids:
+        if inbox_id not in outcomes:
+            outcomes[inbox_id] = process_with_retries(rt, inbox_id)
+    return outcomes
 
 
-def record_failure(rt: Runtime, inbox_id: int, exc: BaseException, final: bool) -> None:
-    """Count a failed attempt; on the final one mark the row failed (quarantined) with the
-    reason. The raw input stays: `intake reprocess` can run it again after a fix."""
-    reason = safe_error(exc)
+def record_failure(rt: Runtime, inbox_id: int, exc: BaseException, final: bool = False,
+                   reason: str | None = None) -> bool:
+    """Record a failed attempt (already counted by its claim) and end the claim; mark the
+    row failed (quarantined) with the reason when `final`, for the sender's fault, or when
+    INTAKE_PROCESS_MAX_ATTEMPTS are used up. The raw input stays: `intake reprocess` can run
+    it again after a fix. Returns True when the row is now failed."""
+    detail = safe_error(exc)
+    if reason is None:
+        reason = (claims.USER_ERROR if isinstance(exc, UserError)
+                  else claims.MEMORY if isinstance(exc, MemoryError) else claims.ERROR)
     with rt.sessions() as session:
         inbox = session.get(Inbox, inbox_id)
-        if inbox is None or inbox.status == "done":
-            return
-        inbox.attempts += 1
-        inbox.last_error = reason
+        if inbox is None or inbox.status != "captured":
+            return inbox is not None and inbox.status == "failed"
+        inbox.last_error = detail if reason in (claims.ERROR, claims.USER_ERROR) else f"{reason}: {detail}"
+        inbox.failure_reason = reason
+        inbox.claimed_at = None
         inbox.updated_at = utcnow()
-        if final or isinstance(exc, UserError):
+        failed = final or isinstance(exc, UserError) or inbox.attempts >= rt.settings.process_max_attempts
+        if failed:
             inbox.status = "failed"
         session.commit()
     level = logging.INFO if isinstance(exc, UserError) else logging.ERROR
-    log.log(level, "inbox %s failed (%s): %s", inbox_id, "final" if final else "will retry", reason)
+    log.log(level, "inbox %s failed (%s, %s): %s", inbox_id, reason, "final" if failed else "will retry", detail)
+    return failed
 
 
 def process_with_retries(rt: Runtime, inbox_id: int, attempts: int = 3) -> Outcome | None:
     """Synchronous processing for the CLI (ingest, poll --once): a few tries in-process, then
-    the row is marked failed with its reason. Returns None when it failed."""
+    the row is marked failed with its reason. Returns None when it failed (or another
+    process holds it: then that one finishes it, or the worker / sweeper does later)."""
     for attempt in range(1, attempts + 1):
         try:
             return process_inbox(rt, inbox_id)
+        except Busy:
+            log.info("inbox %s is being processed elsewhere; left to it", inbox_id)
+            return None
         except UserError as exc:
             record_failure(rt, inbox_id, exc, final=True)
             return None
         except OperationalError as exc:  # database locked / gone for a moment: try again
-            if attempt == attempts:
-                record_failure(rt, inbox_id, exc, final=True)
-                return None
+            try:
+                if record_failure(rt, inbox_id, exc, final=attempt == attempts):
+                    return None
+            except OperationalError:
+                if attempt == attempts:
+                    return None
         except Exception as exc:  # noqa: BLE001 - our fault: record, retry, then quarantine
-            record_failure(rt, inbox_id, exc, final=attempt == attempts)
-            if attempt == attempts:
+            if record_failure(rt, inbox_id, exc, final=attempt == attempts):
                 return None
     return None

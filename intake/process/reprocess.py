@@ -79,7 +79,8 @@ def reprocess(rt: Runtime, since: str | None = None, failed_only: bool = False) 
         if row.status in ("captured", "failed"):
             with rt.sessions() as session:
                 session.execute(update(Inbox).where(Inbox.id == row.id)
-                                .values(status="captured", attempts=0, last_error=None))
+                                .values(status="captured", attempts=0, last_error=None, failure_reason=None,
+                                        claimed_at=None, enqueued_at=utcnow()))
                 session.commit()
             outcome = pipeline.process_with_retries(rt, row.id)
             summary["processed" if outcome else "failed"] += 1

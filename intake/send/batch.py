@@ -57,7 +57,7 @@ def _claim_fresh(rt: "Runtime", outbox_ids: list[int]) -> list[Claim]:
                    Outbox.attempts == 0,
                    or_(Outbox.next_attempt_at.is_(None), Outbox.next_attempt_at <= now),
                    or_(Outbox.deadline.is_(None), Outbox.deadline > now))
-            .values(status="sending", attempts=1, updated_at=now)
+            .values(status="sending", attempts=1, updated_at=now, enqueued_at=now)
             .returning(Outbox.id)).scalars().all()
         rows = session.execute(
             select(Outbox.id, Outbox.kind, Outbox.to_address, Outbox.from_address, Outbox.subject,

@@ -8,7 +8,9 @@
 How "exactly once" is kept (STYLE 7, 9):
 
 1. Claim: the attempt is recorded (status `sending`, attempts + 1, the start time) and
-   committed BEFORE the provider is called. A row already `sent` / `failed` / `suppressed`
+   committed BEFORE the provider is called, by one UPDATE that holds only if the row is
+   still in the state it was read in: of two workers claiming at once, on SQLite as on
+   PostgreSQL, exactly one gets it. A row already `sent` / `failed` / `suppressed`
    is never sent again: a task run twice, or re-enqueued by the sweeper, is a no-op.
 2. A row found in `sending` whose claim is younger than the lease belongs to a worker that
    is sending it right now: back off. Older than the lease: that worker died between the
@@ -39,11 +41,10 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from intake.channels.sms import OutgoingSms, SmsSendError, TwilioSmsSender, make_sms_sender
 from intake.channels.smtp import EmailSendError, OutgoingEmail, build_message, make_email_sender
-from intake.db import for_update
 from intake.failures import backoff, safe_error
 from intake.tickets.models import Contact, Message, Outbox, Ticket, utcnow
 
@@ -111,21 +112,42 @@ def senders(rt: "Runtime") -> tuple[Any, Any]:
 
 
 def _claim(rt: "Runtime", outbox_id: int, now: dt.datetime) -> Claim | str:
-    with rt.sessions() as session:
-        row = session.scalar(for_update(session, select(Outbox).where(Outbox.id == outbox_id)))
-        if row is None:
-            log.info("outbox %s: no such row", outbox_id)
-            return "missing"
-        claim = claim_row(rt, session, row, now)
-        session.commit()
-        return claim
+    for _ in range(3):
+        with rt.sessions() as session:
+            # A plain read: the claim itself is one conditional UPDATE (see claim_row), so
+            # nothing relies on row locks (SQLite has none, and pysqlite starts no
+            # transaction on a SELECT).
+            row = session.get(Outbox, outbox_id)
+            if row is None:
+                log.info("outbox %s: no such row", outbox_id)
+                return "missing"
+            claim = claim_row(rt, session, row, now)
+            session.commit()
+        if claim is not None:
+            return claim
+        now = utcnow()  # another worker changed the row between our read and our claim: read again
+    raise RetryLater(1.0)
 
 
-def claim_row(rt: "Runtime", session: Any, row: Outbox, now: dt.datetime) -> Claim | str:
-    """Record the attempt on a loaded row (the caller commits before calling a provider).
+def _swap(session: Any, row: Outbox, **values: Any) -> int | None:
+    """Change the row only if it is still as we read it, in one statement; returns its
+    attempts after the change, or None when another worker changed it first. (status,
+    attempts) is the row's version: every claim adds an attempt and every other change of
+    a row in flight changes its status."""
+    return session.execute(  # type: ignore[no-any-return]
+        update(Outbox).where(Outbox.id == row.id, Outbox.status == row.status, Outbox.attempts == row.attempts)
+        .values(**values).returning(Outbox.attempts)
+        .execution_options(synchronize_session=False)).scalar_one_or_none()
 
-    Returns the claim, or the row's status when there is nothing to send; raises
-    RetryLater when another worker holds it or its next attempt is not due."""
+
+def claim_row(rt: "Runtime", session: Any, row: Outbox, now: dt.datetime) -> Claim | str | None:
+    """Claim a row as read (the caller commits before calling a provider): status `sending`,
+    attempts + 1, the attempt's start, in one UPDATE that holds only if the row is still as
+    read, so of two workers claiming at once exactly one gets it.
+
+    Returns the claim, or the row's status when there is nothing to send, or None when
+    another worker changed the row first (read it again); raises RetryLater when another
+    worker holds it or its next attempt is not due."""
     outbox_id = row.id
     if row.status in FINAL:
         return row.status
@@ -141,39 +163,44 @@ def claim_row(rt: "Runtime", session: Any, row: Outbox, now: dt.datetime) -> Cla
         maybe_sent_since = maybe_sent_since or started
     elif row.next_attempt_at is not None and row.next_attempt_at > now + dt.timedelta(seconds=1):
         raise RetryLater((row.next_attempt_at - now).total_seconds())
-    ticket = session.get(Ticket, row.ticket_id)
     if row.deadline is not None and now > row.deadline:
-        _fail(row, "deadline", "not delivered before the deadline", now)
+        if _swap(session, row, **_failed("deadline", "not delivered before the deadline", now)) is None:
+            return None
         log.warning("outbox %s (%s): past its deadline, failed", row.id, row.kind)
         return "failed"
     if row.channel == "sms":
         contact = session.scalar(select(Contact).where(Contact.address == row.to_address))
         if contact is not None and contact.sms_opted_out:
-            row.status, row.suppressed_reason = "suppressed", "opted_out"
-            row.next_attempt_at, row.updated_at = None, now
+            if _swap(session, row, status="suppressed", suppressed_reason="opted_out",
+                     next_attempt_at=None, updated_at=now) is None:
+                return None
             log.info("outbox %s (%s): recipient opted out since; suppressed", row.id, row.kind)
             return "suppressed"
-    row.status = "sending"
-    row.attempts += 1
-    row.updated_at = now
     state["attempt_started_at"] = _iso(now)
     if maybe_sent_since is not None:
         state["maybe_sent_since"] = _iso(maybe_sent_since)
-    row.headers = {**(row.headers or {}), "send": state}
+    headers = {**(row.headers or {}), "send": state}
+    attempt = _swap(session, row, status="sending", attempts=Outbox.attempts + 1, updated_at=now,
+                    enqueued_at=now, headers=headers)
+    if attempt is None:
+        return None
+    ticket = session.get(Ticket, row.ticket_id)
     return Claim(
         id=row.id, kind=row.kind, channel=row.channel, ref=ticket.ref if ticket else "",
         to=row.to_address, from_address=row.from_address, subject=row.subject,
-        text=row.body_text, html=row.body_html, headers=dict(row.headers or {}),
+        text=row.body_text, html=row.body_html, headers=dict(headers),
         header_message_id=row.header_message_id, created_at=row.created_at,
-        attempt=row.attempts, maybe_sent_since=maybe_sent_since)
+        attempt=attempt, maybe_sent_since=maybe_sent_since)
+
+
+def _failed(code: str, detail: str, now: dt.datetime) -> dict[str, Any]:
+    return {"status": "failed", "error_code": code[:32], "last_error": detail[:1000],
+            "next_attempt_at": None, "updated_at": now}
 
 
 def _fail(row: Outbox, code: str, detail: str, now: dt.datetime) -> None:
-    row.status = "failed"
-    row.error_code = code[:32]
-    row.last_error = detail[:1000]
-    row.next_attempt_at = None
-    row.updated_at = now
+    for name, value in _failed(code, detail, now).items():
+        setattr(row, name, value)
 
 
 def record_sent(rt: "Runtime", claim: Claim, provider_id: str, provider_status: str | None) -> str:
@@ -259,6 +286,7 @@ def record_failure(rt: "Runtime", claim: Claim, code: str, detail: str, *, perma
         row.error_code = code[:32]
         row.last_error = detail[:1000]
         row.next_attempt_at = now + dt.timedelta(seconds=delay)
+        row.enqueued_at = row.next_attempt_at  # the retry's ETA: the sweeper counts from then
         row.updated_at = now
         session.commit()
     log.info("outbox %s (%s, ticket %s): attempt %s failed (%s), retry in %.0fs", claim.id,

@@ -61,6 +61,7 @@ class Inbox(Base):
         UniqueConstraint("capture_key", name="uq_inbox_capture_key"),
         UniqueConstraint("channel", "raw_sha256", name="uq_inbox_channel_raw"),
         Index("ix_inbox_status_updated", "status", "updated_at"),
+        Index("ix_inbox_status_enqueued", "status", "enqueued_at"),
     )
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
@@ -73,8 +74,16 @@ class Inbox(Base):
     meta: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     status: Mapped[str] = mapped_column(String(16), default="captured")  # captured, done, failed
     outcome: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    # Attempts are counted when an attempt is claimed, before it starts (STYLE 15), so a
+    # mail that kills its worker is counted too; claimed_at is the live claim (None: none).
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    # When a task for this row was last handed to the broker or claimed: the sweeper only
+    # re-enqueues rows untouched for INTAKE_STALE_AFTER.
+    enqueued_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # why the last attempt failed: error, user_error, time_limit, worker_lost, memory
+    failure_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
     private: Mapped[bool] = mapped_column(Boolean, default=False)
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), nullable=True)
     captured_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
@@ -210,6 +219,7 @@ class Outbox(Base):
     __table_args__ = (
         UniqueConstraint("dedupe_key", name="uq_outbox_dedupe_key"),
         Index("ix_outbox_status_next", "status", "next_attempt_at"),
+        Index("ix_outbox_status_enqueued", "status", "enqueued_at"),
         Index("ix_outbox_provider_id", "provider_id"),
         Index("ix_outbox_header_id", "header_message_id"),
         # The per-recipient acknowledgement limit counts recent rows to one address.
@@ -234,6 +244,9 @@ class Outbox(Base):
     suppressed_reason: Mapped[str | None] = mapped_column(String(128), nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    # When a task for this row was last handed to the broker (or is due, for a retry with
+    # an ETA) or claimed: the sweeper only re-enqueues rows untouched for INTAKE_STALE_AFTER.
+    enqueued_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
     deadline: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
     provider_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
     provider_status: Mapped[str | None] = mapped_column(String(32), nullable=True)

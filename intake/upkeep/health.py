@@ -25,13 +25,18 @@ def counts(rt: Runtime) -> dict[str, Any]:
         inbox = _by_status(session, Inbox.status)
         outbox = _by_status(session, Outbox.status)
         tickets = _by_status(session, Ticket.status)
+        # quarantined captures by why: error, user_error, time_limit, worker_lost, memory
+        quarantined = {str(reason or "error"): int(n) for reason, n in session.execute(
+            select(Inbox.failure_reason, func.count()).where(Inbox.status == "failed")
+            .group_by(Inbox.failure_reason))}
         mailboxes = [
             {"name": m.name, "last_uid": m.last_uid, "uidvalidity": m.uidvalidity,
              "last_poll_at": m.last_poll_at.isoformat() if m.last_poll_at else None,
              "last_error": m.last_error, "skipped": len(m.skipped or [])}
             for m in session.scalars(select(MailboxState))
         ]
-    return {"inbox": inbox, "outbox": outbox, "tickets": tickets, "mailboxes": mailboxes}
+    return {"inbox": inbox, "outbox": outbox, "tickets": tickets, "quarantined": quarantined,
+            "mailboxes": mailboxes}
 
 
 def check_database(rt: Runtime) -> str | None:

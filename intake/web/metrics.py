@@ -74,10 +74,13 @@ class WebhookMetrics:
         if counts is not None:
             for key, name, help_text in (("inbox", "intake_inbox_rows", "Captured inputs by status."),
                                          ("outbox", "intake_outbox_rows", "Follow-ups by status."),
-                                         ("tickets", "intake_tickets", "Tickets by status.")):
+                                         ("tickets", "intake_tickets", "Tickets by status."),
+                                         ("quarantined", "intake_inbox_quarantined",
+                                          "Captures marked failed, by reason (time_limit, worker_lost, memory, error).")):
                 family(name, "gauge", help_text)
+                label = "reason" if key == "quarantined" else "status"
                 for status, value in sorted((counts.get(key) or {}).items()):
-                    lines.append(f'{name}{{status="{_label(str(status))}"}} {value}')
+                    lines.append(f'{name}{{{label}="{_label(str(status))}"}} {value}')
             family("intake_mailbox_skipped", "gauge", "Messages a mailbox poll could not capture.")
             for box in counts.get("mailboxes") or []:
                 lines.append(f'intake_mailbox_skipped{{mailbox="{_label(box["name"])}"}} {box["skipped"]}')

@@ -11,22 +11,24 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.flows import INTAKE_BIN
+from tests.flows import INTAKE_BIN, REPO_ROOT
 
 
 class WorkerProcess:
     def __init__(self, env: dict[str, str], log_path: Path, queues: str = "capture,process,private,outbound",
-                 beat: bool = True, concurrency: int = 2) -> None:
+                 beat: bool = True, concurrency: int = 2, command: list[str] | None = None) -> None:
         self.env, self.log_path, self.queues = env, log_path, queues
         self.beat, self.concurrency = beat, concurrency
+        # e.g. [python, -m, a test module wrapping the CLI]; run from the repository root
+        self.command, self.cwd = (command, REPO_ROOT) if command else ([INTAKE_BIN], None)
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> "WorkerProcess":
-        argv = [INTAKE_BIN, "worker", "--queues", self.queues, "--concurrency", str(self.concurrency)]
+        argv = [*self.command, "worker", "--queues", self.queues, "--concurrency", str(self.concurrency)]
         if self.beat:
             argv.append("--beat-embedded")
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
-        self.proc = subprocess.Popen(argv, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+        self.proc = subprocess.Popen(argv, env=self.env, cwd=self.cwd, stdout=log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, start_new_session=True)
         log.close()
         return self

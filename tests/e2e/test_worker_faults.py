@@ -24,6 +24,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 FAST = {  # make beat, sweeper and leases turn over in seconds instead of minutes
     "INTAKE_POLL_INTERVAL": "1", "INTAKE_SWEEP_INTERVAL": "1", "INTAKE_STALE_AFTER": "3",
     "INTAKE_LEASE_SECONDS": "5", "INTAKE_IMAP_START": "all", "INTAKE_IMAP_BATCH_SIZE": "25",
+    # a killed worker's claims on captures expire after the hard time limit + 10 s
+    "INTAKE_TASK_SOFT_TIME_LIMIT": "10", "INTAKE_TASK_TIME_LIMIT": "15",
 }
 
 
