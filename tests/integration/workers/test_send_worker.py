@@ -36,13 +36,9 @@ HOLD_SECONDS = 20
 @pytest.fixture(params=["sqlite", "postgresql"])
 def claim_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
-        # On SQLite the claim is not exclusive: for_update() takes no lock there, and pysqlite
-        # runs the claim's SELECT outside a transaction (it only BEGINs before the UPDATE), so
-        # two pool processes both read `queued`, both write `sending` and both transmit. Seen
-        # here as four "attempt 1" sends of one row. Not strict: the race may be lost.
-        request.applymarker(pytest.mark.xfail(
-            reason="SQLite outbox claim is not exclusive (intake.db.for_update takes no lock)",
-            strict=False))
+        # The embedded default: the claim is one conditional UPDATE ... RETURNING, exclusive
+        # without row locks (before it was a SELECT that SQLite does not lock, and this test
+        # saw four "attempt 1" sends of one row).
         return f"sqlite:///{tmp_path}/intake.db"
     return str(request.getfixturevalue("pg_url"))
 
