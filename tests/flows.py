@@ -14,6 +14,7 @@ from intake.runtime import Runtime
 from intake.settings import load_settings
 from intake.capture.inbox import CaptureItem, capture
 
+REPO_ROOT = Path(__file__).resolve().parents[1]
 INTAKE_BIN = str(Path(sys.executable).with_name("intake"))
 
 
