@@ -84,7 +84,7 @@ def ensure_voicemail(ctx: flow.Context, params: dict[str, str]) -> tuple[Message
     Returns (message, ticket, created). The unique dedupe key `voice:{RecordingSid}` makes
     a recording and a transcription racing each other end with one message."""
     session = ctx.session
-    key = f"voice:{params['RecordingSid']}"
+    key = store.bounded(f"voice:{params['RecordingSid']}", 128)
     message = session.scalar(select(Message).where(Message.dedupe_key == key))
     if message is not None:
         return message, session.get(Ticket, message.ticket_id), False  # type: ignore[return-value]
