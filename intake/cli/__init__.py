@@ -19,12 +19,10 @@ def _emit(obj: dict[str, Any]) -> None:
 
 
 def _runtime(upgrade: bool = True, check: bool = False) -> Any:
-    from intake.db import upgrade as db_upgrade
-    from intake.runtime import get_runtime
+    from intake.preflight import start
 
-    rt = get_runtime()
-    if upgrade:
-        db_upgrade(rt.settings.database_url)
+    # Data directory, database, schema and key checked first (one line and exit 2 if wrong)
+    rt = start(upgrade=upgrade)
     if check:
         # Daemons check their config at start: a broken triage rule or template stops
         # start-up naming the file and line, instead of failing on the first message.
@@ -65,8 +63,9 @@ def _is_private(rt: Any, ref: str) -> bool:
 # -- ingest / poll ------------------------------------------------------------------------------
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from intake.process import pipeline
     from intake.capture.inbox import capture
+    from intake.cli.files import ingest_item
+    from intake.process import pipeline
 
     rt = _runtime()
     status = 0
@@ -82,7 +81,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             status = 1
             continue
         try:
-            item = _ingest_item(args.channel, path, raw)
+            item = ingest_item(args.channel, path, raw)
         except ValueError as exc:
             _emit({"source": path, "error": str(exc)})
             status = 1
@@ -100,19 +99,6 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         _emit({"source": path, "ticket": outcome.ticket_ref, "outcome": outcome.outcome,
                "parse_error": outcome.parse_error})
     return status
-
-
-def _ingest_item(channel: str, path: str, raw: bytes) -> Any:
-    import hashlib
-
-    from intake.capture.inbox import CaptureItem
-
-    if channel == "email":
-        return CaptureItem("email", "file:" + hashlib.sha256(raw).hexdigest(), raw, mailbox=None,
-                           meta={"source": "file"})
-    from intake.capture.twilio import capture_item_from_json
-
-    return capture_item_from_json(channel, raw)
 
 
 def cmd_poll(args: argparse.Namespace) -> int:
@@ -239,10 +225,7 @@ def cmd_web(args: argparse.Namespace) -> int:
 # -- maintenance --------------------------------------------------------------------------------
 
 def cmd_db(args: argparse.Namespace) -> int:
-    from intake.db import upgrade
-    from intake.settings import get_settings
-
-    upgrade(get_settings().database_url)
+    _runtime(upgrade=True)
     print("database is at the latest schema")
     return 0
 
@@ -278,10 +261,20 @@ def cmd_keys(args: argparse.Namespace) -> int:
 
 
 def cmd_health(args: argparse.Namespace) -> int:
+    from intake.runtime import get_runtime
     from intake.upkeep.health import health
 
-    rt = _runtime(upgrade=False)
-    report = health(rt, _dispatcher(rt).check_broker)
+    try:  # a runtime that cannot be built is unhealthy too: reported, not exit 2
+        rt = get_runtime()
+    except SettingsError as exc:
+        _emit({"ok": False, "problems": [str(exc)]})
+        return 1
+    try:
+        check_broker = _dispatcher(rt).check_broker
+    except Exception as exc:  # noqa: BLE001 - e.g. the filesystem broker's folder cannot be made
+        failure = type(exc).__name__
+        check_broker = lambda: failure  # noqa: E731
+    report = health(rt, check_broker)
     _emit(report)
     return 0 if report["ok"] else 1
 
