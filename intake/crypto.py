@@ -27,20 +27,29 @@ class Vault:
 
     @classmethod
     def from_settings(cls, encryption_key: str, data_dir: Path) -> "Vault":
+        """Raises SettingsError naming the variable or the key file, never echoing a key."""
+        from intake.settings import SettingsError
+
         keys = [k.strip() for k in encryption_key.split(",") if k.strip()]
+        source = "INTAKE_ENCRYPTION_KEY"
         if not keys:
             key_file = data_dir / "secret.key"
-            if not key_file.exists():
-                data_dir.mkdir(parents=True, exist_ok=True)
-                fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                with os.fdopen(fd, "w") as handle:
-                    handle.write(generate_key() + "\n")
-            keys = [k.strip() for k in key_file.read_text().split(",") if k.strip()]
+            source = str(key_file)
+            try:
+                if not key_file.exists():
+                    data_dir.mkdir(parents=True, exist_ok=True)
+                    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                    with os.fdopen(fd, "w") as handle:
+                        handle.write(generate_key() + "\n")
+                keys = [k.strip() for k in key_file.read_text().split(",") if k.strip()]
+            except (OSError, UnicodeDecodeError) as exc:
+                raise SettingsError(f"INTAKE_DATA_DIR: cannot use the key file {key_file} "
+                                    f"({type(exc).__name__})") from None
         try:
             return cls(keys)
-        except ValueError as exc:
-            # Never echo the key itself.
-            raise ValueError("INTAKE_ENCRYPTION_KEY holds an invalid Fernet key") from exc
+        except (ValueError, TypeError):
+            raise SettingsError(f"{source}: not a valid Fernet key (32 url-safe base64 bytes; "
+                                "`intake keys generate` makes one)") from None
 
     def encrypt(self, data: bytes) -> bytes:
         return self._fernet.encrypt(data)

@@ -35,6 +35,16 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, pool_pre_ping=True, **kwargs)
 
 
+def safe_url(url: str) -> str:
+    """A database URL fit to print: the password masked."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - a URL we cannot even parse is shown by its scheme only
+        return url.split(":", 1)[0] + "://(unparseable)"
+
+
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     # No autoflush: on a batch of hundreds of captures in one session, flushing before every
     # query costs more than the queries. The store flushes where a later query depends on it.

@@ -12,11 +12,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session, sessionmaker
 
 from intake.crypto import Vault
-from intake.db import make_engine, make_session_factory
-from intake.settings import Settings, get_settings
+from intake.db import make_engine, make_session_factory, safe_url
+from intake.settings import Settings, SettingsError, get_settings
 
 if TYPE_CHECKING:
     from intake.triage import Rules
@@ -34,8 +35,12 @@ class Runtime:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Runtime":
-        engine = make_engine(settings.database_url)
         vault = Vault.from_settings(settings.encryption_key, settings.data_dir)
+        try:
+            engine = make_engine(settings.database_url)
+        except (ArgumentError, ImportError, OSError) as exc:  # NoSuchModuleError is an ArgumentError
+            raise SettingsError(f"INTAKE_DATABASE_URL: cannot use {safe_url(settings.database_url)} "
+                                f"({type(exc).__name__})") from None
         return cls(settings=settings, engine=engine, sessions=make_session_factory(engine), vault=vault)
 
     @property

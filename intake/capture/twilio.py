@@ -29,8 +29,12 @@ def missing_params(kind: str, params: Mapping[str, str]) -> list[str]:
 
 
 def capture_key(kind: str, params: Mapping[str, str]) -> str:
+    """The idempotency key, bounded to the inbox column (a hand-made file may carry a
+    parameter longer than any Twilio SID)."""
+    from intake.tickets.store import bounded
+
     _, template = KINDS[kind]
-    return template.format(**{k: params[k].strip() for k in KINDS[kind][0]})
+    return bounded(template.format(**{k: params[k].strip() for k in KINDS[kind][0]}), 255)
 
 
 def make_item(kind: str, params: Mapping[str, str], url: str,

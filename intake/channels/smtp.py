@@ -40,8 +40,13 @@ def clean_header(value: str, limit: int = 900) -> str:
     return " ".join(_CONTROL.sub(" ", value or "").split())[:limit]
 
 
+# RFC 5321 section 4.5.3.1.3: a path is at most 256 octets including its angle brackets,
+# so no deliverable address is longer than 254.
+MAX_ADDRESS_LENGTH = 254
+
+
 def valid_address(address: str) -> bool:
-    return bool(address) and bool(_ADDR_SPEC.match(address)) and not _CONTROL.search(address)
+    return bool(address) and len(address) <= MAX_ADDRESS_LENGTH and bool(_ADDR_SPEC.match(address)) and not _CONTROL.search(address)
 
 
 class _ThreadingPolicy(email.policy.EmailPolicy):

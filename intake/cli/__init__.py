@@ -55,10 +55,7 @@ def cmd_web(args: argparse.Namespace) -> int:
 # -- maintenance --------------------------------------------------------------------------------
 
 def cmd_db(args: argparse.Namespace) -> int:
-    from intake.db import upgrade
-    from intake.settings import get_settings
-
-    upgrade(get_settings().database_url)
+    runtime(upgrade=True)
     print("database is at the latest schema")
     return 0
 
@@ -94,10 +91,20 @@ def cmd_keys(args: argparse.Namespace) -> int:
 
 
 def cmd_health(args: argparse.Namespace) -> int:
+    from intake.runtime import get_runtime
     from intake.upkeep.health import health
 
-    rt = runtime(upgrade=False)
-    report = health(rt, dispatcher(rt).check_broker)
+    try:  # a runtime that cannot be built is unhealthy too: reported, not exit 2
+        rt = get_runtime()
+    except SettingsError as exc:
+        emit({"ok": False, "problems": [str(exc)]})
+        return 1
+    try:
+        check_broker = dispatcher(rt).check_broker
+    except Exception as exc:  # noqa: BLE001 - e.g. the filesystem broker's folder cannot be made
+        failure = type(exc).__name__
+        check_broker = lambda: failure  # noqa: E731
+    report = health(rt, check_broker)
     emit(report)
     return 0 if report["ok"] else 1
 

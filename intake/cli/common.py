@@ -13,12 +13,10 @@ def emit(obj: dict[str, Any]) -> None:
 
 
 def runtime(upgrade: bool = True, check: bool = False) -> Any:
-    from intake.db import upgrade as db_upgrade
-    from intake.runtime import get_runtime
+    from intake.preflight import start
 
-    rt = get_runtime()
-    if upgrade:
-        db_upgrade(rt.settings.database_url)
+    # Data directory, database, schema and key checked first (one line and exit 2 if wrong)
+    rt = start(upgrade=upgrade)
     if check:
         # Daemons check their config at start: a broken triage rule or template stops
         # start-up naming the file and line, instead of failing on the first message.

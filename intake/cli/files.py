@@ -1,4 +1,5 @@
-"""`intake classify`: triage files without storing anything (the CLI contract of issue 4)."""
+"""Files on the command line: `intake classify` triages them without storing anything (the
+CLI contract of issue 4); `intake ingest` turns each into a capture item."""
 
 from __future__ import annotations
 
@@ -37,3 +38,16 @@ def classify_files(paths: list[str], channel: str, emit: Callable[[dict[str, Any
               "priority": triage.priority, "language": triage.language,
               "redacted_text": triage.redacted_text})
     return status
+
+
+def ingest_item(channel: str, path: str, raw: bytes) -> Any:
+    import hashlib
+
+    from intake.capture.inbox import CaptureItem
+
+    if channel == "email":
+        return CaptureItem("email", "file:" + hashlib.sha256(raw).hexdigest(), raw, mailbox=None,
+                           meta={"source": "file"})
+    from intake.capture.twilio import capture_item_from_json
+
+    return capture_item_from_json(channel, raw)

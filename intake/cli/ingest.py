@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
 
 from intake.cli.common import emit, runtime, send_inline
+from intake.cli.files import ingest_item
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     from intake.process import pipeline
@@ -27,7 +27,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             status = 1
             continue
         try:
-            item = _ingest_item(args.channel, path, raw)
+            item = ingest_item(args.channel, path, raw)
         except ValueError as exc:
             emit({"source": path, "error": str(exc)})
             status = 1
@@ -45,19 +45,6 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         emit({"source": path, "ticket": outcome.ticket_ref, "outcome": outcome.outcome,
                "parse_error": outcome.parse_error})
     return status
-
-
-def _ingest_item(channel: str, path: str, raw: bytes) -> Any:
-    import hashlib
-
-    from intake.capture.inbox import CaptureItem
-
-    if channel == "email":
-        return CaptureItem("email", "file:" + hashlib.sha256(raw).hexdigest(), raw, mailbox=None,
-                           meta={"source": "file"})
-    from intake.capture.twilio import capture_item_from_json
-
-    return capture_item_from_json(channel, raw)
 
 
 def cmd_poll(args: argparse.Namespace) -> int:

@@ -80,7 +80,7 @@ def _row(session: Session, rt: "Runtime", ticket: Ticket, *, kind: str, channel:
     row = Outbox(
         ticket_id=ticket.id, message_id=message_id, dedupe_key=dedupe_key[:128], kind=kind,
         channel=channel, to_address=to[:320], status="suppressed" if suppressed else "queued",
-        suppressed_reason=suppressed, attempts=0, headers={}, created_at=now, updated_at=now,
+        suppressed_reason=suppressed and suppressed[:128], attempts=0, headers={}, created_at=now, updated_at=now,
         deadline=now + dt.timedelta(seconds=rt.settings.send_deadline_seconds),
     )
     session.add(row)

@@ -67,7 +67,8 @@ def _run_one(rt: Runtime, session: Session, inbox: Inbox, prepared: Prepared | N
         outcome = handler(ctx)
     except Ended as ended:
         outcome = ended.outcome
-    inbox.status = "done"
+    # A status callback that outran its send waits as `pending` (process/status.py).
+    inbox.status = status.PENDING if outcome.outcome == status.PENDING else "done"
     inbox.outcome = outcome.outcome
     inbox.ticket_id = outcome.ticket_id if outcome.ticket_id else inbox.ticket_id
     inbox.processed_at = inbox.updated_at = ctx.now

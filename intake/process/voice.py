@@ -16,7 +16,7 @@ from dataclasses import replace
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from intake.capture.twilio import decode_params
+from intake.capture.twilio import capture_key, decode_params
 from intake.channels.media import MediaError, fetch_attachment
 from intake.messages import Attachment, InboundMessage
 from intake.normalize.twilio import is_chinese_caller, mask_number, transcription_result, voicemail_message
@@ -56,7 +56,7 @@ def _caller_of(ctx: flow.Context, call_sid: str | None) -> tuple[str | None, str
     """(From, To) of the call, from its captured incoming-call webhook."""
     if not call_sid:
         return None, None
-    raw = ctx.session.scalar(select(Inbox.raw).where(Inbox.capture_key == f"twilio:voice:{call_sid}"))
+    raw = ctx.session.scalar(select(Inbox.raw).where(Inbox.capture_key == capture_key("voice", {"CallSid": call_sid})))
     if raw is None:
         return None, None
     params = decode_params(ctx.rt.vault.decrypt(raw))
@@ -84,7 +84,7 @@ def ensure_voicemail(ctx: flow.Context, params: dict[str, str]) -> tuple[Message
     Returns (message, ticket, created). The unique dedupe key `voice:{RecordingSid}` makes
     a recording and a transcription racing each other end with one message."""
     session = ctx.session
-    key = f"voice:{params['RecordingSid']}"
+    key = store.bounded(f"voice:{params['RecordingSid']}", 128)
     message = session.scalar(select(Message).where(Message.dedupe_key == key))
     if message is not None:
         return message, session.get(Ticket, message.ticket_id), False  # type: ignore[return-value]
@@ -106,7 +106,7 @@ def ensure_voicemail(ctx: flow.Context, params: dict[str, str]) -> tuple[Message
         store.apply_triage_to_ticket(session, ctx.rt.vault, ticket, triage, ctx.now)
     message = store.add_message(session, ctx.rt.vault, ticket, msg, triage, ctx.inbox.id, key, ctx.now)
     if params.get("CallSid"):
-        session.execute(update(Inbox).where(Inbox.capture_key == f"twilio:voice:{params['CallSid']}",
+        session.execute(update(Inbox).where(Inbox.capture_key == capture_key("voice", params),
                                             Inbox.status == "done")
                         .values(outcome=VOICEMAIL_OUTCOME, ticket_id=ticket.id))
     log.info("recording %s -> ticket %s (thread=%s) from %s", params["RecordingSid"], ticket.ref, why,

@@ -46,6 +46,7 @@ from sqlalchemy import select, update
 from intake.channels.sms import OutgoingSms, SmsSendError, TwilioSmsSender, make_sms_sender
 from intake.channels.smtp import EmailSendError, OutgoingEmail, build_message, make_email_sender
 from intake.failures import backoff, safe_error
+from intake.process.status import apply_pending_statuses
 from intake.tickets.models import Contact, Message, Outbox, Ticket, utcnow
 
 if TYPE_CHECKING:
@@ -208,6 +209,9 @@ def record_sent(rt: "Runtime", claim: Claim, provider_id: str, provider_status: 
     a crash after this never sends it again."""
     with rt.sessions() as session:
         status = record_sent_row(session, claim, provider_id, provider_status, utcnow())
+        # Delivery callbacks that outran this record were kept; apply them now, in the
+        # same transaction (it takes the sid's lock before the row is flushed).
+        apply_pending_statuses(session, provider_id[:128])
         session.commit()
     return status
 

@@ -11,11 +11,13 @@ import hashlib
 import re
 import secrets
 from collections.abc import Iterable
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from intake.crypto import Vault
+from intake.db import insert_for
 from intake.messages import InboundMessage, Triage
 from intake.tickets.models import (
     AttachmentRow, Contact, Message, Outbox, Ticket, utcnow,
@@ -38,25 +40,71 @@ def find_ref(text: str) -> str | None:
     return REF_PREFIX + match.group(1).upper() if match else None
 
 
+# -- bounded fields ---------------------------------------------------------------------------
+
+def bounded(value: str, limit: int) -> str:
+    """`value` cut to fit a String(limit) column. A cut value ends in a hash of the whole, so
+    two long values that share a prefix stay different (addresses and ids are unique keys
+    or thread matches) and the same long value always cuts the same way."""
+    if len(value) <= limit:
+        return value
+    digest = hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return value[:limit - 18] + "~~" + digest
+
+
+def cut(value: str, limit: int, field_name: str, cuts: dict[str, int]) -> str:
+    """`bounded(value, limit)`, recording the original length under `field_name` in `cuts`
+    when it had to be cut (stored in the message's `extra`, so the cut is visible)."""
+    if len(value) > limit:
+        cuts[field_name] = len(value)
+    return bounded(value, limit)
+
+
 # -- contacts --------------------------------------------------------------------------------
+
+def contact_address(address: str, kind: str) -> str:
+    """The stored form of an address: e-mail lower-cased, bounded to the column."""
+    address = address.strip().lower() if kind == "email" else address.strip()
+    return bounded(address, 320)
+
 
 def get_or_create_contact(session: Session, address: str, kind: str, name: str = "",
                           language: str = "unknown") -> Contact:
-    address = address.strip().lower() if kind == "email" else address.strip()
+    """The contact of an address, created once even when workers race: the insert is
+    `ON CONFLICT DO NOTHING` on the unique address, so the loser (which waits for the
+    winner's commit on PostgreSQL) reads the winner's row instead of failing."""
+    address = contact_address(address, kind)
     contact = session.scalar(select(Contact).where(Contact.address == address))
     if contact is None:
-        # Two workers creating the same contact at once: the loser's transaction fails on
-        # the unique constraint and its retry finds the row. Rare; no savepoint per message.
-        contact = Contact(address=address, kind=kind, display_name=name[:255], language=language,
-                          sms_opted_out=False, created_at=utcnow())
-        session.add(contact)
-        session.flush()
+        insert = insert_for(session)
+        session.execute(insert(Contact).values(
+            address=address, kind=kind[:8], display_name=name[:255], language=language[:8],
+            sms_opted_out=False, created_at=utcnow()).on_conflict_do_nothing())
+        contact = session.scalar(select(Contact).where(Contact.address == address))
+        if contact is None:  # pragma: no cover - the row is there: ours or the winner's
+            raise RuntimeError("contact insert neither stored nor found its row")
     else:
         if name and not contact.display_name:
             contact.display_name = name[:255]
         if language in ("zh", "en"):
             contact.language = language
     return contact
+
+
+def lock_contact(session: Session, contact: Contact) -> None:
+    """Serialise the thread lookup of one contact, so a burst of messages from one number
+    joins one ticket instead of each opening its own.
+
+    PostgreSQL: `SELECT ... FOR UPDATE` on the contact row; a second worker waits here until
+    the first commits, then sees its ticket (READ COMMITTED gives each statement a fresh
+    snapshot). SQLite has no row locks, and pysqlite begins a transaction only before the
+    first INSERT/UPDATE/DELETE: a no-op UPDATE of the contact row takes the database's write
+    lock now, before the lookup, so writers queue here rather than after both looked."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(Contact.id).where(Contact.id == contact.id).with_for_update())
+    else:
+        session.execute(update(Contact).where(Contact.id == contact.id).values(kind=Contact.kind)
+                        .execution_options(synchronize_session=False))
 
 
 # -- threading --------------------------------------------------------------------------------
@@ -71,7 +119,7 @@ def message_fingerprint(msg: InboundMessage, raw: bytes | None = None) -> str:
     and line endings, which servers rewrite (LF vs CRLF), are normalised.
     """
     if msg.channel != "email" and msg.message_id:
-        return f"{msg.channel}:{msg.message_id}"
+        return bounded(f"{msg.channel}:{msg.message_id}", 128)
     digest = hashlib.sha256()
     for part in (msg.message_id or "", msg.sender, msg.sent_at.isoformat() if msg.sent_at else "",
                  msg.subject):
@@ -118,13 +166,15 @@ def _stable_headers(head: bytes) -> bytes:
 
 def find_thread(session: Session, msg: InboundMessage, contact: Contact,
                 sms_window: dt.timedelta, now: dt.datetime) -> tuple[Ticket | None, str]:
-    """The ticket an inbound message belongs to, and why (for the audit trail)."""
+    """The ticket an inbound message belongs to, and why (for the audit trail). Takes the
+    contact's lock first (held until the caller commits): see `lock_contact`."""
+    lock_contact(session, contact)
     ref = find_ref(msg.subject) or (find_ref(msg.text[:2000]) if msg.channel != "email" else None)
     if ref:
         ticket = session.scalar(select(Ticket).where(Ticket.ref == ref))
         if ticket is not None:
             return ticket, "ref"
-    header_ids = [i for i in (msg.in_reply_to, *msg.references) if i]
+    header_ids = [bounded(i, 512) for i in (msg.in_reply_to, *msg.references) if i]
     if header_ids:
         ticket_id = session.scalar(
             select(Message.ticket_id).where(Message.header_message_id.in_(header_ids)).limit(1))
@@ -152,9 +202,9 @@ def create_ticket(session: Session, vault: Vault, msg: InboundMessage, triage: T
     # 32^6 refs: a collision is a one-in-a-billion event per ticket; it fails this
     # transaction on the unique constraint and the retry draws a new ref.
     ticket = Ticket(
-        ref=new_ref(), status="open", channel=msg.channel, mailbox=mailbox,
-        category=triage.category, department=triage.department, priority=triage.priority,
-        language=triage.language, private=False, private_reasons=[], triage_reasons=list(triage.reasons),
+        ref=new_ref(), status="open", channel=msg.channel[:16], mailbox=mailbox and mailbox[:128],
+        category=triage.category[:32], department=triage.department[:64],
+        priority=triage.priority[:16], language=triage.language[:8], private=False, private_reasons=[], triage_reasons=list(triage.reasons),
         contact_id=contact.id, subject=subject[:1000], parse_error=bool(msg.parse_error),
         created_at=now, updated_at=now, last_message_at=now, due_at=now + due_in,
     )
@@ -242,20 +292,31 @@ def ticket_subject(vault: Vault, ticket: Ticket, show_private: bool) -> str:
 def add_message(session: Session, vault: Vault, ticket: Ticket, msg: InboundMessage,
                 triage: Triage, inbox_id: int | None, dedupe_key: str | None,
                 now: dt.datetime, max_attachment_bytes: int | None = None) -> Message:
+    # Inbound values fit their columns: an over-long one is cut (never a database error)
+    # and its original length recorded in `extra["cut"]`.
+    cuts: dict[str, int] = {}
+    extra: dict[str, Any] = dict(msg.extra)
     message = Message(
-        ticket_id=ticket.id, inbox_id=inbox_id, direction="in", channel=msg.channel,
-        dedupe_key=dedupe_key, header_message_id=(msg.message_id or None) and msg.message_id[:512],
-        in_reply_to=(msg.in_reply_to or None) and msg.in_reply_to[:512],
-        sender=msg.sender[:320], sender_name=msg.sender_name[:255], private=False,
-        text=msg.text, new_text=msg.new_text, language=triage.language, category=triage.category,
-        priority=triage.priority, private_reasons=list(triage.private_reasons),
-        parse_error=msg.parse_error, loop_reasons=list(msg.loop.reasons), extra=dict(msg.extra),
-        sent_at=msg.sent_at, created_at=now,
+        ticket_id=ticket.id, inbox_id=inbox_id, direction="in", channel=msg.channel[:16],
+        dedupe_key=dedupe_key and bounded(dedupe_key, 128),
+        header_message_id=cut(msg.message_id, 512, "message_id", cuts) if msg.message_id else None,
+        in_reply_to=cut(msg.in_reply_to, 512, "in_reply_to", cuts) if msg.in_reply_to else None,
+        sender=cut(msg.sender, 320, "sender", cuts), sender_name=cut(msg.sender_name, 255, "sender_name", cuts),
+        private=False, text=msg.text, new_text=msg.new_text, language=triage.language[:8],
+        category=triage.category[:32], priority=triage.priority[:16],
+        private_reasons=list(triage.private_reasons), parse_error=msg.parse_error,
+        loop_reasons=list(msg.loop.reasons), sent_at=msg.sent_at, created_at=now,
     )
     private = ticket.private or triage.private
     if private:
         seal_message(vault, message, msg.text, msg.new_text)
     session.add(message)
+    for index, attachment in enumerate(msg.attachments):
+        cut(attachment.filename, 512, f"attachment{index}_filename", cuts)
+        cut(attachment.content_type, 255, f"attachment{index}_content_type", cuts)
+    if cuts:
+        extra["cut"] = cuts
+    message.extra = extra
     session.flush()
     for attachment in msg.attachments:
         content = attachment.content

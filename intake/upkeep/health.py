@@ -51,11 +51,17 @@ def check_database(rt: Runtime) -> str | None:
 def health(rt: Runtime, check_broker: BrokerCheck | None) -> dict[str, Any]:
     """The report `intake health` prints and /healthz serves; `check_broker` comes from the
     task layer (None: this process has no broker to check)."""
+    from intake.preflight import problems as start_problems
+
     database = check_database(rt)
     broker = check_broker() if check_broker is not None else None
-    report: dict[str, Any] = {"ok": database is None and broker is None,
+    # What would stop a command from starting (schema newer than the code, a key that
+    # cannot open the stored data, a read-only data directory): one line each.
+    problems = start_problems(rt)
+    report: dict[str, Any] = {"ok": database is None and broker is None and not problems,
                               "database": database or "ok",
-                              "broker": broker or ("ok" if check_broker is not None else "not checked")}
-    if database is None:
+                              "broker": broker or ("ok" if check_broker is not None else "not checked"),
+                              "problems": problems}
+    if database is None and not any(p.startswith("INTAKE_DATABASE_URL") for p in problems):
         report.update(counts(rt))
     return report

@@ -17,7 +17,7 @@ from twilio.request_validator import RequestValidator
 from intake.process import pipeline
 from intake.capture.twilio import capture_key
 from intake.settings import SettingsError, load_settings
-from intake.tickets.models import AttachmentRow, Contact, Message, Outbox, Ticket, utcnow
+from intake.tickets.models import AttachmentRow, Contact, Inbox, Message, Outbox, Ticket, utcnow
 from intake.tickets.store import open_message
 from tests.integration.web.conftest_phone import *  # noqa: F403 - fixtures
 from tests.integration.web.conftest_phone import PUBLIC_URL, PhoneApp
@@ -195,7 +195,8 @@ def test_status_callbacks_update_the_outbox_row(phone_app: PhoneApp, corpus: Cor
     assert phone_app.process_all()[0].outcome == pipeline.IGNORED  # not one of ours
 
 
-def test_a_status_callback_that_outruns_the_send_is_retried(phone_app: PhoneApp, corpus: Corpus) -> None:
+def test_a_status_callback_that_outruns_the_send_is_kept_until_the_send_is_recorded(
+        phone_app: PhoneApp, corpus: Corpus) -> None:
     data = corpus("message_status_callback.json")
     assert phone_app.post("sms", corpus("sms_inbound.json")["params"]).status_code == 200
     ticket_id = phone_app.process_all()[0].ticket_id
@@ -208,16 +209,16 @@ def test_a_status_callback_that_outruns_the_send_is_retried(phone_app: PhoneApp,
         row_id = row.id
     assert phone_app.post("status", data["params"]).status_code == 200
     [capture] = [r for r in phone_app.inbox() if r.channel == "status"]
-    from intake.process.status import StatusBeforeSend
+    from intake.process.status import PENDING, apply_pending_statuses
 
-    with pytest.raises(StatusBeforeSend):
-        pipeline.process_inbox(phone_app.rt, capture.id)
+    assert pipeline.process_inbox(phone_app.rt, capture.id).outcome == PENDING
     with phone_app.rt.sessions() as session:  # the send task records the SID
         session.get(Outbox, row_id).provider_id = sid
+        assert apply_pending_statuses(session, sid) == 1
         session.commit()
-    assert pipeline.process_inbox(phone_app.rt, capture.id).outcome == pipeline.UPDATED
     with phone_app.rt.sessions() as session:
         assert session.get(Outbox, row_id).status == "delivered"
+        assert session.get(Inbox, capture.id).status == "done"
 
 
 def test_health_and_metrics(phone_app: PhoneApp) -> None:

@@ -1,0 +1,170 @@
+"""Start-up checks of what ops configure: the data directory can be written, the database
+answers and is at a schema this code knows, the encryption key opens the data already
+stored (STYLE 12).
+
+A failure is one line naming the setting or file, never a secret (a `SettingsError`: the
+CLI prints it and exits 2); `intake health` and /healthz list the same lines as problems.
+"""
+
+from __future__ import annotations
+
+import functools
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sqlalchemy import text
+
+from intake.db import safe_url
+from intake.settings import Settings, SettingsError, get_settings
+
+if TYPE_CHECKING:
+    from intake.runtime import Runtime
+
+
+def _sqlite_path(settings: Settings) -> Path | None:
+    url = settings.database_url
+    if not url.startswith("sqlite"):
+        return None
+    path = url.split("///", 1)[-1].split("?", 1)[0]
+    return Path(path) if path and path != ":memory:" else None
+
+
+def _writable(path: Path) -> str | None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        return f"{path} is not writable ({type(exc).__name__}: {exc.strerror or exc})"
+    return None
+
+
+def path_problems(settings: Settings) -> list[str]:
+    """The directories this configuration writes to, where they cannot be written. The data
+    directory is checked only when something uses it (SQLite file, key file, file senders,
+    filesystem broker), so a server on PostgreSQL and Redis may run on a read-only disk."""
+    problems = []
+    database = _sqlite_path(settings)
+    data_dir = settings.data_dir.resolve()
+    in_data_dir = database is not None and data_dir in database.resolve().parents
+    if (in_data_dir or not settings.encryption_key.strip() or settings.broker_url.startswith("filesystem")
+            or "file" in (settings.email_backend, settings.sms_backend)):
+        problem = _writable(data_dir)
+        if problem:
+            problems.append(f"INTAKE_DATA_DIR: {problem}")
+    if database is not None and not in_data_dir and not problems:
+        problem = _writable(database.resolve().parent)
+        if problem:
+            problems.append(f"INTAKE_DATABASE_URL: {problem}")
+    return problems
+
+
+def connect_problem(rt: "Runtime") -> str | None:
+    try:
+        with rt.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except Exception as exc:  # noqa: BLE001 - any failure here is "cannot connect"
+        return f"INTAKE_DATABASE_URL: cannot connect to {safe_url(rt.settings.database_url)} ({type(exc).__name__})"
+    return None
+
+
+@functools.lru_cache(maxsize=4)
+def _revisions(url: str) -> tuple[frozenset[str], frozenset[str]]:
+    """(every revision this code knows, the heads): read once from the migration scripts."""
+    from alembic.script import ScriptDirectory
+
+    from intake.db import alembic_config
+
+    script = ScriptDirectory.from_config(alembic_config(url))
+    return frozenset(r.revision for r in script.walk_revisions()), frozenset(script.get_heads())
+
+
+def schema_problem(rt: "Runtime", upgrading: bool) -> str | None:
+    """A schema newer than this code (from a later release) always; one behind the code only
+    when not upgrading now (`intake health`)."""
+    from alembic.runtime.migration import MigrationContext
+
+    url = rt.settings.database_url
+    with rt.engine.connect() as connection:
+        current = set(MigrationContext.configure(connection).get_current_heads())
+    known, heads = _revisions(url)
+    unknown = sorted(current - known)
+    if unknown:
+        return (f"INTAKE_DATABASE_URL: the database {safe_url(url)} is at schema revision "
+                f"{', '.join(unknown)}, newer than this intake knows ({', '.join(sorted(heads))}): "
+                "run a release that has it, or point INTAKE_DATABASE_URL at the right database")
+    if not upgrading and current != heads:
+        return (f"INTAKE_DATABASE_URL: the database {safe_url(url)} is at schema "
+                f"{', '.join(sorted(current)) or 'none'}, this intake needs "
+                f"{', '.join(sorted(heads))}: run `intake db upgrade`")
+    return None
+
+
+def key_source(settings: Settings) -> str:
+    return "INTAKE_ENCRYPTION_KEY" if settings.encryption_key.strip() else str(settings.data_dir / "secret.key")
+
+
+# The newest sealed value of each kind: if the key opens these, it is the key in use.
+_SAMPLES = (("inbox row", "SELECT id, raw FROM inbox ORDER BY id DESC LIMIT 1"),
+            ("ticket", "SELECT id, subject_secret FROM tickets WHERE subject_secret IS NOT NULL "
+                       "ORDER BY id DESC LIMIT 1"))
+
+
+def key_problem(rt: "Runtime") -> str | None:
+    """A valid key that is not the one the stored data was sealed with (a new key set
+    without keeping the old one after it)."""
+    from intake.crypto import InvalidToken
+
+    for what, query in _SAMPLES:
+        try:
+            with rt.engine.connect() as connection:
+                row = connection.execute(text(query)).first()
+        except Exception:  # noqa: BLE001 - no table yet: nothing stored to open
+            return None
+        if row is None:
+            continue
+        try:
+            rt.vault.decrypt(bytes(row[1]))
+        except InvalidToken:
+            return (f"{key_source(rt.settings)}: the key cannot open the data already stored "
+                    f"({what} {row[0]}); keep the old key after the new one (comma-separated, newest first)")
+    return None
+
+
+def problems(rt: "Runtime") -> list[str]:
+    """Every start-up problem of a built runtime, for `intake health` and /healthz."""
+    found = path_problems(rt.settings)
+    problem = connect_problem(rt)
+    if problem is None:
+        problem = schema_problem(rt, upgrading=False) or key_problem(rt)
+    return found + ([problem] if problem else [])
+
+
+def _upgrade(rt: "Runtime") -> None:
+    from intake.db import upgrade
+
+    try:
+        upgrade(rt.settings.database_url)
+    except Exception as exc:  # noqa: BLE001 - one line naming the setting, not a traceback
+        raise SettingsError(f"INTAKE_DATABASE_URL: cannot bring {safe_url(rt.settings.database_url)} "
+                            f"to the latest schema ({type(exc).__name__})") from exc
+
+
+def start(upgrade: bool = True) -> "Runtime":
+    """The runtime for a command, checked: raises SettingsError with the first problem."""
+    from intake.runtime import get_runtime
+
+    found = path_problems(get_settings())
+    if found:
+        raise SettingsError(found[0])
+    rt = get_runtime()
+    problem = connect_problem(rt) or schema_problem(rt, upgrading=upgrade)
+    if problem:
+        raise SettingsError(problem)
+    if upgrade:
+        _upgrade(rt)
+    problem = key_problem(rt)
+    if problem:
+        raise SettingsError(problem)
+    return rt
