@@ -170,11 +170,9 @@ def cannot_create(setting: str, configured: str, name: str, exc: Exception, layo
 
 def probe_create(client: IMAPClient, folder: Folder, layout: Layout) -> Folder:
     """Whether a missing folder could be created, without creating it: create and delete a
-    uniquely named sibling. (Creating and deleting the folder itself could delete mail a
-    poller moved into it in between.)"""
-    parent, _, _leaf = folder.name.rpartition(layout.delimiter) if layout.delimiter else ("", "", "")
-    probe = f"{parent}{layout.delimiter}intake-check-{secrets.token_hex(4)}" if parent else \
-        f"intake-check-{secrets.token_hex(4)}"
+    sibling with the same name plus a unique suffix (same parent, same characters).
+    Creating and deleting the folder itself could delete mail a poller moved into it."""
+    probe = f"{folder.name}-intake-check-{secrets.token_hex(4)}"
     try:
         client.create_folder(probe)
     except IMAPClientAbortError:
