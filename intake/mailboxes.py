@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
@@ -45,6 +46,7 @@ class MailboxConfig:
     timeout: float = 30.0
     batch_size: int = 100
     max_message_bytes: int = 25 * 1024 * 1024
+    from_file: bool = False  # declared in INTAKE_MAILBOXES_FILE, not by INTAKE_IMAP_*
 
     def start_since(self) -> dt.date | None:
         return dt.date.fromisoformat(self.start[6:]) if self.start.startswith("since:") else None
@@ -73,7 +75,7 @@ def load_mailboxes(settings: Settings) -> list[MailboxConfig]:
             data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except (OSError, yaml.YAMLError) as exc:
             raise SettingsError(f"INTAKE_MAILBOXES_FILE {path}: {exc}") from None
-        known = {f.name for f in fields(MailboxConfig)}
+        known = {f.name for f in fields(MailboxConfig)} - {"from_file"}
         for index, entry in enumerate(data.get("mailboxes", [])):
             if not isinstance(entry, dict) or "name" not in entry or "host" not in entry:
                 raise SettingsError(f"{path}: mailboxes[{index}] needs at least name and host")
@@ -88,7 +90,7 @@ def load_mailboxes(settings: Settings) -> list[MailboxConfig]:
                 raise SettingsError(f"{path}: mailbox {entry['name']}: unknown keys {sorted(unknown)}")
             if "port" not in values:
                 values["port"] = 993 if values.get("security", "ssl") == "ssl" else 143
-            boxes.append(replace(base, **values))
+            boxes.append(replace(base, **values, from_file=True))
     names = [b.name for b in boxes]
     if len(set(names)) != len(names):
         raise SettingsError("mailbox names must be unique: " + ", ".join(names))
@@ -100,3 +102,26 @@ def get_mailbox(settings: Settings, name: str) -> MailboxConfig:
         if box.name == name:
             return box
     raise SettingsError(f"no mailbox named {name!r} (see INTAKE_IMAP_HOST / INTAKE_MAILBOXES_FILE)")
+
+
+def setting_name(box: MailboxConfig, field: str) -> str:
+    """The setting an operator changes to change `field` of this mailbox, for messages
+    that tell them what to set: INTAKE_IMAP_PROCESSED_FOLDER, or
+    mailboxes[finance].processed_folder in INTAKE_MAILBOXES_FILE."""
+    if box.from_file:
+        return f"mailboxes[{box.name}].{field}"
+    return f"INTAKE_IMAP_{field.upper()}"
+
+
+# A poll that captured but could not move mail records its folder problems in
+# MailboxState.last_error under this prefix, one "SETTING='value': why" per problem,
+# joined by " | ", so health and metrics can show them without a column of their own.
+FOLDER_PROBLEM = "folder problem: "
+_PROBLEM_SETTING = re.compile(r"(?:^|\s\|\s)([\w.\[\]-]+)=")
+
+
+def folder_problem_settings(last_error: str | None) -> list[str]:
+    """The settings named by the folder problems in a MailboxState.last_error, if any."""
+    if not last_error or not last_error.startswith(FOLDER_PROBLEM):
+        return []
+    return _PROBLEM_SETTING.findall(last_error[len(FOLDER_PROBLEM):])

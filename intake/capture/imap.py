@@ -18,12 +18,14 @@ import uuid
 from dataclasses import dataclass, field
 
 from imapclient import IMAPClient
+from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from intake.mailboxes import MailboxConfig, get_mailbox
+from intake.mailboxes import FOLDER_PROBLEM, MailboxConfig, get_mailbox
 from intake.runtime import Runtime
 from intake.tickets.models import MailboxState, utcnow
+from intake.capture.folders import FolderUnusable, prepare, switch_off, uid_next
 from intake.capture.inbox import CaptureItem, capture_many
 from intake.db import insert_for
 from intake.work import Work
@@ -45,6 +47,8 @@ class PollResult:
     skipped: int = 0
     skipped_uids: list[tuple[int, str]] = field(default_factory=list)
     uidvalidity_changed: bool = False
+    # processed/quarantine folders this poll could not use, each naming its setting
+    folder_problems: list[str] = field(default_factory=list)
 
 
 # -- lease ---------------------------------------------------------------------------------------
@@ -128,11 +132,6 @@ def _close(client: IMAPClient) -> None:
             pass
 
 
-def _ensure_folder(client: IMAPClient, folder: str) -> None:
-    if folder and not client.folder_exists(folder):
-        client.create_folder(folder)
-
-
 def _start_uid(client: IMAPClient, box: MailboxConfig, uidnext: int) -> int:
     """The watermark for a mailbox seen for the first time (INTAKE_IMAP_START)."""
     if box.start == "all":
@@ -150,13 +149,18 @@ def _move(client: IMAPClient, uids: list[int], folder: str) -> None:
     client.add_flags(uids, [b"\\Seen"], silent=True)
     if not folder:
         return
-    if client.has_capability("MOVE"):
-        client.move(uids, folder)
-    else:
+    try:
+        if client.has_capability("MOVE"):
+            client.move(uids, folder)
+            return
         client.copy(uids, folder)
-        client.delete_messages(uids, silent=True)
-        # UID EXPUNGE of these UIDs only (RFC 4315): never expunge what a person deleted.
-        client.uid_expunge(uids)
+    except IMAPClientAbortError:
+        raise  # the connection is gone: the whole poll is retried later
+    except IMAPClientError as exc:  # the server refused this folder: the mail stays put
+        raise FolderUnusable(folder, str(exc)) from exc
+    client.delete_messages(uids, silent=True)
+    # UID EXPUNGE of these UIDs only (RFC 4315): never expunge what a person deleted.
+    client.uid_expunge(uids)
 
 
 # -- polling ----------------------------------------------------------------------------------------
@@ -173,8 +177,12 @@ def poll(rt: Runtime, box: MailboxConfig) -> PollResult:
                 _poll_folder(rt, box, session, client, result)
             finally:
                 _close(client)
+            problems = " | ".join(result.folder_problems)
+            if problems:  # once per poll, naming the settings to change
+                log.warning("mailbox %s: %s%s", box.name, FOLDER_PROBLEM, problems)
             session.execute(update(MailboxState).where(MailboxState.name == box.name)
-                            .values(last_poll_at=utcnow(), last_error=None))
+                            .values(last_poll_at=utcnow(),
+                                    last_error=FOLDER_PROBLEM + problems if problems else None))
             session.commit()
         except Exception as exc:
             session.rollback()
@@ -187,15 +195,16 @@ def poll(rt: Runtime, box: MailboxConfig) -> PollResult:
     return result
 
 
-def _poll_folder(rt: Runtime, box: MailboxConfig, session: Session, client: IMAPClient,
+def _poll_folder(rt: Runtime, configured: MailboxConfig, session: Session, client: IMAPClient,
                  result: PollResult) -> None:
+    # Folder names as this server has them; an unusable move target is switched off ("").
+    box, result.folder_problems = prepare(client, configured)
     selected = client.select_folder(box.folder)
     uidvalidity = int(selected[b"UIDVALIDITY"])
-    uidnext = int(selected.get(b"UIDNEXT", 1))
     state = session.get(MailboxState, box.name)
     assert state is not None
     if state.uidvalidity is None:
-        state.last_uid = _start_uid(client, box, uidnext)
+        state.last_uid = _start_uid(client, box, uid_next(client, box.folder, selected)[0])
     elif state.uidvalidity != uidvalidity:
         # The server renumbered the folder: re-scan it whole. Captures are deduplicated on
         # their bytes, so mail already taken is not stored twice.
@@ -205,21 +214,32 @@ def _poll_folder(rt: Runtime, box: MailboxConfig, session: Session, client: IMAP
         result.uidvalidity_changed = True
     state.uidvalidity = uidvalidity
     session.commit()
-    for folder in (box.processed_folder, box.quarantine_folder):
-        _ensure_folder(client, folder)
 
     present = sorted(client.search(["ALL"]))
     # A poller that died between commit and MOVE leaves its last batch or two behind.
     below = [u for u in present if u <= state.last_uid][-2 * box.batch_size:]
-    _tidy_captured(rt, box, session, client, uidvalidity, below)
+    try:
+        _tidy_captured(rt, box, session, client, uidvalidity, below)
+    except FolderUnusable as failure:
+        box = _switched_off(box, failure, configured, result)
     uids = [u for u in present if u > state.last_uid]
     if not uids:
         return
     sizes = {uid: data.get(b"RFC822.SIZE", 0) for uid, data in client.fetch(uids, ["RFC822.SIZE"]).items()}
     for start in range(0, len(uids), box.batch_size):
         batch = uids[start:start + box.batch_size]
-        _capture_batch(rt, box, session, client, state, uidvalidity, batch, sizes, result)
+        try:
+            _capture_batch(rt, box, session, client, state, uidvalidity, batch, sizes, result)
+        except FolderUnusable as failure:  # captured and committed; only the move failed
+            box = _switched_off(box, failure, configured, result)
         acquire_lease(session, box.name, box.folder, rt.settings.lease_seconds)  # renew
+
+
+def _switched_off(box: MailboxConfig, failure: FolderUnusable, configured: MailboxConfig,
+                  result: PollResult) -> MailboxConfig:
+    box, problem = switch_off(box, failure, configured)
+    result.folder_problems.append(problem)
+    return box
 
 
 def _tidy_captured(rt: Runtime, box: MailboxConfig, session: Session, client: IMAPClient,

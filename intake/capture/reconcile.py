@@ -12,6 +12,7 @@ from intake.tickets.models import Inbox, MailboxState
 
 
 def reconcile(rt: Runtime, mailbox: str | None = None) -> dict[str, Any]:
+    from intake.capture.folders import server_layout, server_name
     from intake.capture.imap import _close, connect
     from intake.mailboxes import load_mailboxes
 
@@ -22,7 +23,9 @@ def reconcile(rt: Runtime, mailbox: str | None = None) -> dict[str, Any]:
         with rt.sessions() as session:
             client = connect(rt, box, session)
             try:
-                selected = client.select_folder(box.folder, readonly=True)
+                # the polled folder as the server names it (INBOX. prefix on Courier, Cyrus)
+                folder = server_name(client, server_layout(client), box.folder) or box.folder
+                selected = client.select_folder(folder, readonly=True)
                 uidvalidity = int(selected[b"UIDVALIDITY"])
                 uids = sorted(client.search(["ALL"]))
             finally:
@@ -33,7 +36,7 @@ def reconcile(rt: Runtime, mailbox: str | None = None) -> dict[str, Any]:
             watermark = state.last_uid if state and state.uidvalidity == uidvalidity else 0
             missing = [uid for key, uid in keys.items() if key not in captured]
             report["mailboxes"].append({
-                "name": box.name, "folder": box.folder, "uidvalidity": uidvalidity,
+                "name": box.name, "folder": folder, "uidvalidity": uidvalidity,
                 "messages": len(uids), "last_uid": watermark,
                 # Below the watermark and not captured: skipped (poisonous) or left behind.
                 "uncaptured_below_watermark": [u for u in missing if u <= watermark],

@@ -8,6 +8,7 @@ import sys
 
 from intake.cli.common import dispatcher, emit, runtime
 from intake.cli.ingest import cmd_ingest, cmd_poll
+from intake.cli.mailbox import cmd_mailbox_check
 from intake.cli.tickets import cmd_tickets
 from intake.settings import SettingsError
 
@@ -188,6 +189,10 @@ def build_parser() -> argparse.ArgumentParser:
     m = msub.add_parser("reconcile")
     m.add_argument("--mailbox")
     p.set_defaults(func=cmd_mailbox)
+    m = msub.add_parser("check", help="folders, namespace and capabilities: usable as configured?")
+    m.add_argument("--mailbox")
+    m.add_argument("--text", action="store_true", help="readable lines instead of one JSON object")
+    m.set_defaults(func=cmd_mailbox_check)
 
     p = sub.add_parser("keys", help="encryption keys")
     ksub = p.add_subparsers(dest="keys_command", required=True)

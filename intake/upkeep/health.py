@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
+from intake.mailboxes import FOLDER_PROBLEM, folder_problem_settings
 from intake.runtime import Runtime
 from intake.tickets.models import Inbox, MailboxState, Outbox, Ticket
 
@@ -18,6 +19,15 @@ BrokerCheck = Callable[[], "str | None"]
 
 def _by_status(session: Session, column: Any) -> dict[str, int]:
     return {str(status): int(n) for status, n in session.execute(select(column, func.count()).group_by(column))}
+
+
+def _folder_problem(last_error: str | None) -> dict[str, Any]:
+    """A processed/quarantine folder the last poll could not use (capture went on; the mail
+    stayed in place), and the settings to change."""
+    if not last_error or not last_error.startswith(FOLDER_PROBLEM):
+        return {"folder_problem": None, "folder_problem_settings": []}
+    return {"folder_problem": last_error[len(FOLDER_PROBLEM):],
+            "folder_problem_settings": folder_problem_settings(last_error)}
 
 
 def counts(rt: Runtime) -> dict[str, Any]:
@@ -32,7 +42,8 @@ def counts(rt: Runtime) -> dict[str, Any]:
         mailboxes = [
             {"name": m.name, "last_uid": m.last_uid, "uidvalidity": m.uidvalidity,
              "last_poll_at": m.last_poll_at.isoformat() if m.last_poll_at else None,
-             "last_error": m.last_error, "skipped": len(m.skipped or [])}
+             "last_error": m.last_error, "skipped": len(m.skipped or []),
+             **_folder_problem(m.last_error)}
             for m in session.scalars(select(MailboxState))
         ]
     return {"inbox": inbox, "outbox": outbox, "tickets": tickets, "quarantined": quarantined,

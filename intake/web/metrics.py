@@ -84,6 +84,14 @@ class WebhookMetrics:
             family("intake_mailbox_skipped", "gauge", "Messages a mailbox poll could not capture.")
             for box in counts.get("mailboxes") or []:
                 lines.append(f'intake_mailbox_skipped{{mailbox="{_label(box["name"])}"}} {box["skipped"]}')
+            family("intake_mailbox_folder_problem", "gauge",
+                   "1 per setting naming a processed/quarantine folder the last poll could not use.")
+            for box in counts.get("mailboxes") or []:
+                name = _label(box["name"])
+                for setting in box.get("folder_problem_settings") or []:
+                    lines.append(f'intake_mailbox_folder_problem{{mailbox="{name}",setting="{_label(setting)}"}} 1')
+                if not box.get("folder_problem_settings"):
+                    lines.append(f'intake_mailbox_folder_problem{{mailbox="{name}",setting=""}} 0')
         return "\n".join(lines) + "\n"
 
 

@@ -124,7 +124,19 @@ class Dovecot:
     """One private Dovecot instance. `start()`, then use the helpers, then `stop()`."""
 
     def __init__(self, run_dir: str | os.PathLike[str] | None = None,
-                 users: dict[str, str] | None = None) -> None:
+                 users: dict[str, str] | None = None, *, prefix: str | None = None,
+                 separator: str = ".", special_use: dict[str, str] | None = None,
+                 capabilities: str | None = None) -> None:
+        """The default is Dovecot's own layout (personal namespace prefix "", separator
+        "."). Variants, to test servers as they are:
+
+        prefix="INBOX."      Courier-IMAP's (and stock Cyrus's) layout: every folder lives
+                             under INBOX., and CREATE of a name outside it fails
+        special_use          {folder: flag}, e.g. {"Archive": "\\Archive"} (RFC 6154),
+                             folders created on first login
+        capabilities         the explicit capability list (Dovecot `imap_capability`),
+                             e.g. without MOVE to exercise COPY + UID EXPUNGE
+        """
         self._own_dir = run_dir is None
         self.run_dir = Path(run_dir or make_run_dir("intake-dovecot-"))
         self.conf = self.run_dir / "dovecot.conf"
@@ -142,6 +154,10 @@ class Dovecot:
         self._box_counter = 0
         self._token = secrets.token_hex(6)  # in the greeting: tells our server from another
         self.uid = self.gid = -1
+        self.prefix = prefix
+        self.separator = separator
+        self.special_use = dict(special_use or {})
+        self.capabilities = capabilities
 
     # -- life cycle ---------------------------------------------------------------------
     def start(self) -> Dovecot:
@@ -307,7 +323,21 @@ service stats {{
 protocol imap {{
   mail_max_userip_connections = 1000
 }}
-""")
+{self._variant_config()}""")
+
+    def _variant_config(self) -> str:
+        """The namespace and capability lines of a variant; empty for the default layout."""
+        lines = []
+        if self.prefix is not None or self.special_use:
+            lines += ["namespace inbox {", "  inbox = yes",
+                      f"  prefix = {self.prefix or ''}", f"  separator = {self.separator}"]
+            for folder, flag in self.special_use.items():
+                lines += [f'  mailbox "{folder}" {{', "    auto = create",
+                          f"    special_use = {flag}", "  }"]
+            lines.append("}")
+        if self.capabilities is not None:
+            lines.append(f"imap_capability = {self.capabilities}")
+        return "\n".join(lines) + "\n"
 
     # -- users and paths ----------------------------------------------------------------
     def add_user(self, user: str, password: str = "secret") -> None:
@@ -346,8 +376,11 @@ protocol imap {{
         return self.home_root / domain / local
 
     def maildir(self, user: str, folder: str = "INBOX") -> Path:
-        """The directory of a folder (Maildir++: INBOX is the root, others are `.Name`)."""
+        """The directory of a folder (Maildir++: INBOX is the root, others are `.Name`; a
+        namespace prefix such as `INBOX.` is not part of the directory name)."""
         root = self.home(user) / "Maildir"
+        if self.prefix and folder.upper().startswith(self.prefix.upper()):
+            folder = folder[len(self.prefix):]
         return root if folder.upper() == "INBOX" else root / ("." + folder.replace("/", "."))
 
     def doveadm(self, *args: str, timeout: float = 60) -> str:
