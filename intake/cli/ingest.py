@@ -78,6 +78,7 @@ def cmd_poll(args: argparse.Namespace) -> int:
                    "duplicates": result.duplicates, "oversize": result.oversize,
                    "skipped": result.skipped, "failed": failed, "outcomes": outcomes,
                    "uidvalidity_changed": result.uidvalidity_changed,
+                   "folder_problems": list(result.folder_problems),
                    "seconds": round(time.monotonic() - started, 3)})
         if args.once:
             return 0
