@@ -191,6 +191,10 @@ class _Deadline:
             raise MediaError("deadline exceeded")
         return left
 
+    def over(self) -> bool:
+        # A socket timeout set to the time left fires together with the timer: same cause.
+        return self.expired or time.monotonic() >= self.ends - 0.1
+
     def watch(self, sock: socket.socket | None) -> None:
         with self._lock:
             self._sock = sock
@@ -306,11 +310,11 @@ def download(url: str, settings: Settings, account_sid: str | None = None,
                 connection.close()
         raise MediaError(f"more than {MAX_HOPS} redirects")
     except MediaError:
-        if deadline.expired:
+        if deadline.over():
             raise MediaError("deadline exceeded") from None
         raise
     except (OSError, http.client.HTTPException, ValueError) as exc:
-        if deadline.expired:
+        if deadline.over():
             raise MediaError("deadline exceeded") from None
         raise MediaError(type(exc).__name__) from None
     finally:
