@@ -19,13 +19,14 @@ from intake.capture.inbox import CaptureItem
 # ("MessageSidSM...To+1..."), so a replay that moves a boundary ("MessageSid=SM...To+1...",
 # To removed) keeps a valid signature; strict shapes make such a request invalid instead
 # of a new capture (https://www.twilio.com/docs/usage/webhooks/webhooks-security).
+# AccountSid (which Twilio sends with every webhook) is checked for its shape when present,
+# not required: it is in no key, and some callers of ours build parameter sets without it.
 KINDS: dict[str, tuple[tuple[str, ...], str]] = {
-    "sms": (("MessageSid", "AccountSid", "From", "To"), "twilio:sms:{MessageSid}"),
-    "voice": (("CallSid", "AccountSid", "From", "To"), "twilio:voice:{CallSid}"),
-    "recording": (("RecordingSid", "AccountSid"), "twilio:recording:{RecordingSid}"),
-    "transcription": (("TranscriptionSid", "RecordingSid", "AccountSid"),
-                      "twilio:transcription:{TranscriptionSid}"),
-    "status": (("MessageSid", "MessageStatus", "AccountSid"), "twilio:status:{MessageSid}:{MessageStatus}"),
+    "sms": (("MessageSid", "From", "To"), "twilio:sms:{MessageSid}"),
+    "voice": (("CallSid", "From", "To"), "twilio:voice:{CallSid}"),
+    "recording": (("RecordingSid",), "twilio:recording:{RecordingSid}"),
+    "transcription": (("TranscriptionSid", "RecordingSid"), "twilio:transcription:{TranscriptionSid}"),
+    "status": (("MessageSid", "MessageStatus"), "twilio:status:{MessageSid}:{MessageStatus}"),
 }
 
 # What a file for `intake ingest` must have (an operator's file, not a request off the net).
