@@ -181,6 +181,20 @@ class Settings(BaseSettings):
     def our_address_set(self) -> frozenset[str]:
         return frozenset(a.strip().lower() for a in self.our_addresses.split(",") if a.strip())
 
+    # -- webhook and media hardening (privacy issue: SSRF, host trust) -----------------------
+    # Hosts a MediaUrl / RecordingUrl may name (comma-separated; "*.example.com" matches any
+    # subdomain). Only HTTPS on port 443 to globally routable addresses; the origin of
+    # INTAKE_TWILIO_API_BASE (a stand-in, an egress proxy) is trusted as Twilio as well.
+    media_hosts: str = "api.twilio.com,*.twilio.com"
+    # Hosts Twilio's redirect from a media URL may lead to: its CDN (mms.twiliocdn.com when
+    # "Enforce HTTP Auth on Media URLs" is on, s3-external-1.amazonaws.com for media stored
+    # without it; Twilio support article 223183748). Every hop is checked again.
+    media_redirect_hosts: str = "*.twilio.com,*.twiliocdn.com,s3-external-1.amazonaws.com"
+    media_deadline_seconds: float = 30.0  # one download, all hops and every byte
+    # Development only: without INTAKE_PUBLIC_URL, check signatures against the URL of the
+    # request itself, for requests from loopback only. Off: Twilio routes answer 503.
+    dev_trust_request_url: bool = False
+
 
 def load_settings(**overrides: object) -> Settings:
     """Read settings; turn pydantic's validation error into one message naming each key."""

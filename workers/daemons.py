@@ -60,15 +60,18 @@ def run_web(host: str | None, port: int | None, require_twilio: bool = True, wor
     settings = get_settings()
     host, port = host or settings.web_host, port or settings.web_port
     level = settings.log_level.lower()
+    # uvicorn believes X-Forwarded-Proto/-For from 127.0.0.1 by default (proxy_headers=True):
+    # only under INTAKE_TRUST_PROXY may a proxy's headers change the scheme or the client.
     app = web_app(require_twilio=require_twilio)  # checks the settings here, once
     if workers > 1:
         # One uvicorn process tops out near 200 webhooks/s on two cores: more processes,
         # each building its own app (and database pool) from the same settings.
         factory = "workers.daemons:web_app" if require_twilio else "workers.daemons:embedded_web_app"
         uvicorn.run(factory, factory=True, workers=workers, host=host, port=port,
-                    log_level=level, access_log=False)
+                    log_level=level, access_log=False, proxy_headers=settings.trust_proxy)
     else:
-        uvicorn.run(app, host=host, port=port, log_level=level, access_log=False)
+        uvicorn.run(app, host=host, port=port, log_level=level, access_log=False,
+                    proxy_headers=settings.trust_proxy)
     return 0
 
 

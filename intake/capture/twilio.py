@@ -8,19 +8,51 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from intake.capture.inbox import CaptureItem
 
-# inbox channel -> (required parameters, capture key template)
+# inbox channel -> (required parameters, capture key template). The key is built only from
+# values that passed `invalid_params`: Twilio signs names and values run together
+# ("MessageSidSM...To+1..."), so a replay that moves a boundary ("MessageSid=SM...To+1...",
+# To removed) keeps a valid signature; strict shapes make such a request invalid instead
+# of a new capture (https://www.twilio.com/docs/usage/webhooks/webhooks-security).
+# AccountSid (which Twilio sends with every webhook) is checked for its shape when present,
+# not required: it is in no key, and some callers of ours build parameter sets without it.
 KINDS: dict[str, tuple[tuple[str, ...], str]] = {
-    "sms": (("MessageSid", "From"), "twilio:sms:{MessageSid}"),
-    "voice": (("CallSid",), "twilio:voice:{CallSid}"),
+    "sms": (("MessageSid", "From", "To"), "twilio:sms:{MessageSid}"),
+    "voice": (("CallSid", "From", "To"), "twilio:voice:{CallSid}"),
     "recording": (("RecordingSid",), "twilio:recording:{RecordingSid}"),
     "transcription": (("TranscriptionSid", "RecordingSid"), "twilio:transcription:{TranscriptionSid}"),
     "status": (("MessageSid", "MessageStatus"), "twilio:status:{MessageSid}:{MessageStatus}"),
 }
+
+# What a file for `intake ingest` must have (an operator's file, not a request off the net).
+_FILE_REQUIRED: dict[str, tuple[str, ...]] = {
+    "sms": ("MessageSid", "From"), "voice": ("CallSid",), "recording": ("RecordingSid",),
+    "transcription": ("TranscriptionSid", "RecordingSid"), "status": ("MessageSid", "MessageStatus"),
+}
+
+# What a SID parameter looks like, wherever it appears: two letters and 32 hex digits
+# (the "Pattern" lines of Twilio's API reference, e.g. ^AC[0-9a-fA-F]{32}$).
+_HEX = "[0-9a-fA-F]{32}"
+SID_SHAPES: dict[str, re.Pattern[str]] = {
+    name: re.compile(pattern) for name, pattern in {
+        "MessageSid": f"(?:SM|MM){_HEX}", "SmsSid": f"(?:SM|MM){_HEX}",
+        "SmsMessageSid": f"(?:SM|MM){_HEX}", "CallSid": f"CA{_HEX}", "ParentCallSid": f"CA{_HEX}",
+        "RecordingSid": f"RE{_HEX}", "TranscriptionSid": f"TR{_HEX}", "AccountSid": f"AC{_HEX}",
+        "MessagingServiceSid": f"MG{_HEX}", "ConferenceSid": f"CF{_HEX}",
+    }.items()
+}
+# https://www.twilio.com/docs/messaging/api/message-resource#message-status-values
+MESSAGE_STATUSES = frozenset({
+    "queued", "sending", "sent", "failed", "delivered", "undelivered", "receiving", "received",
+    "accepted", "scheduled", "read", "partially_delivered", "canceled"})
+# An address: E.164, a channel prefix (whatsapp:, messenger:, client:, sip:...), or a
+# short/alphanumeric sender; no spaces at the ends, no control characters, bounded.
+_ADDRESS = re.compile(r"[^\s\x00-\x1f\x7f](?:[^\x00-\x1f\x7f]{0,254}[^\s\x00-\x1f\x7f])?")
 
 
 def missing_params(kind: str, params: Mapping[str, str]) -> list[str]:
@@ -28,30 +60,60 @@ def missing_params(kind: str, params: Mapping[str, str]) -> list[str]:
     return [name for name in required if not (params.get(name) or "").strip()]
 
 
-def capture_key(kind: str, params: Mapping[str, str]) -> str:
-    """The idempotency key, bounded to the inbox column (a hand-made file may carry a
-    parameter longer than any Twilio SID)."""
+def invalid_params(kind: str, params: Mapping[str, str]) -> list[str]:
+    """Names of parameters whose value has the wrong shape for a Twilio webhook (empty
+    when the request may be captured). Every SID parameter present is checked, not only
+    the required ones; a missing required one is reported by `missing_params`."""
+    bad = [name for name, shape in SID_SHAPES.items()
+           if name in params and not shape.fullmatch(params[name])]
+    if kind == "status" and "MessageStatus" in params and params["MessageStatus"] not in MESSAGE_STATUSES:
+        bad.append("MessageStatus")
+    bad += [name for name in ("From", "To") if name in params and name in KINDS[kind][0]
+            and not _ADDRESS.fullmatch(params[name])]
+    return bad
+
+
+def check_params(kind: str, params: Mapping[str, str]) -> dict[str, str]:
+    """The key values of a webhook, checked; raises ValueError naming what is wrong."""
+    missing = missing_params(kind, params)
+    if missing:
+        raise ValueError(f"{kind} webhook without {', '.join(missing)}")
+    invalid = invalid_params(kind, params)
+    if invalid:
+        raise ValueError(f"{kind} webhook with malformed {', '.join(invalid)}")
+    return {name: params[name] for name in KINDS[kind][0]}
+
+
+def capture_key(kind: str, params: Mapping[str, str], strict: bool = True) -> str:
+    """The idempotency key; `strict` (webhooks) builds it from checked values only, files
+    given to `intake ingest` by an operator are only stripped, and bounded to the inbox
+    column (a hand-made file may carry a parameter longer than any Twilio SID)."""
     from intake.tickets.store import bounded
 
     _, template = KINDS[kind]
-    return bounded(template.format(**{k: params[k].strip() for k in KINDS[kind][0]}), 255)
+    if strict:
+        return template.format(**check_params(kind, params))
+    return bounded(template.format(**{k: (params.get(k) or "").strip() for k in KINDS[kind][0]}), 255)
 
 
 def make_item(kind: str, params: Mapping[str, str], url: str,
               repeated: Mapping[str, list[str]] | None = None,
-              received_at: dt.datetime | None = None, source: str = "webhook") -> CaptureItem:
-    """The inbox item for one Twilio request. Raises ValueError naming missing parameters."""
-    missing = missing_params(kind, params)
+              received_at: dt.datetime | None = None, source: str = "webhook",
+              strict: bool = True) -> CaptureItem:
+    """The inbox item for one Twilio request. Raises ValueError naming missing (or, when
+    `strict`, malformed) parameters."""
+    required = KINDS[kind][0] if strict else _FILE_REQUIRED[kind]
+    missing = [name for name in required if not (params.get(name) or "").strip()]
     if missing:
         raise ValueError(f"{kind} webhook without {', '.join(missing)}")
+    key = capture_key(kind, params, strict=strict)
     received = (received_at or dt.datetime.now(dt.timezone.utc)).isoformat()
     document: dict[str, Any] = {"params": dict(params), "url": url, "received_at": received}
     if repeated:
         document["repeated"] = {k: list(v) for k, v in repeated.items()}
     raw = json.dumps(document, ensure_ascii=False, sort_keys=True).encode("utf-8")
-    sid_name = KINDS[kind][0][0]
-    return CaptureItem(kind, capture_key(kind, params), raw,
-                       meta={"source": source, "sid": params[sid_name].strip()})
+    sid_name = required[0]
+    return CaptureItem(kind, key, raw, meta={"source": source, "sid": params[sid_name].strip()})
 
 
 def decode_params(raw: bytes) -> dict[str, str]:
@@ -93,4 +155,4 @@ def capture_item_from_json(channel: str, raw: bytes) -> CaptureItem:
     else:
         raise ValueError(f"channel {channel!r} has no Twilio JSON form")
     url = str(data.get("path_hint") or data.get("url") or "") if "params" in data else ""
-    return make_item(kind, params, url, source="file")
+    return make_item(kind, params, url, source="file", strict=False)

@@ -280,7 +280,7 @@ def atomic_write_once(directory: Path, name: str, data: bytes) -> bool:
     """Write `data` to directory/name via a temporary file and a rename; a file already
     there is left alone (the same follow-up written twice is one file). Returns True when
     this call wrote it."""
-    directory.mkdir(parents=True, exist_ok=True)
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)  # files: mkstemp makes them 0600
     target = directory / name
     if target.exists():
         return False

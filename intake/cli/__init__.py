@@ -207,6 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    os.umask(0o077)  # what intake writes (data dir, database, outbox, keys) is the owner's alone
     from intake.logs import setup_logging
 
     setup_logging(os.environ.get("INTAKE_LOG_LEVEL", "INFO"))

@@ -10,20 +10,39 @@ from __future__ import annotations
 import logging
 
 from fastapi import FastAPI, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from intake.upkeep.health import BrokerCheck, counts, health
 from intake.logs import setup_logging
 from intake.runtime import Runtime
 from intake.settings import SettingsError
 from intake.web.metrics import WebhookMetrics
+from intake.web.signatures import valid_host
 from intake.web.twilio_hooks import TwilioWebhooks, load_voice_config, router
 from intake.work import Enqueue
 
 log = logging.getLogger("intake.web")
 
 PROMETHEUS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class RejectMalformedHost:
+    """400 for a request whose Host header cannot be part of a URL (`127.0.0.1:abc`),
+    before any route sees it: such a value otherwise surfaces as a 500 deep in URL code."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            hosts = [value.decode("latin-1") for name, value in scope.get("headers", []) if name == b"host"]
+            if len(hosts) > 1 or (hosts and not valid_host(hosts[0])):
+                log.info("request refused (400): malformed Host header")
+                await PlainTextResponse("malformed Host header\n", status_code=400)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def create_app(rt: Runtime, *, enqueue: Enqueue, check_broker: BrokerCheck | None,
@@ -43,12 +62,17 @@ def create_app(rt: Runtime, *, enqueue: Enqueue, check_broker: BrokerCheck | Non
     # Also when served as `uvicorn --factory workers.daemons:web_app`: the redacting log
     # filter must be in place (a no-op under `intake web`, which set it up already).
     setup_logging(settings.log_level)
+    if not settings.public_url:
+        log.warning("INTAKE_PUBLIC_URL is not set: Twilio webhooks answer 503 until it names the "
+                    "URL Twilio calls%s", " (INTAKE_DEV_TRUST_REQUEST_URL: loopback requests "
+                    "are checked against their own URL)" if settings.dev_trust_request_url else "")
     metrics = WebhookMetrics()
 
     app = FastAPI(title="intake", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.runtime = rt
     app.state.metrics = metrics
     app.include_router(router(TwilioWebhooks(rt, settings, metrics, voice, enqueue)))
+    app.add_middleware(RejectMalformedHost)
 
     @app.get("/healthz")
     async def healthz() -> JSONResponse:

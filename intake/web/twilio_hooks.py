@@ -24,13 +24,13 @@ from starlette.concurrency import run_in_threadpool
 from twilio.twiml.voice_response import VoiceResponse
 
 from intake.normalize.twilio import is_chinese_caller, mask_number
-from intake.capture.twilio import make_item, missing_params
+from intake.capture.twilio import invalid_params, make_item, missing_params
 from intake.runtime import Runtime
 from intake.work import Enqueue, Work
 from intake.settings import Settings, SettingsError
 from intake.capture.inbox import Captured, capture
 from intake.web.metrics import WebhookMetrics
-from intake.web.signatures import SIGNATURE_HEADER, FormParams, base_url, is_valid, request_url
+from intake.web.signatures import SIGNATURE_HEADER, FormParams, UrlRefused, base_url, is_valid, signed_url
 
 log = logging.getLogger("intake.web.twilio")
 
@@ -157,15 +157,22 @@ class TwilioWebhooks:
             raise Refused(400, "bad_form", "too many form fields") from None
         return FormParams(pairs)
 
-    def _verify(self, request: Request, params: FormParams) -> str:
+    def _url(self, request: Request) -> str:
+        """The URL Twilio signed (INTAKE_PUBLIC_URL + path), or Refused (503 without it)."""
         scope = request.scope
         raw_path = scope.get("raw_path")
-        path = raw_path.decode("latin-1") if isinstance(raw_path, bytes) else request.url.path
-        url = request_url(request.url.scheme, request.headers.get("host", request.url.netloc), path,
-                          scope.get("query_string", b"").decode("latin-1"), request.headers, self.settings)
+        path = raw_path.decode("latin-1") if isinstance(raw_path, bytes) else scope.get("path", "/")
+        client = scope.get("client")
+        try:
+            return signed_url(scope.get("scheme", "http"), request.headers.get("host", ""), path,
+                              scope.get("query_string", b"").decode("latin-1"), request.headers,
+                              client[0] if client else None, self.settings)
+        except UrlRefused as refused:
+            raise Refused(refused.status, refused.result, refused.detail) from None
+
+    def _verify(self, request: Request, params: FormParams, url: str) -> None:
         if not is_valid(self.settings.twilio_auth_tokens, url, params, request.headers.get(SIGNATURE_HEADER)):
             raise Refused(403, "bad_signature", "missing or wrong X-Twilio-Signature")
-        return url
 
     def _store(self, kind: str, params: FormParams, url: str) -> Captured:
         """Commit the capture, then enqueue it (STYLE 10); one threadpool hop for both.
@@ -185,12 +192,19 @@ class TwilioWebhooks:
         try:
             if not self.settings.twilio_auth_tokens:
                 raise Refused(503, "not_configured", "TWILIO_AUTH_TOKEN is not set")
+            url = self._url(request)
             params = self._params(request, await self._body(request))
             sid = _safe_sid(params.get(_SID_PARAM[kind]))
-            url = self._verify(request, params)
+            self._verify(request, params, url)
+            # After the signature: what a signed request may still do wrong. Twilio signs
+            # names and values run together, so a replay can shift a boundary and keep the
+            # signature; checked shapes make that a 400, never a new capture.
             missing = missing_params(kind, params)
             if missing:
                 raise Refused(400, "missing_params", "missing " + ", ".join(missing))
+            invalid = invalid_params(kind, params)
+            if invalid:
+                raise Refused(400, "bad_params", "malformed " + ", ".join(invalid))
             try:
                 captured = await run_in_threadpool(self._store, kind, params, url)
             except Exception as exc:  # noqa: BLE001 - any storage failure: Twilio must retry
@@ -211,6 +225,8 @@ class TwilioWebhooks:
             if refused.status == 403:
                 self.metrics.signature_failed(kind)
                 log.warning("twilio %s %s refused: %s", kind, sid, refused.detail)
+            elif refused.result == "no_public_url":
+                log.error("twilio %s refused (503): %s", kind, refused.detail)
             elif refused.status != 503:
                 log.info("twilio %s %s refused (%s): %s", kind, sid, refused.status, refused.detail)
             self.metrics.observe(kind, refused.result, time.monotonic() - started)
@@ -219,7 +235,9 @@ class TwilioWebhooks:
     def _answer(self, kind: str, params: Mapping[str, str], url: str, request: Request) -> Response:
         caller = params.get("From") or params.get("Caller")
         if kind == "voice":
-            callback_base = base_url(url, request.url.path)
+            raw_path = request.scope.get("raw_path")
+            path = raw_path.decode("latin-1") if isinstance(raw_path, bytes) else request.scope.get("path", "/")
+            callback_base = base_url(url, path)
             return Response(voicemail_twiml(self.voice, caller, callback_base), media_type=XML_TYPE)
         if kind == "recording" and ("Digits" in params or "CallStatus" in params):
             # The <Record action> request (not the status callback): the call goes on with

@@ -90,7 +90,8 @@ def test_request_url_prefers_public_url() -> None:
 
 
 def test_forwarded_headers_only_behind_a_trusted_proxy() -> None:
-    headers = {"x-forwarded-proto": "https, http", "x-forwarded-host": "support.example.com"}
+    # A proxy appends what it saw: the last entry is the proxy's, the ones before the client's.
+    headers = {"x-forwarded-proto": "http, https", "x-forwarded-host": "evil.example, support.example.com"}
     untrusted = load_settings(database_url="sqlite://", trust_proxy=False)
     assert request_url("http", "127.0.0.1:8000", "/webhooks/twilio/voice", "", headers, untrusted) \
         == "http://127.0.0.1:8000/webhooks/twilio/voice"
