@@ -22,13 +22,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from intake.normalize._reply_headers import RULE, header_span, is_forward_marker, split_shared_line
+from intake.normalize._reply_headers import BARE_ADDRESS, RULE, header_span, is_forward_marker, split_shared_line
 
 # "-- " is the RFC 3676 §4.3 signature separator; many clients strip the trailing space.
 _SIGNATURE = re.compile(r"^--\s*+$")
 _SENT_FROM = re.compile(
     r"^(?:Sent from my .{1,40}|Sent from (?:Mail|Outlook) for .{1,30}|Get Outlook for .{1,30}|Sent with .{1,60}"
-    r"|发自我的.{1,30}|从我的.{1,30}发送|來自我的.{1,30}|寄自我的.{1,30}|发自.{0,10}(?:邮箱|郵箱|手机|iPhone|iPad))\s*$",
+    r"|发自我的.{1,30}|从我的.{1,30}发送|來自我的.{1,30}|寄自我的.{1,30}|发自.{0,10}(?:邮箱|郵箱|手机|iPhone|iPad)(?:大师|大師)?)\s*$",
     re.IGNORECASE,
 )
 # Mailman's footer: a rule of underscores, then "<list> mailing list" or the listinfo URL.
@@ -85,7 +85,9 @@ def _marks(lines: list[str]) -> list[str]:
                 back = index - 1
                 while back >= 0 and marks[back] == BLANK and index - back <= 3:
                     back -= 1
-                if back >= 0 and marks[back] == TEXT and RULE.match(lines[back].strip()):
+                if back >= 0 and marks[back] == TEXT and (
+                    RULE.match(lines[back].strip()) or BARE_ADDRESS.match(lines[back].strip()[:400])
+                ):
                     marks[back] = HEADER
                     for between in range(back + 1, index):
                         marks[between] = CONTINUED

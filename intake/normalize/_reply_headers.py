@@ -44,15 +44,15 @@ _OTHER_HEADERS = re.compile(
       | -{2,}+\s*+[^\n]{1,200}?\swrote\s*+-{2,}+
         # 2014-10-17 11:28 GMT+03:00 Postmaster <postmaster@x.org>:
         # 02.04.2012 14:20 пользователь "bob@x.org" <bob@x.org> написал:
-      | \d{1,4}[./-]\d{1,2}[./-]\d{1,4}\b[^\n]{0,300}?@[^\n]{0,300}?(?:>|>\s*+:|:|написал\s*+:|написала\s*+:)
+      | \d{1,4}[./-]\d{1,2}[./-]\d{1,4}\b[^\n@]{0,300}+@[^\n]{0,300}?(?:>|>\s*+:|:|написал\s*+:|написала\s*+:)
         # Thu, 26 Jun 2014 14:00:51 +0400 Bob <bob@example.com>:
-      | [A-Za-z]{3},\s\d{1,2}\s[A-Za-z]{3,10}\s\d{4}[^\n]{0,200}?@[^\n\s]{1,200}:
+      | [A-Za-z]{3},\s\d{1,2}\s[A-Za-z]{3,10}\s\d{4}[^\n@]{0,200}+@[^\n\s]{1,200}+(?<=:)
         # -----Original Message----- and its translations
-      | -{2,}+\s*+(?:Original\s+Message|Reply\s+Message|Ursprüngliche\s+Nachricht|Antwort\s+Nachricht
+      | -{2,}+\s*+(?:Original|Original\s+Message|Reply\s+Message|Ursprüngliche\s+Nachricht|Antwort\s+Nachricht
           |Oprindelig\s+meddelelse|Opprinnelig\s+melding|Ursprungligt\s+meddelande|Oorspronkelijk\s+bericht
           |Mensaje\s+original|Message\s+d'origine|Messaggio\s+originale|Mensagem\s+original
           |Wiadomość\s+oryginalna|Исходное\s+сообщение|Původní\s+zpráva
-          |原始邮件|原始郵件|原邮件|原始信件|回复邮件)\s*+-{2,}+
+          |原始邮件|原始郵件|原邮件|原始信件|回复邮件|回复的原邮件)\s*+-{2,}+
     )\s*+$""",
     re.IGNORECASE | re.VERBOSE,
 )
@@ -79,6 +79,8 @@ _HEADER_FIELD = re.compile(
     re.IGNORECASE,
 )
 RULE = re.compile(r"^[_\-=]{20,}+$")
+# Foxmail writes the sender's address alone above its "From:" block.
+BARE_ADDRESS = re.compile(r"^[^\s@<>]{1,100}@[^\s@<>]{1,200}$")
 # "From" and "Reply" on one line with the reply: "reply On Wed, ... wrote:".
 _SHARED_LINE_START = re.compile(r"(?<![A-Za-z0-9])On\s")
 
@@ -111,7 +113,7 @@ def header_span(lines: list[str], index: int) -> int:
         return 1
     if is_outlook_block(lines, index):
         return 1
-    if not (_ON_WROTE_START.match(stripped) or stripped[:1].isdigit() or stripped[:1] == "在"):
+    if not (_ON_WROTE_START.match(stripped) or stripped[:1].isdigit() or stripped[:1] == "在" or "@" in stripped):
         return 0
     if not any(character.isdigit() for character in stripped):
         return 0  # the date: without it, "On Monday ...\n... wrote:" is likely prose
@@ -148,7 +150,9 @@ def split_shared_line(line: str) -> tuple[str, str] | None:
     if not stripped.lower().endswith("wrote:") or stripped[:1] == ">":
         return None
     start = max(0, len(stripped) - MAX_HEADER_CHARS)  # only a header-sized tail is looked at
-    for found in _SHARED_LINE_START.finditer(stripped, start):
+    for tried, found in enumerate(_SHARED_LINE_START.finditer(stripped, start)):
+        if tried == 3:  # the header is the first "On" of its tail: a few tries, bounded work
+            break
         if found.start() == 0:
             return None
         before = stripped[: found.start()]
