@@ -57,7 +57,7 @@ def _plain(summary: dict[str, Any]) -> str:
 
 
 def parse_files(paths: list[str], as_json: bool, emit: Callable[[dict[str, Any]], None],
-                write: Callable[[str], None]) -> int:
+                write: Callable[[str], object]) -> int:
     """One summary per file (a JSON object per line with `as_json`); 1 if a file failed."""
     from intake.normalize.email import ParseFailure, parse_email
     from intake.process.flow import Caps
