@@ -61,7 +61,8 @@ _FORWARD = re.compile(
         -{2,}+\s*+(?:Forwarded\s+message|Forwarded\s+Message|Weitergeleitete\s+Nachricht|Message\s+transféré
           |Mensaje\s+reenviado|Doorgestuurd\s+bericht|Videresendt\s+meddelelse|Vidarebefordrat\s+meddelande
           |转发的邮件|轉寄的郵件|转发邮件信息|转发邮件)\s*+-{2,}+
-      | Begin\s+forwarded\s+message\s*+:|开始转发的邮件\s*+[:：]|開始轉寄郵件\s*+[:：]|以下是转发的邮件\s*+[:：]
+      | (?:Begin\s+forwarded\s+message|Inizio\s+messaggio\s+inoltrato|Anfang\s+der\s+weitergeleiteten\s+Nachricht
+        |Début\s+du\s+message\s+réexpédié|Comienzo\s+del\s+mensaje\s+reenviado)\s*+:|开始转发的邮件\s*+[:：]|開始轉寄郵件\s*+[:：]|以下是转发的邮件\s*+[:：]
     )\s*+$""",
     re.IGNORECASE | re.VERBOSE,
 )
