@@ -21,6 +21,12 @@ def cmd_classify(args: argparse.Namespace) -> int:
     return classify_files(args.files, args.channel, emit)
 
 
+def cmd_parse(args: argparse.Namespace) -> int:
+    from intake.cli.parse import parse_files
+
+    return parse_files(args.files, args.json, emit, sys.stdout.write)
+
+
 # -- daemons ------------------------------------------------------------------------------------
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -151,6 +157,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--channel", choices=["email", "sms", "voice"], default="email")
     p.add_argument("files", nargs="+")
     p.set_defaults(func=cmd_classify)
+
+    p = sub.add_parser("parse", help="show the normalized message of raw mail files without storing anything")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.add_argument("files", nargs="+")
+    p.set_defaults(func=cmd_parse)
 
     p = sub.add_parser("worker", help="run a Celery worker")
     p.add_argument("--concurrency", type=int, default=None)

@@ -358,20 +358,37 @@ def _reparse_with_found_boundary(part: Message, ctype: str) -> Message | None:
 
 
 def unflow(text: str, *, delsp: bool) -> str:
-    """Join RFC 3676 format=flowed soft line breaks (a line ending in a space)."""
+    """Join RFC 3676 format=flowed soft line breaks (a line ending in a space).
+
+    §4.5: lines join only at the same quote depth, so "> Hi " never takes the unquoted
+    line below it; §4.4: a space after the quote marks (or opening the line) is stuffing.
+    """
     out: list[str] = []
     buffer = ""
+    buffer_depth = -1
     for line in text.split("\n"):
-        if line == "-- ":  # RFC 3676 §4.3: the signature separator is never flowed
+        depth = len(line) - len(line.lstrip(">"))
+        content = line[depth:]
+        if content.startswith(" "):
+            content = content[1:]
+        if buffer_depth >= 0 and depth != buffer_depth:  # a soft break across depths: a hard one
+            out.append(_quoted(buffer, buffer_depth))
+            buffer, buffer_depth = "", -1
+        if content == "-- ":  # RFC 3676 §4.3: the signature separator is never flowed
             if buffer:
-                out.append(buffer)
-                buffer = ""
-            out.append(line)
+                out.append(_quoted(buffer, depth))
+                buffer, buffer_depth = "", -1
+            out.append(_quoted(content, depth))
             continue
-        buffer += line[:-1] if (delsp and line.endswith(" ")) else line
-        if not line.endswith(" "):
-            out.append(buffer)
-            buffer = ""
-    if buffer:
-        out.append(buffer)
+        buffer += content[:-1] if (delsp and content.endswith(" ")) else content
+        buffer_depth = depth
+        if not content.endswith(" "):
+            out.append(_quoted(buffer, depth))
+            buffer, buffer_depth = "", -1
+    if buffer_depth >= 0:
+        out.append(_quoted(buffer, buffer_depth))
     return "\n".join(out)
+
+
+def _quoted(content: str, depth: int) -> str:
+    return (">" * depth + " " + content if content else ">" * depth) if depth else content

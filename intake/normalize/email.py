@@ -20,7 +20,7 @@ from intake.messages import InboundMessage
 from intake.normalize._charset import clean_text, decode_bytes, decode_header_value
 from intake.normalize._html import html_to_text
 from intake.normalize._mime import Body, MailLimits, Walker, nesting_cut
-from intake.normalize._reply import strip_reply
+from intake.normalize._reply import ReplyCut, cut_reply, is_forward_subject
 from intake.normalize.loop import loop_signals
 
 __all__ = ["MailLimits", "ParseFailure", "decode_header_value", "parse_email"]
@@ -289,7 +289,9 @@ def _build(headers: Headers, body: Body, parse_error: str | None, limits: MailLi
         parse_error = f"more than {limits.max_parts} MIME parts; the rest skipped"
     if not headers and parse_error is None:
         parse_error = "no message headers; body read as raw text"
-    new_text = strip_reply(text) if text else ""
+    # A forwarded mail is the case a support desk works on: kept, and marked (extra).
+    reply = cut_reply(text, forward_subject=is_forward_subject(subject)) if text else ReplyCut("")
+    new_text = reply.text
 
     reported = list(body.reported_ids)
     if not reported and text:
@@ -311,6 +313,10 @@ def _build(headers: Headers, body: Body, parse_error: str | None, limits: MailLi
         extra.append(("x_mailer", _subject(mailer, hint)[:200]))
     if body.skipped:
         extra.append(("attachments_skipped", str(body.skipped)))
+    if reply.cut_chars:
+        extra.append(("quoted_cut_chars", str(reply.cut_chars)))
+    if reply.forwarded:
+        extra.append(("forwarded", "yes"))
     if body.charset_fallbacks:
         extra.append(("charset_fallback", ",".join(dict.fromkeys(body.charset_fallbacks))[:200]))
 
