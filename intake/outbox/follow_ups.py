@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import secrets
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
@@ -68,9 +69,11 @@ def our_domains(rt: "Runtime") -> frozenset[str]:
 
 
 def email_message_id(outbox_id: int, ref: str, mail_domain: str) -> str:
-    """Deterministic per row, so a resend after a crash carries the same id and a
-    duplicate is detectable (and dropped by many mail stores)."""
-    return f"outbox-{outbox_id}.{ref}@{mail_domain}"
+    """A Message-ID with a random part, fixed per row (stored on it, so a resend after a
+    crash carries the same id). The random part is what makes it proof: a reply naming it
+    in In-Reply-To may join the ticket, and a bounce naming it may fail the row; a
+    predictable id (outbox-N.ref@domain) let anyone forge both."""
+    return f"outbox-{outbox_id}.{secrets.token_hex(8)}.{ref}@{mail_domain}"
 
 
 # -- writing rows -------------------------------------------------------------------------------
