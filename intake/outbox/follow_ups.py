@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from intake.messages import InboundMessage
 from intake.outbox import loop_guard
 from intake.outbox.compose import TemplateError, choose_language, composer_for, response_time
+from intake.tickets import store
 from intake.tickets.models import Message, Outbox, Ticket, utcnow
 
 if TYPE_CHECKING:
@@ -130,6 +131,8 @@ def queue_email(session: Session, rt: "Runtime", ticket: Ticket, *, kind: str, l
         _failed_compose(row, exc)
         return row
     row.subject, row.body_text, row.body_html = composed.subject, composed.text, composed.html
+    if ticket.private:
+        store.seal_outbox(rt.vault, row)
     return row
 
 
@@ -161,6 +164,8 @@ def queue_sms(session: Session, rt: "Runtime", ticket: Ticket, *, kind: str, lan
     if composed.truncated:
         log.warning("outbox %s (%s, ticket %s): SMS shortened to fit two segments",
                     row.id, kind, ticket.ref)
+    if ticket.private:
+        store.seal_outbox(rt.vault, row)
     return row
 
 

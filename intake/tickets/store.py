@@ -264,9 +264,9 @@ def make_private(session: Session, vault: Vault, ticket: Ticket, reasons: Iterab
         return
     ticket.private = True
     ticket.subject_secret = vault.encrypt_text(ticket.subject)
-    ticket.subject = private_view(ticket.subject)
+    ticket.subject = private_subject(ticket)
     ticket.triage_reasons = rule_ids(ticket.triage_reasons)
-    if not new:  # a ticket that already has messages: seal them too
+    if not new:  # a ticket that already has messages and follow-ups: seal them too
         for message in session.scalars(select(Message).where(Message.ticket_id == ticket.id,
                                                              Message.private.is_(False))):
             seal_message(vault, message, message.text or "", message.new_text or "")
@@ -274,16 +274,57 @@ def make_private(session: Session, vault: Vault, ticket: Ticket, reasons: Iterab
                 if not attachment.encrypted:
                     attachment.content = vault.encrypt(attachment.content)
                     attachment.encrypted = True
+        for row in session.scalars(select(Outbox).where(Outbox.ticket_id == ticket.id)):
+            seal_outbox(vault, row)
+
+
+def private_subject(ticket: Ticket) -> str:
+    """The visible subject of a private ticket: its category and reference, never the
+    sender's words (masking patterns in them still left "my password hunter")."""
+    return f"Private {ticket.category} case {ticket.ref}"
+
+
+# Links to a private message's media (Twilio keeps them; they open the recording or the
+# picture): sealed with the text, never left in `extra`.
+_LINK_KEYS = ("RecordingUrl", "MediaUrl")
+
+
+def seal_outbox(vault: Vault, row: Outbox) -> None:
+    """A private ticket's follow-up keeps its bodies only encrypted, before and after it is
+    sent. The marker is part of the value itself, so no concurrent header write can lose it."""
+    import json
+
+    if (row.body_text or "").startswith(SEALED_PREFIX):
+        return
+    document = json.dumps({"text": row.body_text or "", "html": row.body_html}, ensure_ascii=False)
+    row.body_text = SEALED_PREFIX + vault.encrypt_text(document).decode("ascii")
+    row.body_html = None
+
+
+def outbox_bodies(vault: Vault, text: str | None, html: str | None) -> tuple[str, str | None]:
+    """(text, html) of a follow-up, opening a sealed one (at send time only)."""
+    import json
+
+    if not (text or "").startswith(SEALED_PREFIX):
+        return text or "", html
+    data = json.loads(vault.decrypt_text((text or "")[len(SEALED_PREFIX):].encode("ascii")))
+    return data["text"], data["html"]
+
+
+SEALED_PREFIX = "sealed:"
 
 
 def seal_message(vault: Vault, message: Message, text: str, new_text: str) -> None:
     import json
 
+    extra = dict(message.extra or {})
+    links = {k: extra.pop(k) for k in list(extra) if k.startswith(_LINK_KEYS)}
     message.private = True
-    message.text_secret = vault.encrypt_text(json.dumps({"text": text, "new_text": new_text},
+    message.text_secret = vault.encrypt_text(json.dumps({"text": text, "new_text": new_text, "links": links},
                                                         ensure_ascii=False))
     message.text = None
     message.new_text = None
+    message.extra = extra
 
 
 def open_message(vault: Vault, message: Message) -> tuple[str, str]:
