@@ -36,8 +36,14 @@ def _ticket(session: Session, ref: str) -> Ticket | None:
 
 
 def _last_inbound(session: Session, ticket: Ticket) -> Message | None:
-    return session.scalar(select(Message).where(Message.ticket_id == ticket.id, Message.direction == "in")
-                          .order_by(Message.id.desc()).limit(1))
+    """The contact's own last message on the ticket: what our mail threads to, and what
+    says whether they are a robot. Someone else who joined the thread (by replying to one
+    of our Message-IDs) neither receives our In-Reply-To nor silences the contact."""
+    contact = ticket.contact
+    query = select(Message).where(Message.ticket_id == ticket.id, Message.direction == "in")
+    if contact is not None:
+        query = query.where(Message.sender == contact.address)
+    return session.scalar(query.order_by(Message.id.desc()).limit(1))
 
 
 def _previous_sender(session: Session, ticket: Ticket) -> str | None:

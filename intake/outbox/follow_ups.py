@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import secrets
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
@@ -20,6 +21,7 @@ from sqlalchemy.orm import Session
 from intake.messages import InboundMessage
 from intake.outbox import loop_guard
 from intake.outbox.compose import TemplateError, choose_language, composer_for, response_time
+from intake.tickets import store
 from intake.tickets.models import Message, Outbox, Ticket, utcnow
 
 if TYPE_CHECKING:
@@ -68,9 +70,11 @@ def our_domains(rt: "Runtime") -> frozenset[str]:
 
 
 def email_message_id(outbox_id: int, ref: str, mail_domain: str) -> str:
-    """Deterministic per row, so a resend after a crash carries the same id and a
-    duplicate is detectable (and dropped by many mail stores)."""
-    return f"outbox-{outbox_id}.{ref}@{mail_domain}"
+    """A Message-ID with a random part, fixed per row (stored on it, so a resend after a
+    crash carries the same id). The random part is what makes it proof: a reply naming it
+    in In-Reply-To may join the ticket, and a bounce naming it may fail the row; a
+    predictable id (outbox-N.ref@domain) let anyone forge both."""
+    return f"outbox-{outbox_id}.{secrets.token_hex(8)}.{ref}@{mail_domain}"
 
 
 # -- writing rows -------------------------------------------------------------------------------
@@ -127,6 +131,8 @@ def queue_email(session: Session, rt: "Runtime", ticket: Ticket, *, kind: str, l
         _failed_compose(row, exc)
         return row
     row.subject, row.body_text, row.body_html = composed.subject, composed.text, composed.html
+    if ticket.private:
+        store.seal_outbox(rt.vault, row)
     return row
 
 
@@ -158,6 +164,8 @@ def queue_sms(session: Session, rt: "Runtime", ticket: Ticket, *, kind: str, lan
     if composed.truncated:
         log.warning("outbox %s (%s, ticket %s): SMS shortened to fit two segments",
                     row.id, kind, ticket.ref)
+    if ticket.private:
+        store.seal_outbox(rt.vault, row)
     return row
 
 

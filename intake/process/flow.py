@@ -183,7 +183,7 @@ def message_flow(ctx: Context, msg: InboundMessage, raw: bytes | None = None,
     if ticket is None:
         due_in = ctx.rt.rules.response_target(triage.category, triage.priority)
         ticket = store.create_ticket(ctx.session, ctx.rt.vault, msg, triage, contact,
-                                     ctx.inbox.mailbox, due_in, ctx.now)
+                                     ctx.inbox.mailbox, due_in, ctx.now, why)
         outcome_name = NEW_TICKET
     else:
         store.apply_triage_to_ticket(ctx.session, ctx.rt.vault, ticket, triage, ctx.now)

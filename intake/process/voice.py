@@ -101,7 +101,7 @@ def ensure_voicemail(ctx: flow.Context, params: dict[str, str]) -> tuple[Message
                                     dt.timedelta(hours=ctx.rt.settings.sms_thread_window_hours), ctx.now)
     if ticket is None:
         due_in = ctx.rt.rules.response_target(triage.category, triage.priority)
-        ticket = store.create_ticket(session, ctx.rt.vault, msg, triage, contact, None, due_in, ctx.now)
+        ticket = store.create_ticket(session, ctx.rt.vault, msg, triage, contact, None, due_in, ctx.now, why)
     else:
         store.apply_triage_to_ticket(session, ctx.rt.vault, ticket, triage, ctx.now)
     message = store.add_message(session, ctx.rt.vault, ticket, msg, triage, ctx.inbox.id, key, ctx.now)

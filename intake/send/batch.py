@@ -18,6 +18,7 @@ from sqlalchemy import or_, select, update
 from intake.channels.smtp import EmailSendError
 from intake.failures import safe_error
 from intake.send.delivery import Claim, RetryLater, record_failure, record_sent, send_now, senders, transmit_email
+from intake.tickets.store import outbox_bodies
 from intake.tickets.models import Outbox, Ticket, utcnow
 
 if TYPE_CHECKING:
@@ -66,8 +67,9 @@ def _claim_fresh(rt: "Runtime", outbox_ids: list[int]) -> list[Claim]:
             .join(Ticket, Ticket.id == Outbox.ticket_id).where(Outbox.id.in_(claimed))
             .order_by(Outbox.id)).all() if claimed else []
         session.commit()  # the claim is durable before anything is sent
+    opened = {r.id: outbox_bodies(rt.vault, r.body_text, r.body_html) for r in rows}
     return [Claim(id=r.id, kind=r.kind, channel="email", ref=r.ref, to=r.to_address,
-                   from_address=r.from_address, subject=r.subject, text=r.body_text, html=r.body_html,
+                   from_address=r.from_address, subject=r.subject, text=opened[r.id][0], html=opened[r.id][1],
                    headers=dict(r.headers or {}), header_message_id=r.header_message_id,
                    created_at=r.created_at, attempt=1, maybe_sent_since=None) for r in rows]
 

@@ -47,6 +47,7 @@ from intake.channels.sms import OutgoingSms, SmsSendError, TwilioSmsSender, make
 from intake.channels.smtp import EmailSendError, OutgoingEmail, build_message, make_email_sender
 from intake.failures import backoff, safe_error
 from intake.process.status import apply_pending_statuses
+from intake.tickets.store import outbox_bodies
 from intake.tickets.models import Contact, Message, Outbox, Ticket, utcnow
 
 if TYPE_CHECKING:
@@ -186,10 +187,11 @@ def claim_row(rt: "Runtime", session: Any, row: Outbox, now: dt.datetime) -> Cla
     if attempt is None:
         return None
     ticket = session.get(Ticket, row.ticket_id)
+    text, html = outbox_bodies(rt.vault, row.body_text, row.body_html)  # opened only to send
     return Claim(
         id=row.id, kind=row.kind, channel=row.channel, ref=ticket.ref if ticket else "",
         to=row.to_address, from_address=row.from_address, subject=row.subject,
-        text=row.body_text, html=row.body_html, headers=dict(headers),
+        text=text, html=html, headers=dict(headers),
         header_message_id=row.header_message_id, created_at=row.created_at,
         attempt=attempt, maybe_sent_since=maybe_sent_since)
 

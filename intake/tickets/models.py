@@ -130,6 +130,9 @@ class Ticket(Base):
     subject: Mapped[str] = mapped_column(Text, default="")
     subject_secret: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     parse_error: Mapped[bool] = mapped_column(Boolean, default=False)
+    # A message that named another person's ticket opens its own ticket, linked to that one
+    # (visible to agents); the referenced ticket is left untouched.
+    linked_ref: Mapped[str | None] = mapped_column(String(16), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
     last_message_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)

@@ -167,20 +167,30 @@ def _stable_headers(head: bytes) -> bytes:
 def find_thread(session: Session, msg: InboundMessage, contact: Contact,
                 sms_window: dt.timedelta, now: dt.datetime) -> tuple[Ticket | None, str]:
     """The ticket an inbound message belongs to, and why (for the audit trail). Takes the
-    contact's lock first (held until the caller commits): see `lock_contact`."""
+    contact's lock first (held until the caller commits): see `lock_contact`.
+
+    A reference is bound to its owner: `TK-...` in a subject or an SMS joins the ticket only
+    when the sender is the ticket's contact, and In-Reply-To/References join a ticket when
+    they name one of our (random, unguessable) Message-IDs for it, or the contact's own
+    earlier message. Anyone else naming a ticket gets a new one, linked to it: why is then
+    "linked:TK-..." and the referenced ticket is left untouched (not reopened, not made
+    private, not threaded into)."""
     lock_contact(session, contact)
+    linked: str | None = None
     ref = find_ref(msg.subject) or (find_ref(msg.text[:2000]) if msg.channel != "email" else None)
     if ref:
         ticket = session.scalar(select(Ticket).where(Ticket.ref == ref))
-        if ticket is not None:
+        if ticket is not None and ticket.contact_id == contact.id:
             return ticket, "ref"
+        linked = ticket.ref if ticket is not None else None
     header_ids = [bounded(i, 512) for i in (msg.in_reply_to, *msg.references) if i]
     if header_ids:
         ticket_id = session.scalar(
-            select(Message.ticket_id).where(Message.header_message_id.in_(header_ids)).limit(1))
+            select(Outbox.ticket_id).where(Outbox.header_message_id.in_(header_ids)).limit(1))
         if ticket_id is None:
             ticket_id = session.scalar(
-                select(Outbox.ticket_id).where(Outbox.header_message_id.in_(header_ids)).limit(1))
+                select(Message.ticket_id).join(Ticket, Ticket.id == Message.ticket_id).where(
+                    Message.header_message_id.in_(header_ids), Ticket.contact_id == contact.id).limit(1))
         if ticket_id is not None:
             return session.get(Ticket, ticket_id), "in_reply_to"
     if msg.channel in ("sms", "voice"):
@@ -190,14 +200,16 @@ def find_thread(session: Session, msg: InboundMessage, contact: Contact,
             .order_by(Ticket.last_message_at.desc()).limit(1))
         if ticket is not None:
             return ticket, "same_number"
-    return None, "new"
+    return None, f"linked:{linked}" if linked else "new"
 
 
 # -- tickets and messages --------------------------------------------------------------------
 
 def create_ticket(session: Session, vault: Vault, msg: InboundMessage, triage: Triage,
                   contact: Contact, mailbox: str | None, due_in: dt.timedelta,
-                  now: dt.datetime) -> Ticket:
+                  now: dt.datetime, why: str = "new") -> Ticket:
+    """A new ticket for the message; `why` is find_thread's, so a message that named
+    someone else's ticket carries the link to it."""
     subject = msg.subject or (msg.new_text or msg.text).strip().split("\n", 1)[0][:120]
     # 32^6 refs: a collision is a one-in-a-billion event per ticket; it fails this
     # transaction on the unique constraint and the retry draws a new ref.
@@ -206,6 +218,7 @@ def create_ticket(session: Session, vault: Vault, msg: InboundMessage, triage: T
         category=triage.category[:32], department=triage.department[:64],
         priority=triage.priority[:16], language=triage.language[:8], private=False, private_reasons=[], triage_reasons=list(triage.reasons),
         contact_id=contact.id, subject=subject[:1000], parse_error=bool(msg.parse_error),
+        linked_ref=why.removeprefix("linked:") if why.startswith("linked:") else None,
         created_at=now, updated_at=now, last_message_at=now, due_at=now + due_in,
     )
     session.add(ticket)
@@ -251,9 +264,9 @@ def make_private(session: Session, vault: Vault, ticket: Ticket, reasons: Iterab
         return
     ticket.private = True
     ticket.subject_secret = vault.encrypt_text(ticket.subject)
-    ticket.subject = private_view(ticket.subject)
+    ticket.subject = private_subject(ticket)
     ticket.triage_reasons = rule_ids(ticket.triage_reasons)
-    if not new:  # a ticket that already has messages: seal them too
+    if not new:  # a ticket that already has messages and follow-ups: seal them too
         for message in session.scalars(select(Message).where(Message.ticket_id == ticket.id,
                                                              Message.private.is_(False))):
             seal_message(vault, message, message.text or "", message.new_text or "")
@@ -261,16 +274,57 @@ def make_private(session: Session, vault: Vault, ticket: Ticket, reasons: Iterab
                 if not attachment.encrypted:
                     attachment.content = vault.encrypt(attachment.content)
                     attachment.encrypted = True
+        for row in session.scalars(select(Outbox).where(Outbox.ticket_id == ticket.id)):
+            seal_outbox(vault, row)
+
+
+def private_subject(ticket: Ticket) -> str:
+    """The visible subject of a private ticket: its category and reference, never the
+    sender's words (masking patterns in them still left "my password hunter")."""
+    return f"Private {ticket.category} case {ticket.ref}"
+
+
+# Links to a private message's media (Twilio keeps them; they open the recording or the
+# picture): sealed with the text, never left in `extra`.
+_LINK_KEYS = ("RecordingUrl", "MediaUrl")
+
+
+def seal_outbox(vault: Vault, row: Outbox) -> None:
+    """A private ticket's follow-up keeps its bodies only encrypted, before and after it is
+    sent. The marker is part of the value itself, so no concurrent header write can lose it."""
+    import json
+
+    if (row.body_text or "").startswith(SEALED_PREFIX):
+        return
+    document = json.dumps({"text": row.body_text or "", "html": row.body_html}, ensure_ascii=False)
+    row.body_text = SEALED_PREFIX + vault.encrypt_text(document).decode("ascii")
+    row.body_html = None
+
+
+def outbox_bodies(vault: Vault, text: str | None, html: str | None) -> tuple[str, str | None]:
+    """(text, html) of a follow-up, opening a sealed one (at send time only)."""
+    import json
+
+    if not (text or "").startswith(SEALED_PREFIX):
+        return text or "", html
+    data = json.loads(vault.decrypt_text((text or "")[len(SEALED_PREFIX):].encode("ascii")))
+    return data["text"], data["html"]
+
+
+SEALED_PREFIX = "sealed:"
 
 
 def seal_message(vault: Vault, message: Message, text: str, new_text: str) -> None:
     import json
 
+    extra = dict(message.extra or {})
+    links = {k: extra.pop(k) for k in list(extra) if k.startswith(_LINK_KEYS)}
     message.private = True
-    message.text_secret = vault.encrypt_text(json.dumps({"text": text, "new_text": new_text},
+    message.text_secret = vault.encrypt_text(json.dumps({"text": text, "new_text": new_text, "links": links},
                                                         ensure_ascii=False))
     message.text = None
     message.new_text = None
+    message.extra = extra
 
 
 def open_message(vault: Vault, message: Message) -> tuple[str, str]:

@@ -26,7 +26,7 @@ def ticket_summary(session: Session, vault: Vault, ticket: Ticket, show_private:
         "category": ticket.category, "department": ticket.department, "priority": ticket.priority,
         "private": ticket.private, "contact": ticket.contact.address if ticket.contact else None,
         "subject": ticket_subject(vault, ticket, show_private), "message_count": message_count,
-        "created_at": _iso(ticket.created_at),
+        "created_at": _iso(ticket.created_at), "linked_ref": ticket.linked_ref,
     }
 
 

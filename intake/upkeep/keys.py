@@ -5,7 +5,8 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from intake.runtime import Runtime
-from intake.tickets.models import AttachmentRow, Inbox, MailboxState, Message, Ticket
+from intake.tickets.models import AttachmentRow, Inbox, MailboxState, Message, Outbox, Ticket
+from intake.tickets.store import SEALED_PREFIX
 
 
 def rotate_keys(rt: Runtime, batch: int = 500) -> dict[str, int]:
@@ -30,4 +31,20 @@ def rotate_keys(rt: Runtime, batch: int = 500) -> dict[str, int]:
                     session.flush()
             session.commit()
         counts[f"{model.__tablename__}.{column}"] = done
+    counts["outbox.body_text"] = _rotate_outbox(rt, batch)
     return counts
+
+
+def _rotate_outbox(rt: Runtime, batch: int) -> int:
+    """Sealed follow-up bodies (private tickets) carry their token after a text marker."""
+    done = 0
+    with rt.sessions() as session:
+        query = select(Outbox).where(Outbox.body_text.like(SEALED_PREFIX + "%")).order_by(Outbox.id)
+        for row in session.scalars(query).yield_per(batch):
+            token = rt.vault.rotate(row.body_text[len(SEALED_PREFIX):].encode("ascii"))
+            row.body_text = SEALED_PREFIX + token.decode("ascii")
+            done += 1
+            if done % batch == 0:
+                session.flush()
+        session.commit()
+    return done

@@ -63,7 +63,8 @@ def test_a_twilio_capture_with_overlong_parameters_opens_one_ticket(db_url: str,
     rt = make_runtime(db_url, tmp_path / "var")
     params = {"AccountSid": "AC" + "0" * 32, "MessageSid": "SM" + "9" * LONG, "From": "+1" + "5" * LONG,
               "To": "+15555550100", "Body": "my upload fails", "NumMedia": "0"}
-    item = make_item("sms", params, "https://x/sms", source="file")
+    # An operator's file (intake ingest): webhooks refuse such SIDs with 400 (test_webhook_trust).
+    item = make_item("sms", params, "https://x/sms", source="file", strict=False)
     assert len(item.capture_key) == 255
     with rt.sessions() as session:
         inbox_id = capture(session, rt.vault, item).inbox_id
@@ -72,7 +73,7 @@ def test_a_twilio_capture_with_overlong_parameters_opens_one_ticket(db_url: str,
     assert outcome.outcome == pipeline.NEW_TICKET
     status = {"MessageSid": "SM" + "8" * LONG, "MessageStatus": "x" * LONG, "ErrorCode": "7" * LONG}
     with rt.sessions() as session:
-        status_id = capture(session, rt.vault, make_item("status", status, "https://x/status")).inbox_id
+        status_id = capture(session, rt.vault, make_item("status", status, "https://x/status", source="file", strict=False)).inbox_id
         session.commit()
     assert pipeline.process_inbox(rt, status_id).outcome == pipeline.IGNORED
     with rt.sessions() as session:

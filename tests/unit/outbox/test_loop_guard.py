@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from pathlib import Path
 
 import pytest
@@ -46,5 +48,7 @@ def test_our_addresses_cover_settings_and_every_mailbox(tmp_path: Path, monkeypa
     assert "example.test" in loop_guard.our_domains(settings)
 
 
-def test_message_id_is_deterministic_per_row() -> None:
-    assert email_message_id(42, "TK-7QX2M9", "help.example.test") == "outbox-42.TK-7QX2M9@help.example.test"
+def test_message_id_carries_a_random_part() -> None:
+    first, second = (email_message_id(42, "TK-7QX2M9", "help.example.test") for _ in range(2))
+    assert re.fullmatch(r"outbox-42\.[0-9a-f]{16}\.TK-7QX2M9@help\.example\.test", first)
+    assert first != second  # unguessable: only the row stores it
