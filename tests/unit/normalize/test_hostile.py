@@ -51,6 +51,7 @@ HTML_UNITS = [
     "<blockquote>", "<blockquote>line\n", "</blockquote>", "<div>", "<a ", "<a href='", '<a href="',
     "<!--", "-->", "<", "</", "<!", "<?", "<![CDATA[", "&", "&#", "&#123456789", "<script>",
     "<style>", "<pre>", "\n", "<br>", "<li>", "<td>x", "<img alt='x'>", "<p>text", "</p>", "> ",
+    "<table><tr><td>", "<font><div>", "<b><p>",
 ]
 hostile_html = st.builds(
     _repeat, st.lists(st.sampled_from(HTML_UNITS), min_size=1, max_size=3), st.integers(10_000, 50_000)
