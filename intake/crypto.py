@@ -7,7 +7,9 @@ runs with no setup; production sets the variable.
 
 from __future__ import annotations
 
+import hashlib
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -24,10 +26,18 @@ class Vault:
         if not keys:
             raise ValueError("at least one encryption key is needed")
         self._fernet = MultiFernet([Fernet(k.encode("ascii")) for k in keys])
+        self._ids = [hashlib.sha256(k.encode("ascii")).hexdigest()[:16] for k in keys]
+        self._primary = Fernet(keys[0].encode("ascii"))
+
+    def seal_with_primary(self, data: bytes) -> bytes:
+        return self._primary.encrypt(data)
 
     @classmethod
-    def from_settings(cls, encryption_key: str, data_dir: Path) -> "Vault":
-        """Raises SettingsError naming the variable or the key file, never echoing a key."""
+    def from_settings(cls, encryption_key: str, data_dir: Path,
+                      may_create: Callable[[], bool] = lambda: True) -> "Vault":
+        """Raises SettingsError naming the variable or the key file, never echoing a key.
+        Without INTAKE_ENCRYPTION_KEY the key file is read, and made only when `may_create()`
+        says the database is brand new."""
         from intake.settings import SettingsError
 
         keys = [k.strip() for k in encryption_key.split(",") if k.strip()]
@@ -35,6 +45,11 @@ class Vault:
         if not keys:
             key_file = data_dir / "secret.key"
             source = str(key_file)
+            if not key_file.exists() and not may_create():
+                raise SettingsError(
+                    f"{key_file}: no key file, and the database is not a new one (it holds sealed data, or "
+                    "cannot be reached): restore the key file or set INTAKE_ENCRYPTION_KEY (a key is "
+                    "only made for a new, empty database)")
             try:
                 if not key_file.exists():
                     data_dir.mkdir(parents=True, exist_ok=True)
@@ -50,6 +65,10 @@ class Vault:
         except (ValueError, TypeError):
             raise SettingsError(f"{source}: not a valid Fernet key (32 url-safe base64 bytes; "
                                 "`intake keys generate` makes one)") from None
+
+    def fingerprints(self) -> list[str]:
+        """A short public id of each key (not the key): which keys a key check was sealed by."""
+        return list(self._ids)
 
     def encrypt(self, data: bytes) -> bytes:
         return self._fernet.encrypt(data)

@@ -132,12 +132,54 @@ def key_problem(rt: "Runtime") -> str | None:
     return None
 
 
+KEY_CHECK = b"intake key check"
+
+
+def key_check_problem(rt: "Runtime", record: bool) -> str | None:
+    """The database's key checks: none opened by the configured keys is a wrong key. With
+    `record`, the primary key's own check is added (first start, or after a rotation)."""
+    from sqlalchemy import select
+    from sqlalchemy.exc import IntegrityError
+
+    from intake.crypto import InvalidToken
+    from intake.tickets.models import KeyCheck, utcnow
+
+    try:
+        with rt.sessions() as session:
+            checks = list(session.scalars(select(KeyCheck)))
+            opened = []
+            for check in checks:
+                try:
+                    opened.append(rt.vault.decrypt(check.token) == KEY_CHECK)
+                except InvalidToken:
+                    opened.append(False)
+            if checks and not any(opened):
+                sealed_by = ", ".join(sorted(c.fingerprint for c in checks))
+                return (f"{key_source(rt.settings)}: the key cannot open the data already stored (no "
+                        f"configured key opens this database's key check, sealed by key id {sealed_by}); "
+                        "set the key this database was sealed with (keep old keys after the new one "
+                        "during a rotation)")
+            primary = rt.vault.fingerprints()[0]
+            if record and primary not in {c.fingerprint for c in checks}:
+                session.add(KeyCheck(fingerprint=primary, token=rt.vault.seal_with_primary(KEY_CHECK),
+                                     created_at=utcnow()))
+                try:
+                    session.commit()
+                except IntegrityError:  # another process recorded it first
+                    session.rollback()
+    except InvalidToken:
+        raise
+    except Exception:  # noqa: BLE001 - no table yet (schema behind): nothing to check
+        return None
+    return None
+
+
 def problems(rt: "Runtime") -> list[str]:
     """Every start-up problem of a built runtime, for `intake health` and /healthz."""
     found = path_problems(rt.settings)
     problem = connect_problem(rt)
     if problem is None:
-        problem = schema_problem(rt, upgrading=False) or key_problem(rt)
+        problem = schema_problem(rt, upgrading=False) or key_check_problem(rt, record=False) or key_problem(rt)
     return found + ([problem] if problem else [])
 
 
@@ -164,7 +206,7 @@ def start(upgrade: bool = True) -> "Runtime":
         raise SettingsError(problem)
     if upgrade:
         _upgrade(rt)
-    problem = key_problem(rt)
+    problem = key_check_problem(rt, record=True) or key_problem(rt)
     if problem:
         raise SettingsError(problem)
     return rt

@@ -35,12 +35,21 @@ class Runtime:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Runtime":
-        vault = Vault.from_settings(settings.encryption_key, settings.data_dir)
         try:
             engine = make_engine(settings.database_url)
         except (ArgumentError, ImportError, OSError) as exc:  # NoSuchModuleError is an ArgumentError
             raise SettingsError(f"INTAKE_DATABASE_URL: cannot use {safe_url(settings.database_url)} "
                                 f"({type(exc).__name__})") from None
+        # A key file is made only for a database that holds nothing sealed yet: a command run
+        # elsewhere (another directory, a lost key file) must not invent a key for old data.
+        def may_create() -> bool:
+            try:
+                return holds_nothing_sealed(engine)
+            except Exception as exc:  # noqa: BLE001 - the database is what is wrong: name it
+                raise SettingsError(f"INTAKE_DATABASE_URL: cannot connect to {safe_url(settings.database_url)} "
+                                    f"({type(exc).__name__})") from None
+
+        vault = Vault.from_settings(settings.encryption_key, settings.data_dir, may_create=may_create)
         return cls(settings=settings, engine=engine, sessions=make_session_factory(engine), vault=vault)
 
     @property
@@ -68,3 +77,15 @@ class Runtime:
 @functools.lru_cache(maxsize=1)
 def get_runtime() -> Runtime:
     return Runtime.from_settings(get_settings())
+
+
+def holds_nothing_sealed(engine: Engine) -> bool:
+    """True for a brand-new database (no schema yet, or no capture and no key check)."""
+    from sqlalchemy import inspect, text
+
+    with engine.connect() as connection:
+        tables = set(inspect(connection).get_table_names())
+        for table in ("inbox", "key_checks"):
+            if table in tables and connection.execute(text(f"SELECT 1 FROM {table} LIMIT 1")).first():
+                return False
+    return True

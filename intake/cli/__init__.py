@@ -104,7 +104,10 @@ def cmd_health(args: argparse.Namespace) -> int:
     try:  # a runtime that cannot be built is unhealthy too: reported, not exit 2
         rt = get_runtime()
     except SettingsError as exc:
-        emit({"ok": False, "problems": [str(exc)]})
+        from intake.preflight import path_problems
+        from intake.settings import get_settings
+
+        emit({"ok": False, "problems": [*path_problems(get_settings()), str(exc)]})
         return 1
     try:
         check_broker = dispatcher(rt).check_broker

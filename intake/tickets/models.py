@@ -258,3 +258,15 @@ class Outbox(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
     sent_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+class KeyCheck(Base):
+    """A known value sealed under each encryption key the database was used with: start-up
+    and health refuse keys that open none of them (a wrong or fresh key would otherwise
+    write data nobody can read later)."""
+
+    __tablename__ = "key_checks"
+
+    fingerprint: Mapped[str] = mapped_column(String(16), primary_key=True)  # sha256(key)[:16]
+    token: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
