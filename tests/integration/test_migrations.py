@@ -20,3 +20,23 @@ def test_migrations_match_the_models(db_url: str) -> None:
         diffs = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     engine.dispose()
     assert diffs == []
+
+
+
+def test_concurrent_upgrades_of_a_fresh_database(pg_url: str) -> None:
+    """Workers started together on an empty PostgreSQL all upgrade at once: each succeeds
+    (they take turns under an advisory lock) and the schema is built once. Processes, not
+    threads: Alembic's `context` is one module-level global."""
+    import subprocess
+    import sys
+
+    code = "import sys; from intake.db import upgrade; upgrade(sys.argv[1])"
+    procs = [subprocess.Popen([sys.executable, "-c", code, pg_url], stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT) for _ in range(3)]
+    outputs = [(p.wait(120), p.stdout.read().decode(errors="replace")[-2000:]) for p in procs]  # type: ignore[union-attr]
+    assert [rc for rc, _ in outputs] == [0, 0, 0], outputs
+    engine = make_engine(pg_url)
+    with engine.connect() as connection:
+        diffs = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    engine.dispose()
+    assert diffs == []
