@@ -49,6 +49,7 @@ class PollResult:
     uidvalidity_changed: bool = False
     # processed/quarantine folders this poll could not use, each naming its setting
     folder_problems: list[str] = field(default_factory=list)
+    lease_lost: bool = False  # another poller took the mailbox mid-poll: this one stopped
 
 
 # -- lease ---------------------------------------------------------------------------------------
@@ -232,7 +233,9 @@ def _poll_folder(rt: Runtime, configured: MailboxConfig, session: Session, clien
             _capture_batch(rt, box, session, client, state, uidvalidity, batch, sizes, result)
         except FolderUnusable as failure:  # captured and committed; only the move failed
             box = _switched_off(box, failure, configured, result)
-        acquire_lease(session, box.name, box.folder, rt.settings.lease_seconds)  # renew
+        if result.lease_lost:
+            log.warning("mailbox %s: lease lost mid-poll; the poller that holds it now moves the rest", box.name)
+            return
 
 
 def _switched_off(box: MailboxConfig, failure: FolderUnusable, configured: MailboxConfig,
@@ -302,6 +305,13 @@ def _capture_batch(rt: Runtime, box: MailboxConfig, session: Session, client: IM
             result.captured.append(cap.inbox_id)
         else:
             result.duplicates += 1
+    # Move only while the lease is still ours (renewed here, committed): a poller whose lease
+    # ran out meanwhile would move mail the new holder is moving too, and COPY-based moves
+    # leave a second copy. What is captured but not moved, the holder tidies up.
+    result.lease_lost = not acquire_lease(session, box.name, box.folder, rt.settings.lease_seconds)
+    session.commit()
+    if result.lease_lost:
+        return
     _move(client, [u for u in normal if u in fetched], box.processed_folder)
     _move(client, [u for u in oversize if u in fetched], box.quarantine_folder)
 

@@ -233,3 +233,32 @@ def test_reconcile_reports_uncaptured_mail(mailbox, tmp_path: Path) -> None:  # 
     [box] = report["mailboxes"]
     assert box["messages"] == 1 and len(box["not_yet_polled"]) == 1
     assert report["captures_without_ticket"] == []
+
+
+def test_a_poller_whose_lease_ran_out_moves_nothing(mailbox, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Measured in the chaos run: a poller whose lease lapsed on a loaded machine kept moving
+    mail another poller was moving too, and COPY-based moves left second copies in
+    Processed. Now it renews before every move and stops when the lease is gone; the
+    holder moves what it captured."""
+    for i in range(6):
+        mailbox.append(mail(subject=f"Upload fails {i}", message_id=f"<l{i}@example.com>"))
+    rt = runtime_for(mailbox, tmp_path, imap_batch_size=2)
+    real = imap.acquire_lease
+    calls = []
+
+    def lapses_after_the_first(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(args)
+        return real(*args, **kwargs) if len(calls) == 1 else False
+
+    monkeypatch.setattr(imap, "acquire_lease", lapses_after_the_first)
+    first = imap.poll(rt, get_mailbox(rt.settings, "default"))
+    assert first.lease_lost and len(first.captured) == 2
+    assert mailbox.count("INBOX") == 6 and mailbox.count("Processed") == 0
+    monkeypatch.setattr(imap, "acquire_lease", real)
+    with rt.sessions() as session:  # the other poller's lease has run out in turn
+        session.execute(imap.update(MailboxState).values(lease_owner=None))
+        session.commit()
+    second = imap.poll(rt, get_mailbox(rt.settings, "default"))
+    assert len(second.captured) == 4 and count(rt, Inbox) == 6
+    assert mailbox.count("INBOX") == 0 and mailbox.count("Processed") == 6
