@@ -50,9 +50,11 @@ HANDLERS: dict[str, Handler] = {
 # -- running one inbox row ----------------------------------------------------------------------
 
 def _recorded(session: Session, inbox: Inbox) -> Outcome:
-    """The outcome of a row that is already done (as DUPLICATE) or failed."""
+    """The outcome of a row that is already done (as DUPLICATE), failed, or a status callback
+    kept `pending` until its send is recorded (a redelivered task leaves it waiting)."""
     ticket = session.get(Ticket, inbox.ticket_id) if inbox.ticket_id else None
-    return Outcome(DUPLICATE if inbox.status == "done" else "failed",
+    name = {"done": DUPLICATE, status.PENDING: status.PENDING}.get(inbox.status, "failed")
+    return Outcome(name,
                    ticket_id=inbox.ticket_id, ticket_ref=ticket.ref if ticket else None,
                    private=inbox.private)
 

@@ -56,7 +56,7 @@ def _caller_of(ctx: flow.Context, call_sid: str | None) -> tuple[str | None, str
     """(From, To) of the call, from its captured incoming-call webhook."""
     if not call_sid:
         return None, None
-    raw = ctx.session.scalar(select(Inbox.raw).where(Inbox.capture_key == capture_key("voice", {"CallSid": call_sid})))
+    raw = ctx.session.scalar(select(Inbox.raw).where(Inbox.capture_key == capture_key("voice", {"CallSid": call_sid}, strict=False)))
     if raw is None:
         return None, None
     params = decode_params(ctx.rt.vault.decrypt(raw))
@@ -106,7 +106,7 @@ def ensure_voicemail(ctx: flow.Context, params: dict[str, str]) -> tuple[Message
         store.apply_triage_to_ticket(session, ctx.rt.vault, ticket, triage, ctx.now)
     message = store.add_message(session, ctx.rt.vault, ticket, msg, triage, ctx.inbox.id, key, ctx.now)
     if params.get("CallSid"):
-        session.execute(update(Inbox).where(Inbox.capture_key == capture_key("voice", params),
+        session.execute(update(Inbox).where(Inbox.capture_key == capture_key("voice", params, strict=False),
                                             Inbox.status == "done")
                         .values(outcome=VOICEMAIL_OUTCOME, ticket_id=ticket.id))
     log.info("recording %s -> ticket %s (thread=%s) from %s", params["RecordingSid"], ticket.ref, why,

@@ -76,10 +76,14 @@ def test_different_mails_sharing_a_message_id_are_both_kept(rt) -> None:  # type
 def test_reply_threads_by_reference_in_subject(rt) -> None:  # type: ignore[no-untyped-def]
     first = ingest_raw(rt, mail())
     reply = mail(subject=f"Re: your case [{first.ticket_ref.lower()}]", body="Any news?",
-                 message_id="<m2@example.com>", sender="Bob <bob@example.org>")
+                 message_id="<m2@example.com>", sender="Alice <ALICE@example.com>")
     second = ingest_raw(rt, reply)
     assert second.outcome == pipeline.ADDED
     assert second.ticket_ref == first.ticket_ref
+    # Someone else naming the reference gets a ticket of their own (tickets/test_ticket_refs.py).
+    other = ingest_raw(rt, mail(subject=f"Re: [{first.ticket_ref}]", body="Any news?",
+                                message_id="<m3@example.com>", sender="Bob <bob@example.org>"))
+    assert other.outcome == pipeline.NEW_TICKET
 
 
 def test_reply_threads_by_in_reply_to_and_by_references(rt) -> None:  # type: ignore[no-untyped-def]
