@@ -167,8 +167,6 @@ def key_check_problem(rt: "Runtime", record: bool) -> str | None:
                     session.commit()
                 except IntegrityError:  # another process recorded it first
                     session.rollback()
-    except InvalidToken:
-        raise
     except Exception:  # noqa: BLE001 - no table yet (schema behind): nothing to check
         return None
     return None

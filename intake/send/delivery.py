@@ -212,8 +212,10 @@ def record_sent(rt: "Runtime", claim: Claim, provider_id: str, provider_status: 
     with rt.sessions() as session:
         status = record_sent_row(session, claim, provider_id, provider_status, utcnow())
         # Delivery callbacks that outran this record were kept; apply them now, in the
-        # same transaction (it takes the sid's lock before the row is flushed).
-        apply_pending_statuses(session, provider_id[:128])
+        # same transaction (it takes the sid's lock before the row is flushed). Only
+        # Twilio calls back with delivery statuses: an e-mail send has none to wait for.
+        if claim.channel == "sms":
+            apply_pending_statuses(session, provider_id[:128])
         session.commit()
     return status
 
