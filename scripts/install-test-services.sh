@@ -3,7 +3,8 @@
 #
 # Installs, only when missing: dovecot-imapd + dovecot-core (private IMAP server started by
 # tests/support/dovecot.py), openssl (self-signed certificate), redis-server (private
-# instances for outage tests). `apt-get update` runs only if a first install attempt fails,
+# instances for outage tests), chromium + chromium-driver (headless browser tests of the web
+# pages, driven by Selenium). `apt-get update` runs only if a first install attempt fails,
 # so a machine that already has everything makes no network traffic at all.
 # Never starts or enables the distribution services: the tests start their own instances.
 set -euo pipefail
@@ -15,9 +16,11 @@ command -v dovecot >/dev/null 2>&1 || [[ -x /usr/sbin/dovecot ]] || missing+=(do
 command -v doveadm >/dev/null 2>&1 || [[ -x /usr/bin/doveadm ]] || missing+=(dovecot-core)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v redis-server >/dev/null 2>&1 || [[ -x /usr/bin/redis-server ]] || missing+=(redis-server)
+[[ -x /usr/bin/chromium ]] || missing+=(chromium)
+[[ -x /usr/bin/chromedriver ]] || missing+=(chromium-driver)
 
 if ((${#missing[@]} == 0)); then
-  log "all present: dovecot, doveadm, openssl, redis-server"
+  log "all present: dovecot, doveadm, openssl, redis-server, chromium, chromedriver"
   exit 0
 fi
 
