@@ -28,6 +28,7 @@ class Vault:
         self._fernet = MultiFernet([Fernet(k.encode("ascii")) for k in keys])
         self._ids = [hashlib.sha256(k.encode("ascii")).hexdigest()[:16] for k in keys]
         self._primary = Fernet(keys[0].encode("ascii"))
+        self._primary_key = keys[0].encode("ascii")
 
     def seal_with_primary(self, data: bytes) -> bytes:
         return self._primary.encrypt(data)
@@ -69,6 +70,17 @@ class Vault:
     def fingerprints(self) -> list[str]:
         """A short public id of each key (not the key): which keys a key check was sealed by."""
         return list(self._ids)
+
+    def derive(self, purpose: str) -> bytes:
+        """A 32-byte secret for `purpose` (CSRF tokens, session cookies), derived from the
+        primary key with HKDF: every process of one desk derives the same secret without a
+        second setting, and no purpose's secret reveals the key or another purpose's."""
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+        hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
+                    info=b"intake/" + purpose.encode("utf-8"))
+        return hkdf.derive(self._primary_key)
 
     def encrypt(self, data: bytes) -> bytes:
         return self._fernet.encrypt(data)

@@ -1,4 +1,4 @@
-"""The FastAPI app: Twilio webhooks, /healthz and /metrics.
+"""The FastAPI app: Twilio webhooks, /healthz and /metrics, and the shared pieces of its pages.
 
 `create_app()` checks its configuration at start (STYLE 12): without TWILIO_AUTH_TOKEN it
 refuses to start, unless `require_twilio=False` (`intake run`, one machine, no Twilio yet),
@@ -11,6 +11,7 @@ import logging
 
 from fastapi import FastAPI, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -18,7 +19,10 @@ from intake.upkeep.health import BrokerCheck, counts, health
 from intake.logs import setup_logging
 from intake.runtime import Runtime
 from intake.settings import SettingsError
+from intake.settings import DEFAULTS_DIR
+from intake.web.csrf import Csrf
 from intake.web.metrics import WebhookMetrics
+from intake.web.pages import Pages
 from intake.web.signatures import valid_host
 from intake.web.twilio_hooks import TwilioWebhooks, load_voice_config, router
 from intake.work import Enqueue
@@ -71,6 +75,11 @@ def create_app(rt: Runtime, *, enqueue: Enqueue, check_broker: BrokerCheck | Non
     app = FastAPI(title="intake", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.runtime = rt
     app.state.metrics = metrics
+    # The pieces every server-rendered page shares (console, support form, status page).
+    app.state.pages = Pages(settings.templates_dir)
+    app.state.csrf = Csrf(rt.vault.derive("csrf"))
+    app.state.secure_cookies = (settings.public_url or "").startswith("https://")
+    app.mount("/static", StaticFiles(directory=DEFAULTS_DIR / "templates" / "web" / "static"), name="static")
     app.include_router(router(TwilioWebhooks(rt, settings, metrics, voice, enqueue)))
     app.add_middleware(RejectMalformedHost)
 
