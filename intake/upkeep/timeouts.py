@@ -1,7 +1,8 @@
 """Voicemails whose transcription never came, and calls that left no voicemail.
 
 `sweep_transcriptions` (run by the sweeper) gives a voicemail still waiting after
-INTAKE_TRANSCRIPTION_TIMEOUT "transcription unavailable", triage and its acknowledgement,
+INTAKE_TRANSCRIPTION_TIMEOUT "transcription unavailable" (or, when its real-time
+transcription never stopped, the utterances that came), triage and its acknowledgement,
 and opens missed-call tickets when INTAKE_MISSED_CALL_TICKETS is on. It returns the `Work`
 to enqueue.
 """
@@ -17,7 +18,10 @@ from intake.db import for_update
 from intake.messages import InboundMessage
 from intake.normalize.twilio import TRANSCRIPTION_UNAVAILABLE
 from intake.process import flow
-from intake.process.voice import MISSED_CALL_OUTCOME, VOICEMAIL_OUTCOME, finalize_voicemail, voicemail_for_call
+from intake.process.transcription import TwilioRealtime, transcriber
+from intake.process.voice import (
+    MISSED_CALL_OUTCOME, VOICEMAIL_OUTCOME, apply_transcript, finalize_voicemail, voicemail_for_call,
+)
 from intake.runtime import Runtime
 from intake.tickets.models import Inbox, Message, Ticket, utcnow
 from intake.work import Work
@@ -55,7 +59,11 @@ def _time_out(rt: Runtime, message_id: int, now: dt.datetime) -> Work | None:
             return None  # the transcription came meanwhile, or another sweeper has it
         ticket = session.get(Ticket, message.ticket_id)
         assert ticket is not None
-        outbox = finalize_voicemail(session, rt, message, ticket, TRANSCRIPTION_UNAVAILABLE, "timeout", now)
+        if isinstance(transcriber(rt.settings.voice_transcription), TwilioRealtime):
+            # A transcription that never stopped: what it said so far is better than nothing.
+            outbox = apply_transcript(session, rt, message, ticket, now, timed_out=True)
+        else:
+            outbox = finalize_voicemail(session, rt, message, ticket, TRANSCRIPTION_UNAVAILABLE, "timeout", now)
         private = ticket.private
         session.commit()
     log.info("voicemail message %s: no transcription in time, ticket %s acknowledged", message_id, ticket.ref)
