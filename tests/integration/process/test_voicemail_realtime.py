@@ -21,6 +21,7 @@ from intake.capture.inbox import capture_many
 from intake.capture.twilio import make_item
 from intake.process import pipeline
 from intake.process.voice import UTTERANCE_OUTCOME
+from intake.runtime import Runtime
 from intake.tickets.models import AttachmentRow, Inbox, Message, Outbox, Ticket, utcnow
 from intake.tickets.store import open_message, outbox_bodies
 from intake.tickets.views import list_tickets, ticket_detail
@@ -245,34 +246,54 @@ def test_transcription_that_never_stops_is_closed_by_the_timeout(phone_app_facto
     assert count(app, Outbox) == 1
 
 
-def test_two_workers_assembling_the_same_call_make_one_message(phone_app: PhoneApp,
-                                                               twilio_api: TwilioStandIn) -> None:
+@pytest.mark.parametrize("race", ["stop_and_error", "recording_and_stop"])
+def test_two_workers_assembling_the_same_call_make_one_message(phone_app: PhoneApp, twilio_api: TwilioStandIn,
+                                                               race: str) -> None:
+    """Two workers (each with its own engine, as two processes) assemble one call at once:
+    the stop and an error event after the recording, or the recording and the stop."""
     data = recorded()
     serve_recording(twilio_api, data["recording"])
-    post_all(phone_app, "voice", [data["call"]])
-    post_all(phone_app, "recording", [data["recording"]])
-    phone_app.process_all()  # the voicemail waits for its transcript
     stopped = data["events"][4]
     error = {**stopped, "SequenceId": "6", "TranscriptionEvent": "transcription-error",
              "TranscriptionError": "stream closed", "TranscriptionErrorCode": "32655"}
-    post_all(phone_app, "transcript", data["events"][:4] + [stopped, error])
-    rows = [row.id for row in phone_app.inbox()
-            if row.channel == "transcript" and row.meta.get("event") != "transcription-content"]
+    post_all(phone_app, "voice", [data["call"]])
+    if race == "stop_and_error":
+        post_all(phone_app, "recording", [data["recording"]])
+        phone_app.process_all()  # the voicemail waits for its transcript
+        post_all(phone_app, "transcript", data["events"][:4])
+        phone_app.process_all()
+        post_all(phone_app, "transcript", [stopped, error])
+    else:
+        post_all(phone_app, "transcript", data["events"][:4])
+        phone_app.process_all()
+        post_all(phone_app, "transcript", [stopped])
+        post_all(phone_app, "recording", [data["recording"]])
+    rows = [row.id for row in phone_app.inbox() if row.status == "captured"]
+    assert len(rows) == 2
+    runtimes = [Runtime.from_settings(phone_app.rt.settings) for _ in rows]
     barrier = threading.Barrier(len(rows))
-    results: list[Any] = []
+    errors: list[BaseException] = []
 
-    def work(inbox_id: int) -> None:
-        barrier.wait(10)
-        results.append(pipeline.process_with_retries(phone_app.rt, inbox_id, attempts=5))
+    def work(index: int) -> None:
+        try:
+            barrier.wait(10)
+            assert pipeline.process_with_retries(runtimes[index], rows[index], attempts=5) is not None
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
 
-    threads = [threading.Thread(target=work, args=(inbox_id,)) for inbox_id in rows]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    phone_app.process_all()  # anything a Busy left behind
+    threads = [threading.Thread(target=work, args=(index,)) for index in range(len(rows))]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+    finally:
+        for runtime in runtimes:
+            runtime.dispose()
+    assert errors == []
     (message,) = voice_messages(phone_app)
     assert open_message(phone_app.rt.vault, message)[0] == data["transcript"]
+    assert message.extra["transcription"] == "completed"
     with phone_app.rt.sessions() as session:
         acks = list(session.scalars(select(Outbox).where(Outbox.kind == "ack")))
     assert len(acks) == 1
