@@ -204,6 +204,19 @@ def apply_transcript(session: Session, rt: Runtime, message: Message, ticket: Ti
         else transcription.Transcript("", 0, False, False)
     if not (transcript.stopped or timed_out):
         return []
+    outbox = _write_transcript(session, rt, locked, ticket, transcript, timed_out, now)
+    if call_sid:
+        # The callbacks hold what was said: they belong to the ticket (erasure, the private
+        # queue) like the voicemail they made.
+        session.execute(update(Inbox).where(Inbox.channel == "transcript",
+                                            Inbox.meta["call"].as_string() == call_sid)
+                        .values(ticket_id=ticket.id, private=ticket.private))
+    return outbox
+
+
+def _write_transcript(session: Session, rt: Runtime, message: Message, ticket: Ticket,
+                      transcript: transcription.Transcript, timed_out: bool, now: dt.datetime) -> list[int]:
+    extra = message.extra or {}
     previous = extra.get("transcription")
     details: dict[str, object] = {"utterances": transcript.utterances}
     if transcript.cut:
@@ -213,12 +226,12 @@ def apply_transcript(session: Session, rt: Runtime, message: Message, ticket: Ti
                 and extra.get("utterances") == transcript.utterances:
             return []  # assembled already, nothing new
         state = "timeout" if timed_out else "completed"
-        return finalize_voicemail(session, rt, locked, ticket, transcript.text, state, now,
+        return finalize_voicemail(session, rt, message, ticket, transcript.text, state, now,
                                   acknowledge=previous == "pending", source=transcription.REALTIME_SOURCE,
                                   details=details)
     if previous != "pending":
         return []
-    return finalize_voicemail(session, rt, locked, ticket, TRANSCRIPTION_UNAVAILABLE,
+    return finalize_voicemail(session, rt, message, ticket, TRANSCRIPTION_UNAVAILABLE,
                               "timeout" if timed_out else "failed", now, source=transcription.REALTIME_SOURCE,
                               details=details)
 

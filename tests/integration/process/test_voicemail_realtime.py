@@ -96,6 +96,8 @@ def test_chinese_voicemail_end_to_end(phone_app: PhoneApp, twilio_api: TwilioSta
     assert text == data["transcript"]  # the utterances in SequenceId order, each once
     assert message.extra["transcription"] == "completed"
     assert message.extra["transcription_source"] == "realtime" and message.extra["utterances"] == 3
+    transcript_rows = [row for row in phone_app.inbox() if row.channel == "transcript"]
+    assert transcript_rows and all(row.ticket_id == ticket.id and row.private for row in transcript_rows)
     # routed by what was said, private because it speaks of a bank card
     assert ticket.category == "payment" and ticket.department == "finance_support"
     assert ticket.private and message.private and message.text is None
