@@ -26,6 +26,7 @@ from intake.tickets.models import AttachmentRow, Inbox, Message, Outbox, Ticket,
 from intake.tickets.store import open_message, outbox_bodies
 from intake.tickets.views import list_tickets, ticket_detail
 from intake.upkeep import timeouts
+from intake.work import Work
 from tests.integration.web.conftest_phone import *  # noqa: F403 - fixtures
 from tests.integration.web.conftest_phone import PhoneApp
 from tests.support.twilio_standin import TwilioStandIn
@@ -263,6 +264,31 @@ def test_transcription_that_never_stops_is_closed_by_the_timeout(phone_app_facto
     (message,) = voice_messages(app)
     assert open_message(app.rt.vault, message)[0] == data["transcript"]
     assert count(app, Outbox) == 1
+
+
+def test_sweep_assembles_a_stop_that_missed_its_recording(phone_app: PhoneApp, twilio_api: TwilioStandIn) -> None:
+    """The recording and the stop processed at the same moment, each before the other was
+    committed: the stop found no voicemail, the recording found no stop. The next sweep
+    (well before the timeout) assembles it."""
+    data = recorded()
+    serve_recording(twilio_api, data["recording"])
+    post_all(phone_app, "voice", [data["call"]])
+    post_all(phone_app, "transcript", data["events"][:4])
+    post_all(phone_app, "recording", [data["recording"]])
+    phone_app.process_all()  # the recording: no stop yet, the voicemail waits
+    assert voice_messages(phone_app)[0].extra["transcription"] == "pending"
+    post_all(phone_app, "transcript", [data["events"][4]])
+    with phone_app.rt.sessions() as session:  # its worker saw no voicemail (not yet committed)
+        row = session.scalar(select(Inbox).where(Inbox.status == "captured"))
+        assert row is not None
+        row.status, row.outcome = "done", "transcript_waiting"
+        session.commit()
+    handled, work = timeouts.sweep_transcriptions(phone_app.rt)
+    assert handled == 1 and len(work.send) == 1
+    (message,) = voice_messages(phone_app)
+    assert message.extra["transcription"] == "completed"
+    assert open_message(phone_app.rt.vault, message)[0] == data["transcript"]
+    assert timeouts.sweep_transcriptions(phone_app.rt) == (0, Work())
 
 
 @pytest.mark.parametrize("race", ["stop_and_error", "recording_and_stop"])
