@@ -27,6 +27,7 @@ from intake.tickets.store import open_message, outbox_bodies
 from intake.tickets.views import list_tickets, ticket_detail
 from intake.upkeep import timeouts
 from intake.work import Work
+from tests.integration.tickets.test_private_bytes_at_rest import database_bytes
 from tests.integration.web.conftest_phone import *  # noqa: F403 - fixtures
 from tests.integration.web.conftest_phone import PhoneApp
 from tests.support.twilio_standin import TwilioStandIn
@@ -89,8 +90,8 @@ def run_chinese_voicemail(app: PhoneApp, api: TwilioStandIn, data: dict[str, Any
     return messages[0], ticket, open_message(app.rt.vault, messages[0])[0]
 
 
-def test_chinese_voicemail_end_to_end(phone_app: PhoneApp, twilio_api: TwilioStandIn,
-                                      caplog: pytest.LogCaptureFixture) -> None:
+def test_chinese_voicemail_end_to_end(phone_app: PhoneApp, twilio_api: TwilioStandIn, db_url: str,
+                                      tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     data = recorded()
     caplog.set_level("DEBUG")
     message, ticket, text = run_chinese_voicemail(phone_app, twilio_api, data)
@@ -116,6 +117,9 @@ def test_chinese_voicemail_end_to_end(phone_app: PhoneApp, twilio_api: TwilioSta
     assert "我们已收到" in sms and ticket.ref in sms and CARD not in sms
     logged = "\n".join(r.getMessage() for r in caplog.records) + phone_app.log_tail()
     assert CARD not in logged and "银行卡" not in logged and "到账" not in logged
+    # nothing said in clear at rest: not in the callbacks' rows, the message, the ack
+    stored = database_bytes(db_url, tmp_path)
+    assert CARD.encode() not in stored and "银行卡".encode() not in stored and b"/Recordings/RE" not in stored
     # a replayed callback after all that changes nothing
     post_all(phone_app, "transcript", [data["events"][2]])
     assert phone_app.process_all() == [] and count(phone_app, Outbox) == 1
