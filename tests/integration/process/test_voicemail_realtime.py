@@ -171,6 +171,49 @@ def test_english_call_in_region_mode_uses_realtime_and_the_fallback(phone_app_fa
     assert [say.get("language") for say in root.iter("Say")] == ["en-US", "en-US"]
 
 
+@pytest.mark.parametrize("first", ["realtime_empty", "recording_transcript"])
+def test_english_fallback_and_realtime_give_one_text_and_one_ack(phone_app_factory: Callable[..., PhoneApp],
+                                                                 tmp_path: Path, twilio_api: TwilioStandIn,
+                                                                 first: str) -> None:
+    """An English call asks both: a real-time transcript that came out empty gives way to
+    Twilio's recording transcription; a real one replaces it. One acknowledgement either way."""
+    app = phone_app_factory(f"sqlite:///{tmp_path}/fallback.db")
+    data = recorded()
+    english = "+15555550123"
+    call = {**data["call"], "From": english, "Caller": english}
+    events = [{**event, "LanguageCode": "en-US"} for event in data["events"]]
+    said = "My withdrawal to my bank account has not arrived for a week."
+    events[1]["TranscriptionData"] = json.dumps({"transcript": said, "confidence": 0.97})
+    recording_text = {"AccountSid": data["call"]["AccountSid"], "CallSid": call["CallSid"],
+                      "RecordingSid": data["recording"]["RecordingSid"], "TranscriptionSid": "TR" + "7" * 32,
+                      "TranscriptionStatus": "completed", "TranscriptionText": "my with drawl has not arrived",
+                      "RecordingUrl": data["recording"]["RecordingUrl"], "From": english, "To": call["To"]}
+    serve_recording(twilio_api, data["recording"])
+    post_all(app, "voice", [call])
+    post_all(app, "menu", [{**data["menu"], "From": english, "Caller": english, "Digits": "2"}])
+    post_all(app, "recording", [data["recording"]])
+    if first == "realtime_empty":
+        post_all(app, "transcript", [events[0], events[4]])  # started, stopped: nothing said
+        app.process_all()
+        assert voice_messages(app)[0].extra["transcription"] == "failed"
+        post_all(app, "transcription", [recording_text])
+        app.process_all()
+        expected = recording_text["TranscriptionText"]
+    else:
+        post_all(app, "transcription", [recording_text])
+        app.process_all()
+        post_all(app, "transcript", [events[0], events[1], events[4]])
+        app.process_all()
+        expected = said
+    (message,) = voice_messages(app)
+    assert open_message(app.rt.vault, message)[0] == expected
+    assert message.extra["transcription"] == "completed"
+    with app.rt.sessions() as session:
+        ticket = session.get(Ticket, message.ticket_id)
+        assert ticket is not None and ticket.department == "finance_support" and ticket.language == "en"
+    assert count(app, Outbox) == 1
+
+
 def test_forged_or_unsigned_transcript_callbacks_store_nothing(phone_app: PhoneApp) -> None:
     event = recorded()["events"][1]
     assert phone_app.post("transcript", event, signature=None).status_code == 403
