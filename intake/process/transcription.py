@@ -193,13 +193,20 @@ def call_transcript(session: Session, vault: Vault, call_sid: str, max_events: i
     of_call = (Inbox.channel == "transcript", Inbox.meta["call"].as_string() == call_sid)
     stopped = session.scalar(select(Inbox.id).where(
         *of_call, Inbox.meta["event"].as_string().in_((STOPPED, ERROR))).limit(1)) is not None
+    # Streamed: at most one batch of raw callbacks (each up to INTAKE_MAX_WEBHOOK_BYTES) in
+    # memory at a time; what is kept of each is its text, cut to `max_chars`.
     rows = session.execute(
-        select(Inbox.raw, Inbox.meta).where(*of_call, Inbox.meta["event"].as_string() == CONTENT)
-        .order_by(Inbox.id).limit(max_events + 1)).all()
+        select(Inbox.raw).where(*of_call, Inbox.meta["event"].as_string() == CONTENT)
+        .order_by(Inbox.id).limit(max_events + 1).execution_options(yield_per=100))
     events: list[TranscriptEvent] = []
-    for row in rows[:max_events]:
+    seen = 0
+    for (raw,) in rows:
+        seen += 1
+        if seen > max_events:
+            break
         try:
-            events.append(parse_event(decode_params(vault.decrypt(row.raw)), max_chars))
+            events.append(parse_event(decode_params(vault.decrypt(raw)), max_chars))
         except (UserError, ValueError):
             continue
-    return assemble(events, stopped, max_chars, cut=len(rows) > max_events)
+    rows.close()
+    return assemble(events, stopped, max_chars, cut=seen > max_events)
