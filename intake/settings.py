@@ -82,6 +82,12 @@ class Settings(BaseSettings):
     max_media_bytes: int = 5 * 1024 * 1024
     transcription_timeout: float = 600.0
     missed_call_tickets: bool = False
+    # Where a voicemail's text comes from (intake/process/transcription.py): Twilio's
+    # real-time <Start><Transcription> in the caller's language, <Record transcribe>
+    # (English only), or nothing (an agent listens to the recording).
+    voice_transcription: Literal["twilio-realtime", "twilio-recording", "none"] = "twilio-realtime"
+    transcript_max_events: int = 1_000  # real-time transcription callbacks read per call
+    transcript_max_chars: int = 20_000  # characters of one call's assembled transcript
 
     # -- web / Twilio ------------------------------------------------------------------------
     public_url: str = ""

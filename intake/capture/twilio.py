@@ -27,12 +27,19 @@ KINDS: dict[str, tuple[tuple[str, ...], str]] = {
     "recording": (("RecordingSid",), "twilio:recording:{RecordingSid}"),
     "transcription": (("TranscriptionSid", "RecordingSid"), "twilio:transcription:{TranscriptionSid}"),
     "status": (("MessageSid", "MessageStatus"), "twilio:status:{MessageSid}:{MessageStatus}"),
+    # Real-time transcription (<Start><Transcription> statusCallbackUrl): one callback per
+    # event, numbered by SequenceId within its TranscriptionSid, so that pair is the key.
+    "transcript": (("CallSid", "TranscriptionSid", "TranscriptionEvent", "SequenceId"),
+                   "twilio:transcript:{TranscriptionSid}:{SequenceId}"),
+    # The language menu's <Gather action>: one per call.
+    "menu": (("CallSid",), "twilio:menu:{CallSid}"),
 }
 
 # What a file for `intake ingest` must have (an operator's file, not a request off the net).
 _FILE_REQUIRED: dict[str, tuple[str, ...]] = {
     "sms": ("MessageSid", "From"), "voice": ("CallSid",), "recording": ("RecordingSid",),
     "transcription": ("TranscriptionSid", "RecordingSid"), "status": ("MessageSid", "MessageStatus"),
+    "transcript": ("TranscriptionSid", "SequenceId"), "menu": ("CallSid",),
 }
 
 # What a SID parameter looks like, wherever it appears: two letters and 32 hex digits
@@ -45,6 +52,17 @@ SID_SHAPES: dict[str, re.Pattern[str]] = {
         "RecordingSid": f"RE{_HEX}", "TranscriptionSid": f"TR{_HEX}", "AccountSid": f"AC{_HEX}",
         "MessagingServiceSid": f"MG{_HEX}", "ConferenceSid": f"CF{_HEX}",
     }.items()
+}
+# Shapes that differ by kind. A real-time transcription's SID is GT + 32 hex (the Calls
+# Transcriptions resource, ^GT[0-9a-fA-F]{32}$), a recording transcription's TR + 32 hex.
+# SequenceId is part of the key: digits only, so no replay can shift a boundary into it.
+KIND_SHAPES: dict[str, dict[str, re.Pattern[str]]] = {
+    "transcript": {
+        "TranscriptionSid": re.compile(f"GT{_HEX}"),
+        "SequenceId": re.compile("[0-9]{1,9}"),
+        "TranscriptionEvent": re.compile("transcription-(?:started|content|stopped|error)"),
+    },
+    "menu": {"Digits": re.compile("[0-9*#]{0,4}")},
 }
 # https://www.twilio.com/docs/messaging/api/message-resource#message-status-values
 MESSAGE_STATUSES = frozenset({
@@ -64,7 +82,8 @@ def invalid_params(kind: str, params: Mapping[str, str]) -> list[str]:
     """Names of parameters whose value has the wrong shape for a Twilio webhook (empty
     when the request may be captured). Every SID parameter present is checked, not only
     the required ones; a missing required one is reported by `missing_params`."""
-    bad = [name for name, shape in SID_SHAPES.items()
+    shapes = {**SID_SHAPES, **KIND_SHAPES.get(kind, {})}
+    bad = [name for name, shape in shapes.items()
            if name in params and not shape.fullmatch(params[name])]
     if kind == "status" and "MessageStatus" in params and params["MessageStatus"] not in MESSAGE_STATUSES:
         bad.append("MessageStatus")
@@ -113,7 +132,12 @@ def make_item(kind: str, params: Mapping[str, str], url: str,
         document["repeated"] = {k: list(v) for k, v in repeated.items()}
     raw = json.dumps(document, ensure_ascii=False, sort_keys=True).encode("utf-8")
     sid_name = required[0]
-    return CaptureItem(kind, key, raw, meta={"source": source, "sid": params[sid_name].strip()})
+    meta = {"source": source, "sid": params[sid_name].strip()}
+    if kind == "transcript":
+        # Ids only (no text): what assembling a call's transcript looks rows up by.
+        meta.update(sid=params["TranscriptionSid"].strip(), call=(params.get("CallSid") or "").strip(),
+                    event=(params.get("TranscriptionEvent") or "").strip())
+    return CaptureItem(kind, key, raw, meta=meta)
 
 
 def decode_params(raw: bytes) -> dict[str, str]:
@@ -127,6 +151,8 @@ def decode_params(raw: bytes) -> dict[str, str]:
 
 def voice_kind(params: Mapping[str, str]) -> str:
     """Which voice callback a parameter set is: transcription, recording or the call."""
+    if params.get("TranscriptionEvent"):
+        return "transcript"
     if params.get("TranscriptionSid"):
         return "transcription"
     if params.get("RecordingSid"):

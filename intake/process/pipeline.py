@@ -1,6 +1,6 @@
 """Processing of one captured input: the channel's handler, in one transaction (STYLE 4).
 
-    load -> handler (email, sms, voice, recording, transcription, status) -> outcome
+    load -> handler (email, sms, voice, menu, recording, transcription, transcript, status) -> outcome
 
 The handler table is written out here, not filled by imports. A handler runs the message
 flow (`flow.py`) or its own steps and ends with a named `Outcome`; the caller commits and
@@ -43,6 +43,8 @@ HANDLERS: dict[str, Handler] = {
     "voice": voice.handle_call,
     "recording": voice.handle_recording,
     "transcription": voice.handle_transcription,
+    "transcript": voice.handle_transcript,
+    "menu": voice.handle_menu,
     "status": status.handle_status,
 }
 

@@ -2,8 +2,12 @@
 transcription.
 
     voice          contact; no ticket yet (a voicemail or, later, a missed-call ticket)
+    menu           the caller's language choice (it shaped the TwiML; nothing to store)
     recording      voicemail message "" on a new/threaded ticket, transcription pending
     transcription  voicemail text, triage, ticket routing, acknowledgement
+    transcript     a real-time transcription callback: once the transcription stopped and
+                   the recording is there, the call's final utterances in order become
+                   the voicemail's text (then triage, routing, acknowledgement)
 """
 
 from __future__ import annotations
@@ -18,10 +22,13 @@ from sqlalchemy.orm import Session
 
 from intake.capture.twilio import capture_key, decode_params
 from intake.channels.media import MediaError, fetch_attachment
+from intake.db import for_update
 from intake.messages import Attachment, InboundMessage
-from intake.normalize.twilio import is_chinese_caller, mask_number, transcription_result, voicemail_message
+from intake.normalize.twilio import (
+    TRANSCRIPTION_UNAVAILABLE, is_chinese_caller, mask_number, transcription_result, voicemail_message,
+)
 from intake.outbox.follow_ups import queue_acknowledgement
-from intake.process import flow
+from intake.process import flow, transcription
 from intake.runtime import Runtime
 from intake.tickets import store
 from intake.tickets.models import Inbox, Message, Ticket
@@ -31,6 +38,9 @@ log = logging.getLogger("intake.process.voice")
 
 VOICEMAIL_OUTCOME = "voicemail"
 MISSED_CALL_OUTCOME = "missed_call"
+MENU_OUTCOME = "language_chosen"
+UTTERANCE_OUTCOME = "utterance"  # kept with the call's other callbacks until it stops
+WAITING_OUTCOME = "transcript_waiting"  # stopped before the recording came: it assembles then
 
 
 def voicemail_for_call(session: Session, call_sid: str) -> Message | None:
@@ -121,6 +131,8 @@ def handle_recording(ctx: flow.Context) -> flow.Outcome:
         log.info("recording %s: status %s, no voicemail", params.get("RecordingSid"), status)
         return flow.Outcome(flow.IGNORED)
     message, ticket, created = ensure_voicemail(ctx, params)
+    if created:
+        ctx.outbox_ids.extend(_text_without_waiting(ctx, message, ticket))
     ctx.inbox.private = ticket.private
     name = flow.DUPLICATE if not created else (
         flow.NEW_TICKET if _first_message_id(ctx.session, ticket) == message.id else flow.ADDED)
@@ -132,18 +144,113 @@ def _first_message_id(session: Session, ticket: Ticket) -> int | None:
     return session.scalar(select(func.min(Message.id)).where(Message.ticket_id == ticket.id))
 
 
+def _text_without_waiting(ctx: flow.Context, message: Message, ticket: Ticket) -> list[int]:
+    """A voicemail just recorded: with no transcription backend it is final now; with the
+    real-time one, its transcript may have stopped already (the callbacks came first)."""
+    backend = transcription.transcriber(ctx.rt.settings.voice_transcription)
+    if not backend.waits_for_text:
+        return finalize_voicemail(ctx.session, ctx.rt, message, ticket, TRANSCRIPTION_UNAVAILABLE, "failed", ctx.now)
+    if isinstance(backend, transcription.TwilioRealtime):
+        return apply_transcript(ctx.session, ctx.rt, message, ticket, ctx.now)
+    return []
+
+
+def handle_menu(ctx: flow.Context) -> flow.Outcome:
+    """The language menu's answer shaped the call's TwiML (the webhook answered it); the
+    ticket's language comes from what the caller then said."""
+    flow.params(ctx, "CallSid")
+    return flow.Outcome(MENU_OUTCOME)
+
+
+def handle_transcript(ctx: flow.Context) -> flow.Outcome:
+    """A real-time transcription callback (raises UserError for one that cannot be read:
+    the row is kept, failed, with the reason). A final utterance waits with the others
+    until the transcription stops; the stop (or an utterance arriving after it) assembles
+    the call's transcript into its voicemail."""
+    settings = ctx.rt.settings
+    event = transcription.parse_event(flow.params(ctx, "CallSid", "TranscriptionSid"), settings.transcript_max_chars)
+    if event.event == transcription.STARTED or (event.event == transcription.CONTENT and not event.final):
+        return flow.Outcome(flow.IGNORED)
+    message = voicemail_for_call(ctx.session, event.call_sid)
+    if message is None:
+        return flow.Outcome(WAITING_OUTCOME if event.event != transcription.CONTENT else UTTERANCE_OUTCOME)
+    ticket = ctx.session.get(Ticket, message.ticket_id)
+    assert ticket is not None
+    late = (message.extra or {}).get("transcription_source") == transcription.REALTIME_SOURCE
+    if event.event == transcription.CONTENT and not late:
+        return flow.Outcome(UTTERANCE_OUTCOME, ticket_id=ticket.id, ticket_ref=ticket.ref, private=ticket.private)
+    ctx.outbox_ids.extend(apply_transcript(ctx.session, ctx.rt, message, ticket, ctx.now))
+    ctx.inbox.private = ticket.private
+    log.info("transcript %s event %s (%s) -> ticket %s", event.transcription_sid, event.sequence, event.event,
+             ticket.ref)
+    return flow.Outcome(flow.UPDATED, ticket_id=ticket.id, ticket_ref=ticket.ref, message_id=message.id,
+                        private=ticket.private)
+
+
+def apply_transcript(session: Session, rt: Runtime, message: Message, ticket: Ticket, now: dt.datetime,
+                     timed_out: bool = False) -> list[int]:
+    """Give a voicemail its call's real-time transcript once the transcription stopped (or,
+    `timed_out`, whatever came). The message row is locked first, so two workers assembling
+    the same call write it once and acknowledge once; the utterance count in `extra` says
+    whether a late utterance changed anything. Returns outbox ids to enqueue."""
+    locked = session.scalar(for_update(session, select(Message).where(Message.id == message.id))
+                            .execution_options(populate_existing=True))
+    assert locked is not None
+    extra = locked.extra or {}
+    call_sid = str(extra.get("CallSid") or "")
+    settings = rt.settings
+    transcript = transcription.call_transcript(session, rt.vault, call_sid, settings.transcript_max_events,
+                                               settings.transcript_max_chars) if call_sid \
+        else transcription.Transcript("", 0, False, False)
+    if not (transcript.stopped or timed_out):
+        return []
+    outbox = _write_transcript(session, rt, locked, ticket, transcript, timed_out, now)
+    if call_sid:
+        # The callbacks hold what was said: they belong to the ticket (erasure, the private
+        # queue) like the voicemail they made.
+        session.execute(update(Inbox).where(Inbox.channel == "transcript",
+                                            Inbox.meta["call"].as_string() == call_sid)
+                        .values(ticket_id=ticket.id, private=ticket.private))
+    return outbox
+
+
+def _write_transcript(session: Session, rt: Runtime, message: Message, ticket: Ticket,
+                      transcript: transcription.Transcript, timed_out: bool, now: dt.datetime) -> list[int]:
+    extra = message.extra or {}
+    previous = extra.get("transcription")
+    details: dict[str, object] = {"utterances": transcript.utterances}
+    if transcript.cut:
+        details["transcript_cut"] = True
+    if transcript.text:
+        if extra.get("transcription_source") == transcription.REALTIME_SOURCE \
+                and extra.get("utterances") == transcript.utterances:
+            return []  # assembled already, nothing new
+        state = "timeout" if timed_out else "completed"
+        return finalize_voicemail(session, rt, message, ticket, transcript.text, state, now,
+                                  acknowledge=previous == "pending", source=transcription.REALTIME_SOURCE,
+                                  details=details)
+    if previous != "pending":
+        return []
+    return finalize_voicemail(session, rt, message, ticket, TRANSCRIPTION_UNAVAILABLE,
+                              "timeout" if timed_out else "failed", now, source=transcription.REALTIME_SOURCE,
+                              details=details)
+
+
 def handle_transcription(ctx: flow.Context) -> flow.Outcome:
     params = flow.params(ctx, "RecordingSid")
     text, state = transcription_result(params)
     message, ticket, _ = ensure_voicemail(ctx, params)
     previous = (message.extra or {}).get("transcription")
-    if previous in ("completed", "failed"):
+    realtime = (message.extra or {}).get("transcription_source") == transcription.REALTIME_SOURCE
+    # The English fallback: a real-time transcript that came out empty ("failed") gives way.
+    if previous == "completed" or (previous == "failed" and not (realtime and state == "completed")):
         return flow.Outcome(flow.DUPLICATE, ticket_id=ticket.id, ticket_ref=ticket.ref,
                                 message_id=message.id, private=ticket.private)
     # After a timeout the caller was already acknowledged; a late transcript still
     # replaces "transcription unavailable" and re-routes the ticket.
     ctx.outbox_ids.extend(finalize_voicemail(ctx.session, ctx.rt, message, ticket, text, state,
-                                             ctx.now, acknowledge=previous != "timeout"))
+                                             ctx.now, acknowledge=previous == "pending",
+                                             source=transcription.RECORDING_SOURCE))
     ctx.inbox.private = ticket.private
     log.info("transcription %s (%s) -> ticket %s", params.get("TranscriptionSid"), state, ticket.ref)
     return flow.Outcome(flow.UPDATED, ticket_id=ticket.id, ticket_ref=ticket.ref,
@@ -151,11 +258,17 @@ def handle_transcription(ctx: flow.Context) -> flow.Outcome:
 
 
 def finalize_voicemail(session: Session, rt: Runtime, message: Message, ticket: Ticket, text: str,
-                       state: str, now: dt.datetime, acknowledge: bool = True) -> list[int]:
+                       state: str, now: dt.datetime, acknowledge: bool = True, source: str | None = None,
+                       details: dict[str, object] | None = None) -> list[int]:
     """Give a voicemail its text, triage it, route its ticket, queue the acknowledgement.
-    Returns the ids of queued outbox rows (to enqueue after commit)."""
+    `source` names where the text came from, `details` more facts for `extra` (ids and
+    counts, never text: extra is stored in clear). Returns the ids of queued outbox rows
+    (to enqueue after commit)."""
     extra = dict(message.extra or {})
     extra["transcription"] = state
+    if source:
+        extra["transcription_source"] = source
+    extra.update(details or {})
     msg = InboundMessage(channel="voice", sender=message.sender, subject="Voicemail", text=text,
                          new_text=text, message_id=message.header_message_id,
                          extra=tuple((k, str(v)) for k, v in extra.items()))

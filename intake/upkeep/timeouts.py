@@ -1,7 +1,8 @@
 """Voicemails whose transcription never came, and calls that left no voicemail.
 
 `sweep_transcriptions` (run by the sweeper) gives a voicemail still waiting after
-INTAKE_TRANSCRIPTION_TIMEOUT "transcription unavailable", triage and its acknowledgement,
+INTAKE_TRANSCRIPTION_TIMEOUT "transcription unavailable" (or, when its real-time
+transcription never stopped, the utterances that came), triage and its acknowledgement,
 and opens missed-call tickets when INTAKE_MISSED_CALL_TICKETS is on. It returns the `Work`
 to enqueue.
 """
@@ -17,7 +18,10 @@ from intake.db import for_update
 from intake.messages import InboundMessage
 from intake.normalize.twilio import TRANSCRIPTION_UNAVAILABLE
 from intake.process import flow
-from intake.process.voice import MISSED_CALL_OUTCOME, VOICEMAIL_OUTCOME, finalize_voicemail, voicemail_for_call
+from intake.process.transcription import TwilioRealtime, transcriber
+from intake.process.voice import (
+    MISSED_CALL_OUTCOME, VOICEMAIL_OUTCOME, apply_transcript, finalize_voicemail, voicemail_for_call,
+)
 from intake.runtime import Runtime
 from intake.tickets.models import Inbox, Message, Ticket, utcnow
 from intake.work import Work
@@ -32,22 +36,29 @@ def sweep_transcriptions(rt: Runtime, now: dt.datetime | None = None, limit: int
     """Voicemails still waiting for a transcription after INTAKE_TRANSCRIPTION_TIMEOUT get
     "transcription unavailable", triage and their acknowledgement; calls that left nothing
     become missed-call tickets (INTAKE_MISSED_CALL_TICKETS). Returns how many were handled,
-    and the acknowledgements to enqueue."""
+    and the acknowledgements to enqueue.
+
+    With real-time transcription a younger voicemail whose transcription stopped is
+    assembled too: its recording and its stop callback were processed at the same moment,
+    each before the other was committed, so neither saw the other."""
     now = now or utcnow()
     cutoff = now - dt.timedelta(seconds=rt.settings.transcription_timeout)
+    realtime = isinstance(transcriber(rt.settings.voice_transcription), TwilioRealtime)
     with rt.sessions() as session:
-        pending = list(session.scalars(
-            select(Message.id).where(Message.channel == "voice", Message.direction == "in",
-                                     Message.created_at < cutoff, Message.created_at > cutoff - _LOOKBACK,
-                                     Message.extra["transcription"].as_string() == "pending")
-            .order_by(Message.id).limit(limit)))
-    done = [work for message_id in pending if (work := _time_out(rt, message_id, now)) is not None]
+        pending = session.execute(
+            select(Message.id, Message.created_at).where(
+                Message.channel == "voice", Message.direction == "in",
+                Message.created_at < (now if realtime else cutoff), Message.created_at > cutoff - _LOOKBACK,
+                Message.extra["transcription"].as_string() == "pending")
+            .order_by(Message.id).limit(limit)).all()
+    done = [work for row in pending
+            if (work := _settle(rt, row.id, now, timed_out=row.created_at < cutoff)) is not None]
     if rt.settings.missed_call_tickets:
         done += _missed_calls(rt, now, cutoff, limit)
     return len(done), sum(done, Work())
 
 
-def _time_out(rt: Runtime, message_id: int, now: dt.datetime) -> Work | None:
+def _settle(rt: Runtime, message_id: int, now: dt.datetime, timed_out: bool) -> Work | None:
     with rt.sessions() as session:
         message = session.scalar(for_update(session, select(Message).where(Message.id == message_id),
                                             skip_locked=True))
@@ -55,10 +66,19 @@ def _time_out(rt: Runtime, message_id: int, now: dt.datetime) -> Work | None:
             return None  # the transcription came meanwhile, or another sweeper has it
         ticket = session.get(Ticket, message.ticket_id)
         assert ticket is not None
-        outbox = finalize_voicemail(session, rt, message, ticket, TRANSCRIPTION_UNAVAILABLE, "timeout", now)
+        if isinstance(transcriber(rt.settings.voice_transcription), TwilioRealtime):
+            # Timed out: a transcription that never stopped; what it said so far is better
+            # than nothing. Else: assembled only if it stopped.
+            outbox = apply_transcript(session, rt, message, ticket, now, timed_out=timed_out)
+        else:
+            outbox = finalize_voicemail(session, rt, message, ticket, TRANSCRIPTION_UNAVAILABLE, "timeout", now)
+        settled = (message.extra or {}).get("transcription") != "pending"
         private = ticket.private
         session.commit()
-    log.info("voicemail message %s: no transcription in time, ticket %s acknowledged", message_id, ticket.ref)
+    if not settled:
+        return None
+    log.info("voicemail message %s: %s, ticket %s", message_id,
+             "no transcription in time" if timed_out else "stopped transcript assembled", ticket.ref)
     return Work.of(send=outbox, private=private)
 
 

@@ -13,28 +13,30 @@ import logging
 import re
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
-import yaml
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
-from twilio.twiml.voice_response import VoiceResponse
 
-from intake.normalize.twilio import is_chinese_caller, mask_number
+from intake.normalize.twilio import mask_number
 from intake.capture.twilio import invalid_params, make_item, missing_params
+from intake.process.transcription import transcriber
 from intake.runtime import Runtime
 from intake.work import Enqueue, Work
-from intake.settings import Settings, SettingsError
+from intake.settings import Settings
 from intake.capture.inbox import Captured, capture
 from intake.web.metrics import WebhookMetrics
 from intake.web.signatures import SIGNATURE_HEADER, FormParams, UrlRefused, base_url, is_valid, signed_url
+from intake.web.voice_twiml import (
+    PREFIX, VoiceConfig, call_twiml, closing_twiml, language_twiml, load_voice_config, menu_language,
+    voicemail_twiml,
+)
+
+__all__ = ["PREFIX", "Refused", "TwilioWebhooks", "VoiceConfig", "load_voice_config", "router", "voicemail_twiml"]
 
 log = logging.getLogger("intake.web.twilio")
 
-PREFIX = "/webhooks/twilio"
 FORM_TYPE = "application/x-www-form-urlencoded"
 XML_TYPE = "text/xml"
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response />'
@@ -47,77 +49,6 @@ class Refused(Exception):
     def __init__(self, status: int, result: str, detail: str) -> None:
         super().__init__(detail)
         self.status, self.result, self.detail = status, result, detail
-
-
-# -- voice prompts ------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class VoiceConfig:
-    greeting: Mapping[str, str]
-    closing: Mapping[str, str]
-    say_language: Mapping[str, str]
-    voice: Mapping[str, str]
-    max_length: int = 120
-    finish_on_key: str = "#"
-    timeout: int = 5
-    play_beep: bool = True
-
-
-def load_voice_config(path: Path) -> VoiceConfig:
-    """The voice config (intake/defaults/voice.yaml or INTAKE_VOICE_CONFIG), checked at start: a broken file stops the app with its name."""
-    try:
-        data: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        record = data.get("record") or {}
-        config = VoiceConfig(
-            greeting=dict(data["greeting"]), closing=dict(data["closing"]),
-            say_language=dict(data.get("say_language") or {"zh": "zh-CN", "en": "en-US"}),
-            voice=dict(data.get("voice") or {}),
-            max_length=int(record.get("max_length", 120)),
-            finish_on_key=str(record.get("finish_on_key", "#")),
-            timeout=int(record.get("timeout", 5)), play_beep=bool(record.get("play_beep", True)))
-    except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError) as exc:
-        raise SettingsError(f"INTAKE_VOICE_CONFIG ({path}) is unusable: {type(exc).__name__}: {exc}") from None
-    for language in ("zh", "en"):
-        if not config.greeting.get(language) or not config.closing.get(language):
-            raise SettingsError(f"INTAKE_VOICE_CONFIG ({path}) needs greeting.{language} and closing.{language}")
-    return config
-
-
-def _languages(caller: str | None) -> tuple[str, str]:
-    return ("zh", "en") if is_chinese_caller(caller) else ("en", "zh")
-
-
-def _say(response: VoiceResponse, config: VoiceConfig, texts: Mapping[str, str], caller: str | None) -> None:
-    for language in _languages(caller):
-        attributes = {"language": config.say_language.get(language, "en-US")}
-        if config.voice.get(language):
-            attributes["voice"] = config.voice[language]
-        response.say(texts[language], **attributes)
-
-
-def voicemail_twiml(config: VoiceConfig, caller: str | None, callback_base: str) -> str:
-    """Greeting, <Record> (transcribed, both callbacks to us), closing line, hang up.
-
-    The closing after <Record> is heard when nothing was recorded (Twilio then skips the
-    action URL and goes on with the next verb, https://www.twilio.com/docs/voice/twiml/record)."""
-    response = VoiceResponse()
-    _say(response, config, config.greeting, caller)
-    recording_url = f"{callback_base}{PREFIX}/recording"
-    response.record(
-        action=recording_url, method="POST", max_length=config.max_length,
-        finish_on_key=config.finish_on_key, timeout=config.timeout, play_beep=config.play_beep,
-        transcribe=True, transcribe_callback=f"{callback_base}{PREFIX}/transcription",
-        recording_status_callback=recording_url, recording_status_callback_method="POST")
-    _say(response, config, config.closing, caller)
-    response.hangup()
-    return str(response.to_xml(xml_declaration=True))
-
-
-def closing_twiml(config: VoiceConfig, caller: str | None) -> str:
-    response = VoiceResponse()
-    _say(response, config, config.closing, caller)
-    response.hangup()
-    return str(response.to_xml(xml_declaration=True))
 
 
 # -- the endpoints --------------------------------------------------------------------------------
@@ -234,11 +165,17 @@ class TwilioWebhooks:
 
     def _answer(self, kind: str, params: Mapping[str, str], url: str, request: Request) -> Response:
         caller = params.get("From") or params.get("Caller")
-        if kind == "voice":
+        if kind in ("voice", "menu"):
             raw_path = request.scope.get("raw_path")
             path = raw_path.decode("latin-1") if isinstance(raw_path, bytes) else request.scope.get("path", "/")
             callback_base = base_url(url, path)
-            return Response(voicemail_twiml(self.voice, caller, callback_base), media_type=XML_TYPE)
+            backend = transcriber(self.settings.voice_transcription)
+            if kind == "menu":  # the caller's key (or none): the voicemail in that language
+                twiml = language_twiml(self.voice, backend, menu_language(self.voice, params.get("Digits")),
+                                       callback_base)
+            else:
+                twiml = call_twiml(self.voice, backend, caller, callback_base)
+            return Response(twiml, media_type=XML_TYPE)
         if kind == "recording" and ("Digits" in params or "CallStatus" in params):
             # The <Record action> request (not the status callback): the call goes on with
             # the TwiML we answer, so say goodbye and hang up.
@@ -253,7 +190,8 @@ def _safe_sid(value: str | None) -> str:
 
 _SID_SHAPE = re.compile(r"[A-Z]{2}[0-9a-fA-F]{32}")
 _SID_PARAM = {"sms": "MessageSid", "voice": "CallSid", "recording": "RecordingSid",
-              "transcription": "TranscriptionSid", "status": "MessageSid"}
+              "transcription": "TranscriptionSid", "status": "MessageSid", "menu": "CallSid",
+              "transcript": "TranscriptionSid"}
 
 
 def router(hooks: TwilioWebhooks) -> APIRouter:
@@ -265,6 +203,7 @@ def router(hooks: TwilioWebhooks) -> APIRouter:
         webhook.__name__ = f"twilio_{kind}"
         return webhook
 
-    for kind in ("sms", "voice", "recording", "transcription", "status"):
+    # transcript: real-time transcription callbacks; menu: the language menu's <Gather action>
+    for kind in ("sms", "voice", "menu", "recording", "transcription", "transcript", "status"):
         api.add_api_route(f"/{kind}", endpoint(kind), methods=["POST"], include_in_schema=False)
     return api

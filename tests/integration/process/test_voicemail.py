@@ -64,7 +64,7 @@ def says(xml: str) -> tuple[ET.Element, list[tuple[str, str]]]:
 @pytest.mark.parametrize("caller, first_language", [("+8613800001234", "zh-CN"), ("+15555550123", "en-US")])
 def test_voice_twiml_greets_in_the_callers_language(phone_app_factory: Callable[..., PhoneApp], tmp_path: Path,
                                                     corpus: Corpus, caller: str, first_language: str) -> None:
-    app = phone_app_factory(f"sqlite:///{tmp_path}/voice.db")
+    app = phone_app_factory(f"sqlite:///{tmp_path}/voice.db", voice_transcription="twilio-recording")
     params = {**corpus("voice_inbound.json")["params"], "From": caller, "Caller": caller}
     response = app.post("voice", params)
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/xml")

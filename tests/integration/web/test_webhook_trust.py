@@ -98,7 +98,7 @@ def test_trusted_proxy_without_public_url_is_still_503(phone_app_factory: Callab
 def test_dev_flag_trusts_loopback_and_the_proxys_own_entry(phone_app_factory: Callable[..., PhoneApp],
                                                            tmp_path: Path, corpus: Corpus) -> None:
     app = phone_app_factory(f"sqlite:///{tmp_path}/dev.db", public_url="", trust_proxy="true",
-                            dev_trust_request_url="true")
+                            dev_trust_request_url="true", voice_transcription="twilio-recording")
     call = corpus("voice_inbound.json")["params"]
     # The client sent "evil.example"; our proxy appended what it saw: the last entry wins.
     headers = {"X-Forwarded-Host": "evil.example, support.example.com", "X-Forwarded-Proto": "http, https"}
@@ -115,7 +115,8 @@ def test_dev_flag_trusts_loopback_and_the_proxys_own_entry(phone_app_factory: Ca
 
 def test_public_url_decides_the_callbacks_whatever_the_headers(phone_app_factory: Callable[..., PhoneApp],
                                                                tmp_path: Path, corpus: Corpus) -> None:
-    app = phone_app_factory(f"sqlite:///{tmp_path}/public.db", trust_proxy="true")
+    app = phone_app_factory(f"sqlite:///{tmp_path}/public.db", trust_proxy="true",
+                            voice_transcription="twilio-recording")
     answer = app.post("voice", corpus("voice_inbound.json")["params"],
                       headers={"X-Forwarded-Host": "evil.example", "Host": "evil.example"})
     assert answer.status_code == 200
