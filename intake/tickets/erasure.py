@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from email.utils import getaddresses
 
 from sqlalchemy import Select, func, or_, select
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from intake.failures import UserError
@@ -109,25 +109,25 @@ def erase_contact(rt: Runtime, address: str) -> ErasureReport:
     person = person_of(address)
     for attempt in range(1, ATTEMPTS + 1):
         try:
-            audit_id, counts, outbox_ids = _erase_once(rt, person)
+            audit_id, counts = _erase_once(rt, person)
             break
         except DBAPIError as exc:
-            # PostgreSQL ends one side of a deadlock with a worker that holds the person's
-            # capture and waits for the contact lock we hold: run the erasure again.
-            if attempt == ATTEMPTS or "deadlock" not in str(exc.orig).lower():
+            # A worker storing a message from the person meanwhile: PostgreSQL ends one side
+            # of a deadlock (the worker holds the capture and waits for the contact lock we
+            # hold), or the worker committed a message on a capture we were about to delete
+            # (a foreign key then stops the delete). The transaction rolled back whole: run
+            # the erasure again, and it finds that message too.
+            if attempt == ATTEMPTS or not (isinstance(exc, IntegrityError) or "deadlock" in str(exc.orig).lower()):
                 raise
-            log.info("erasure: deadlock with a worker, attempt %d again", attempt)
-    counts["files"] = removal.remove_outbox_files(rt.settings.outbox_dir, outbox_ids)
+            log.info("erasure: a worker stored a message meanwhile (%s); attempt %d again",
+                     type(exc.orig).__name__, attempt + 1)
     scrubbed = removal.scrub_sqlite(rt.engine)
-    with rt.sessions() as session:
-        removal.finish_audit(session, audit_id, counts)
-        session.commit()
     found = any(counts.get(k) for k in ("contacts", "messages", "inbox", "outbox", "tickets"))
     log.info("erasure %s: %s", audit_id, json.dumps(counts, sort_keys=True))
     return ErasureReport(audit_id, found, counts, scrubbed)
 
 
-def _erase_once(rt: Runtime, person: Person) -> tuple[str, dict[str, int], set[int]]:
+def _erase_once(rt: Runtime, person: Person) -> tuple[str, dict[str, int]]:
     with rt.sessions() as session:
         try:
             audit_id = removal.audit(session, "erasure", {})
@@ -140,14 +140,16 @@ def _erase_once(rt: Runtime, person: Person) -> tuple[str, dict[str, int], set[i
             counts = {"tickets_kept_shared": _take_messages(session, person, doomed)}
             _take_captures(rt, session, person, doomed)
             counts.update(removal.delete_rows(session, doomed))
+            # Files first: a crash after the commit would leave them with no row to find
+            # them by; a crash before it leaves rows that the next erasure deletes.
+            counts["files"] = removal.remove_outbox_files(rt.settings.outbox_dir, doomed.outbox)
             removal.finish_audit(session, audit_id, counts)
-            outbox_ids = set(doomed.outbox)
             session.commit()
         finally:
             session.rollback()
             removal.secure_delete(session, False)
             session.commit()
-    return audit_id, counts, outbox_ids
+    return audit_id, counts
 
 
 def _sender_is(person: Person, column: object) -> object:

@@ -81,7 +81,6 @@ def purge(rt: Runtime, dry_run: bool = False, now: dt.datetime | None = None) ->
         return PurgeReport(True, _count(rt, general, private))
     totals: dict[str, int] = {}
     audit_ids: list[str] = []
-    outbox_ids: set[int] = set()
     while True:
         with rt.sessions() as session:
             try:
@@ -96,6 +95,8 @@ def purge(rt: Runtime, dry_run: bool = False, now: dt.datetime | None = None) ->
                     session.rollback()
                     break
                 counts = removal.delete_rows(session, doomed)
+                # Files before the commit: after it, nothing would lead to them any more.
+                counts["files"] = removal.remove_outbox_files(rt.settings.outbox_dir, doomed.outbox)
                 removal.finish_audit(session, audit_id, counts)
                 session.commit()
             finally:
@@ -103,11 +104,8 @@ def purge(rt: Runtime, dry_run: bool = False, now: dt.datetime | None = None) ->
                 removal.secure_delete(session, False)
                 session.commit()
         audit_ids.append(audit_id)
-        outbox_ids |= doomed.outbox
         for key, value in counts.items():
             totals[key] = totals.get(key, 0) + value
-    if outbox_ids:
-        totals["files"] = removal.remove_outbox_files(rt.settings.outbox_dir, outbox_ids)
     if audit_ids:
         log.info("retention purge: %s", ", ".join(f"{k}={v}" for k, v in sorted(totals.items())))
     return PurgeReport(False, totals, audit_ids)
