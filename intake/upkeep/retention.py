@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
+from intake.db import for_update
 from intake.runtime import Runtime
 from intake.tickets import removal
 from intake.tickets.models import Contact, Inbox, Ticket, utcnow
@@ -48,13 +49,18 @@ def _closed_when() -> object:
     return func.coalesce(Ticket.closed_at, Ticket.updated_at)
 
 
-def _expired_tickets(session: Session, general: dt.datetime, private: dt.datetime, limit: int) -> list[int]:
+def _expired_tickets(session: Session, general: dt.datetime, private: dt.datetime, limit: int,
+                     lock: bool = True) -> list[int]:
+    """Closed tickets past their limit. Locked (PostgreSQL), passing by those a worker is
+    changing: a reply that reopens a ticket must not lose the race to its purge; the
+    condition is checked again on the locked row, and a skipped ticket waits for the next
+    purge. (SQLite: the purge already holds the database's write lock.)"""
     when = _closed_when()
-    return [int(i) for i in session.scalars(
-        select(Ticket.id).where(Ticket.status == "closed", or_(
-            and_(Ticket.private.is_(True), when < private),  # type: ignore[operator]
-            and_(Ticket.private.is_(False), when < general)))  # type: ignore[operator]
-        .order_by(Ticket.id).limit(limit))]
+    query = (select(Ticket.id).where(Ticket.status == "closed", or_(
+        and_(Ticket.private.is_(True), when < private),  # type: ignore[operator]
+        and_(Ticket.private.is_(False), when < general)))  # type: ignore[operator]
+        .order_by(Ticket.id).limit(limit))
+    return [int(i) for i in session.scalars(for_update(session, query, skip_locked=True) if lock else query)]
 
 
 def _expired_captures(session: Session, general: dt.datetime, limit: int) -> list[int]:
@@ -114,7 +120,7 @@ def purge(rt: Runtime, dry_run: bool = False, now: dt.datetime | None = None) ->
 def _count(rt: Runtime, general: dt.datetime, private: dt.datetime) -> dict[str, int]:
     """What a purge would delete now, counted without deleting (read-only transaction)."""
     with rt.sessions() as session:
-        tickets = _expired_tickets(session, general, private, limit=10**9)
+        tickets = _expired_tickets(session, general, private, limit=10**9, lock=False)
         doomed = removal.Doomed(tickets=set(tickets),
                                 inbox=set(_expired_captures(session, general, limit=10**9)))
         removal._gather(session, doomed)
