@@ -16,7 +16,7 @@ import datetime as dt
 import logging
 from dataclasses import dataclass, field
 
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from intake.db import for_update
@@ -43,7 +43,7 @@ def cutoffs(rt: Runtime, now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
             now - dt.timedelta(days=settings.private_retention_days))
 
 
-def _closed_when() -> object:
+def _closed_when() -> ColumnElement[dt.datetime]:
     # A closed ticket without closed_at (closed before it was recorded) counts from its
     # last change.
     return func.coalesce(Ticket.closed_at, Ticket.updated_at)
@@ -57,8 +57,8 @@ def _expired_tickets(session: Session, general: dt.datetime, private: dt.datetim
     purge. (SQLite: the purge already holds the database's write lock.)"""
     when = _closed_when()
     query = (select(Ticket.id).where(Ticket.status == "closed", or_(
-        and_(Ticket.private.is_(True), when < private),  # type: ignore[operator]
-        and_(Ticket.private.is_(False), when < general)))  # type: ignore[operator]
+        and_(Ticket.private.is_(True), when < private),
+        and_(Ticket.private.is_(False), when < general)))
         .order_by(Ticket.id).limit(limit))
     return [int(i) for i in session.scalars(for_update(session, query, skip_locked=True) if lock else query)]
 
