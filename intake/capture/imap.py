@@ -99,8 +99,9 @@ def oauth_token(rt: Runtime, box: MailboxConfig, session: Session) -> str:
         if data.get("refresh_token") and state is not None:
             state.oauth_refresh_token = rt.vault.encrypt_text(data["refresh_token"])
             session.commit()
-        if isinstance(data.get("expires_in"), (int, float)) and state is not None:  # RFC 6749 5.1; for /metrics
-            state.oauth_expires_at = utcnow() + dt.timedelta(seconds=float(data["expires_in"]))
+        expires_in = str(data.get("expires_in"))  # RFC 6749 5.1 (some send a string); for /metrics
+        if expires_in.isascii() and expires_in.isdigit() and len(expires_in) < 9 and state is not None:
+            state.oauth_expires_at = utcnow() + dt.timedelta(seconds=int(expires_in))
             session.commit()
         return str(data["access_token"])
     return out

@@ -32,7 +32,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.utils import getaddresses
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, func, or_, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
@@ -65,6 +65,7 @@ class Person:
 
 
 _PHONE_NOISE = re.compile(r"[\s().\-]")
+_PHONE = re.compile(r"\+?[0-9]{3,20}")  # E.164 has at most 15 digits; short codes have 3 to 6
 
 
 def person_of(address: str) -> Person:
@@ -79,15 +80,15 @@ def person_of(address: str) -> Person:
         lowered = value.lower()
         return Person("email", frozenset({lowered, bounded(lowered, 320)}))
     bare = _PHONE_NOISE.sub("", value.split(":", 1)[-1])
-    candidates = {bare, bounded(bare, 320)}
+    if not _PHONE.fullmatch(bare):
+        raise UserError("give an e-mail address or a phone number in international form (+8613812345678)")
+    candidates = {bare}
     try:
         number = phonenumbers.parse(bare if bare.startswith("+") else "+" + bare, None)
         if phonenumbers.is_possible_number(number):
             candidates.add(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
     except phonenumbers.NumberParseException:
         pass
-    if not any(c.startswith("+") or c.isdigit() for c in candidates):
-        raise UserError("give an e-mail address or a phone number in international form (+8613812345678)")
     # Twilio sends WhatsApp and other channels' senders with a prefix (whatsapp:+86...).
     forms = candidates | {f"{prefix}:{c}" for c in candidates for prefix in ("whatsapp", "messenger")}
     return Person("phone", frozenset(forms))
@@ -139,6 +140,7 @@ def _erase_once(rt: Runtime, person: Person) -> tuple[str, dict[str, int]]:
             doomed = removal.Doomed(contacts={c.id for c in contacts})
             counts = {"tickets_kept_shared": _take_messages(session, person, doomed)}
             _take_captures(rt, session, person, doomed)
+            _forget_message_ids(session, doomed)
             counts.update(removal.delete_rows(session, doomed))
             # Files first: a crash after the commit would leave them with no row to find
             # them by; a crash before it leaves rows that the next erasure deletes.
@@ -186,6 +188,17 @@ def _take_messages(session: Session, person: Person, doomed: removal.Doomed) -> 
             if not kept and direction == "out":
                 doomed.messages.add(message_id)
     return shared
+
+
+def _forget_message_ids(session: Session, doomed: removal.Doomed) -> None:
+    """Messages that stay (others' on a shared ticket) may answer one of the person's by
+    its Message-ID, which often names their address or domain: that reference goes too."""
+    for part in removal.chunks(doomed.messages):
+        ids = {str(i) for i in session.scalars(select(Message.header_message_id).where(
+            Message.id.in_(part), Message.header_message_id.is_not(None)))}
+        if ids:
+            session.execute(update(Message).where(Message.in_reply_to.in_(ids), Message.id.not_in(part))
+                            .values(in_reply_to=None).execution_options(synchronize_session=False))
 
 
 def _hand_over(session: Session, ticket: Ticket, other_sender: str, doomed: removal.Doomed) -> None:
@@ -259,7 +272,7 @@ def _names_person(person: Person, channel: str, raw: bytes) -> tuple[bool, str]:
         return any(person.names(addr) for _, addr in getaddresses(senders)), ""
     try:
         data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: "[[[[..." nested deep
         return False, ""
     params = data.get("params", data) if isinstance(data, dict) else {}
     if not isinstance(params, dict):
