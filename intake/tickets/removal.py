@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, delete, select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from intake.tickets.models import (
@@ -141,13 +142,18 @@ def scrub_sqlite(engine: Engine, attempts: int = 20) -> bool | None:
     until the next checkpoint), None on PostgreSQL (nothing to do)."""
     if engine.dialect.name != "sqlite":
         return None
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        connection.exec_driver_sql("VACUUM")
-        for _ in range(attempts):
-            busy = connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").first()
-            if busy is not None and busy[0] == 0:
-                return True
-            time.sleep(0.1)
+    try:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.exec_driver_sql("VACUUM")
+            for _ in range(attempts):
+                busy = connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").first()
+                if busy is not None and busy[0] == 0:
+                    return True
+                time.sleep(0.1)
+    except OperationalError as exc:  # a writer held the database past the busy timeout
+        log.warning("removal: the SQLite file could not be rewritten (%s); the rows are gone, "
+                    "their bytes may stay in free pages until a later VACUUM", type(exc).__name__)
+        return False
     log.warning("removal: the SQLite write-ahead log could not be emptied (readers busy); "
                 "it is emptied at the next checkpoint")
     return False
