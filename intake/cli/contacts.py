@@ -24,7 +24,7 @@ def cmd_contacts(args: argparse.Namespace) -> int:
     emit(asdict(report))
     if not report.found:
         print("intake: nothing is stored for that address or number (never seen, or erased "
-              "before); nothing was changed", file=sys.stderr)
+              "before); no data was removed", file=sys.stderr)
         return 1
     return 0
 
