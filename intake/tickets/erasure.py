@@ -32,9 +32,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.utils import getaddresses
 
-from sqlalchemy import Select, func, or_, select, update
+from sqlalchemy import ColumnElement, Select, func, or_, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from intake.failures import UserError
 from intake.runtime import Runtime
@@ -154,8 +154,8 @@ def _erase_once(rt: Runtime, person: Person) -> tuple[str, dict[str, int]]:
     return audit_id, counts
 
 
-def _sender_is(person: Person, column: object) -> object:
-    return func.lower(column).in_(person.forms) if person.kind == "email" else column.in_(person.forms)  # type: ignore[attr-defined]
+def _sender_is(person: Person, column: InstrumentedAttribute[str]) -> ColumnElement[bool]:
+    return func.lower(column).in_(person.forms) if person.kind == "email" else column.in_(person.forms)
 
 
 def _take_messages(session: Session, person: Person, doomed: removal.Doomed) -> int:
@@ -164,28 +164,25 @@ def _take_messages(session: Session, person: Person, doomed: removal.Doomed) -> 
     own_tickets = removal._ids(session, select(Ticket.id).where(Ticket.contact_id.in_(doomed.contacts))) \
         if doomed.contacts else set()
     doomed.messages |= removal._ids(session, select(Message.id).where(
-        Message.direction == "in", _sender_is(person, Message.sender)))  # type: ignore[arg-type]
-    doomed.outbox |= removal._ids(session, select(Outbox.id).where(
-        _sender_is(person, Outbox.to_address)))  # type: ignore[arg-type]
+        Message.direction == "in", _sender_is(person, Message.sender)))
+    doomed.outbox |= removal._ids(session, select(Outbox.id).where(_sender_is(person, Outbox.to_address)))
     shared = 0
     for ticket_id in sorted(own_tickets):
         other = session.scalar(select(Message.sender).where(
-            Message.ticket_id == ticket_id, Message.direction == "in",
-            Message.id.not_in(doomed.messages) if doomed.messages else Message.id.is_not(None))
+            Message.ticket_id == ticket_id, Message.direction == "in", ~_sender_is(person, Message.sender))
             .order_by(Message.id).limit(1))
         if other is None:
             doomed.tickets.add(ticket_id)
             continue
         shared += 1
-        _hand_over(session, session.get(Ticket, ticket_id), other, doomed)  # type: ignore[arg-type]
-    # Agent replies that went only to the person (their follow-ups are all doomed).
+        _hand_over(session, session.get_one(Ticket, ticket_id), other, doomed)
+    # Agent replies that went only to the person: no follow-up of theirs goes to anyone else.
     for part in removal.chunks(doomed.outbox):
-        for message_id in removal._ids(session, select(Outbox.message_id).where(
-                Outbox.id.in_(part), Outbox.message_id.is_not(None))):
-            kept = session.scalar(select(func.count()).select_from(Outbox).where(
-                Outbox.message_id == message_id, Outbox.id.not_in(doomed.outbox)))
-            direction = session.scalar(select(Message.direction).where(Message.id == message_id))
-            if not kept and direction == "out":
+        for message_id in removal._ids(session, select(Outbox.message_id).join(
+                Message, Message.id == Outbox.message_id).where(Outbox.id.in_(part), Message.direction == "out")):
+            others = session.scalar(select(func.count()).select_from(Outbox).where(
+                Outbox.message_id == message_id, ~_sender_is(person, Outbox.to_address)))
+            if not others:
                 doomed.messages.add(message_id)
     return shared
 
@@ -224,11 +221,11 @@ def _take_captures(rt: Runtime, session: Session, person: Person, doomed: remova
     failed, opt-outs, status callbacks of messages to them, duplicates on shared tickets.
     Their sender is only in the (encrypted) raw bytes, so candidates are opened one by one
     (in id order, in chunks: linear in the captures that have no kept message)."""
-    touched = removal._ids(session, select(Message.ticket_id).where(Message.id.in_(doomed.messages))) \
-        if doomed.messages else set()
-    kept_captures = select(Message.inbox_id).where(Message.inbox_id.is_not(None))
-    if doomed.messages:
-        kept_captures = kept_captures.where(Message.id.not_in(doomed.messages))
+    touched = {t for part in removal.chunks(doomed.messages)
+               for t in removal._ids(session, select(Message.ticket_id).where(Message.id.in_(part)))}
+    # Captures of messages that stay (others'); a capture of a doomed ticket goes with it.
+    kept_captures = select(Message.inbox_id).where(Message.inbox_id.is_not(None),
+                                                   ~_sender_is(person, Message.sender))
     query = select(Inbox.id, Inbox.channel, Inbox.raw).where(
         or_(Inbox.ticket_id.is_(None), Inbox.ticket_id.in_(touched) if touched else Inbox.id.is_(None)),
         Inbox.id.not_in(kept_captures))
