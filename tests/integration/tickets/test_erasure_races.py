@@ -7,6 +7,7 @@ nothing half-stored); a message captured after the erasure is new and opens a ne
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -123,3 +124,44 @@ def test_erasure_waits_for_a_worker_holding_the_person_and_erases_its_message(db
         assert session.scalar(select(func.count()).select_from(Contact)) == 0
     assert orphans(rt) == 0
     assert not holds(database_bytes(db_url, tmp_path), b"HELD-NEW-4242")
+
+
+@pytest.mark.timeout(240)
+def test_an_erasure_killed_midway_is_all_or_nothing_and_can_be_run_again(db_url: str, tmp_path: Path) -> None:
+    """`intake contacts erase` killed (SIGKILL) at some point of its run: the person's data
+    is either all there or all gone (one transaction), and running it again finishes."""
+    import random
+    import signal
+    import subprocess
+    import time
+
+    from intake.capture.twilio import make_item
+    from intake.capture.inbox import capture_many
+    from tests.flows import INTAKE_BIN, subprocess_env
+
+    rt = make_runtime(db_url, tmp_path)
+    for n in range(3):
+        ingest_raw(rt, mail(sender=ALICE, body=f"KILLED-{n}", message_id=f"<k{n}@example.com>"))
+    with rt.sessions() as session:  # captures the erasure must open one by one: it takes a while
+        capture_many(session, rt.vault, [make_item("status", {
+            "MessageSid": f"SM{n:032x}", "MessageStatus": "delivered", "To": f"+1555{n:07d}"}, "u")
+            for n in range(6000)])
+        session.commit()
+    env = subprocess_env(db_url, tmp_path)
+    for attempt in range(3):
+        proc = subprocess.Popen([INTAKE_BIN, "contacts", "erase", ALICE], env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, start_new_session=True)
+        time.sleep(random.uniform(0.3, 1.5))
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(30)
+        with rt.sessions() as session:
+            messages = session.scalar(select(func.count()).select_from(Message))
+            contacts = session.scalar(select(func.count()).select_from(Contact))
+        assert (messages, contacts) in ((3, 1), (0, 0)), (attempt, messages, contacts)
+        assert orphans(rt) == 0
+        if messages == 0:
+            break
+    done = subprocess.run([INTAKE_BIN, "contacts", "erase", ALICE], env=env, capture_output=True, timeout=120)
+    assert done.returncode in (0, 1)
+    assert not holds(database_bytes(db_url, tmp_path), b"KILLED-1")
