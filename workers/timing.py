@@ -31,7 +31,12 @@ def connect(app: Celery, runtime: Callable[[], Runtime], flush_seconds: float) -
             times.flush(runtime())
 
     def stopping(**_: Any) -> None:
-        times.flush(runtime())
+        if not times.pending:  # a process that ran nothing builds no runtime to say so
+            return
+        try:
+            times.flush(runtime())
+        except Exception:  # noqa: BLE001 - a process on its way out: the samples are lost, nothing else
+            pass
 
     # Signals are process-wide: each handler checks that the task is this app's, so two
     # apps in one process (tests, the CLI) never count a task twice.

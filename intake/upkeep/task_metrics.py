@@ -71,6 +71,11 @@ class TaskTimes:
             entry[1] += seconds
             return time.monotonic() - self._last_flush >= self.flush_seconds
 
+    @property
+    def pending(self) -> bool:
+        with self._lock:
+            return bool(self._pending)
+
     def flush(self, rt: Runtime) -> None:
         with self._lock:
             pending, self._pending = self._pending, {}

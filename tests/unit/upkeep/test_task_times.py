@@ -25,8 +25,9 @@ def test_impossible_durations_are_dropped(seconds: float) -> None:
 
 def test_flush_is_due_by_time_and_task_names_are_bounded() -> None:
     eager, lazy = TaskTimes(flush_seconds=0), TaskTimes(flush_seconds=3600)
+    assert not lazy.pending
     assert eager.observe("intake.sweep", 0.2) is True
     assert lazy.observe("intake.sweep", 0.3) is False and lazy.observe("intake.sweep", 0.4) is False
-    assert lazy._pending[("intake.sweep", "0.5")] == [2, pytest.approx(0.7)]
+    assert lazy._pending[("intake.sweep", "0.5")] == [2, pytest.approx(0.7)] and lazy.pending
     lazy.observe("x" * 1000, 1.0)
     assert ("x" * 64, "1.0") in lazy._pending
