@@ -161,11 +161,11 @@ def _sender_is(person: Person, column: InstrumentedAttribute[str]) -> ColumnElem
 def _take_messages(session: Session, person: Person, doomed: removal.Doomed) -> int:
     """Mark the person's tickets, messages and follow-ups; hand over the shared tickets
     they opened. Returns how many tickets stay because others wrote on them."""
-    own_tickets = removal._ids(session, select(Ticket.id).where(Ticket.contact_id.in_(doomed.contacts))) \
+    own_tickets = removal.ids(session, select(Ticket.id).where(Ticket.contact_id.in_(doomed.contacts))) \
         if doomed.contacts else set()
-    doomed.messages |= removal._ids(session, select(Message.id).where(
+    doomed.messages |= removal.ids(session, select(Message.id).where(
         Message.direction == "in", _sender_is(person, Message.sender)))
-    doomed.outbox |= removal._ids(session, select(Outbox.id).where(_sender_is(person, Outbox.to_address)))
+    doomed.outbox |= removal.ids(session, select(Outbox.id).where(_sender_is(person, Outbox.to_address)))
     shared = 0
     for ticket_id in sorted(own_tickets):
         other = session.scalar(select(Message.sender).where(
@@ -178,7 +178,7 @@ def _take_messages(session: Session, person: Person, doomed: removal.Doomed) -> 
         _hand_over(session, session.get_one(Ticket, ticket_id), other, doomed)
     # Agent replies that went only to the person: no follow-up of theirs goes to anyone else.
     for part in removal.chunks(doomed.outbox):
-        for message_id in removal._ids(session, select(Outbox.message_id).join(
+        for message_id in removal.ids(session, select(Outbox.message_id).join(
                 Message, Message.id == Outbox.message_id).where(Outbox.id.in_(part), Message.direction == "out")):
             others = session.scalar(select(func.count()).select_from(Outbox).where(
                 Outbox.message_id == message_id, ~_sender_is(person, Outbox.to_address)))
@@ -222,7 +222,7 @@ def _take_captures(rt: Runtime, session: Session, person: Person, doomed: remova
     Their sender is only in the (encrypted) raw bytes, so candidates are opened one by one
     (in id order, in chunks: linear in the captures that have no kept message)."""
     touched = {t for part in removal.chunks(doomed.messages)
-               for t in removal._ids(session, select(Message.ticket_id).where(Message.id.in_(part)))}
+               for t in removal.ids(session, select(Message.ticket_id).where(Message.id.in_(part)))}
     # Captures of messages that stay (others'); a capture of a doomed ticket goes with it.
     kept_captures = select(Message.inbox_id).where(Message.inbox_id.is_not(None),
                                                    ~_sender_is(person, Message.sender))

@@ -49,26 +49,27 @@ class Doomed:
     contacts: set[int] = field(default_factory=set)
 
 
-def _ids(session: Session, query: Any) -> set[int]:
-    return {int(i) for i in session.scalars(query)}
+def ids(session: Session, query: Any) -> set[int]:
+    """The ids a query selects (None left out)."""
+    return {int(i) for i in session.scalars(query) if i is not None}
 
 
-def _gather(session: Session, doomed: Doomed) -> None:
+def gather(session: Session, doomed: Doomed) -> None:
     """Close `doomed` over the foreign keys: a ticket's messages, follow-ups and captures; a
     message's attachments, follow-ups and capture."""
     for part in chunks(doomed.tickets):
-        doomed.messages |= _ids(session, select(Message.id).where(Message.ticket_id.in_(part)))
-        doomed.outbox |= _ids(session, select(Outbox.id).where(Outbox.ticket_id.in_(part)))
-        doomed.inbox |= _ids(session, select(Inbox.id).where(Inbox.ticket_id.in_(part)))
+        doomed.messages |= ids(session, select(Message.id).where(Message.ticket_id.in_(part)))
+        doomed.outbox |= ids(session, select(Outbox.id).where(Outbox.ticket_id.in_(part)))
+        doomed.inbox |= ids(session, select(Inbox.id).where(Inbox.ticket_id.in_(part)))
     for part in chunks(doomed.messages):
-        doomed.outbox |= _ids(session, select(Outbox.id).where(Outbox.message_id.in_(part)))
-        doomed.inbox |= _ids(session, select(Message.inbox_id).where(
+        doomed.outbox |= ids(session, select(Outbox.id).where(Outbox.message_id.in_(part)))
+        doomed.inbox |= ids(session, select(Message.inbox_id).where(
             Message.id.in_(part), Message.inbox_id.is_not(None)))
 
 
 def delete_rows(session: Session, doomed: Doomed) -> dict[str, int]:
     """Delete the rows (in the caller's transaction) and return how many of each went."""
-    _gather(session, doomed)
+    gather(session, doomed)
     counts = {"attachments": 0, "outbox": len(doomed.outbox), "messages": len(doomed.messages),
               "inbox": len(doomed.inbox), "tickets": len(doomed.tickets), "contacts": len(doomed.contacts)}
     quiet = {"synchronize_session": False}

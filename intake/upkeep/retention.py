@@ -123,7 +123,7 @@ def _count(rt: Runtime, general: dt.datetime, private: dt.datetime) -> dict[str,
         tickets = _expired_tickets(session, general, private, limit=10**9, lock=False)
         doomed = removal.Doomed(tickets=set(tickets),
                                 inbox=set(_expired_captures(session, general, limit=10**9)))
-        removal._gather(session, doomed)
+        removal.gather(session, doomed)
         private_count = sum(1 for part in removal.chunks(tickets) for _ in session.scalars(
             select(Ticket.id).where(Ticket.id.in_(part), Ticket.private.is_(True))))
         session.rollback()
