@@ -154,3 +154,9 @@ def test_oauth_token_expiry_series(tmp_path: Path) -> None:
             imap.oauth_token(rt, box, session)
             left = value(scrape(rt), "intake_mailbox_oauth_token_expires_in_seconds", mailbox="default")
             assert left is not None and low <= left <= high
+        # what a token command may print instead: ignored, the token still used, the last expiry kept
+        for odd in ('"3600"', '-5', '1e30', 'true', '"\u00b2"', '"99999999999"', 'null', '[1]'):
+            Path(f"{script}.expires").write_text(odd)
+            assert imap.oauth_token(rt, box, session) == "a"
+        left = value(scrape(rt), "intake_mailbox_oauth_token_expires_in_seconds", mailbox="default")
+        assert left is not None and 3590 <= left <= 3600  # '"3600"' (a string, as some providers send) counted
