@@ -170,3 +170,53 @@ def test_purge_command(db_url: str, tmp_path: Path) -> None:
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "INTAKE_PRIVATE_RETENTION_DAYS" in bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1 and "Traceback" not in bad.stderr
+
+
+@pytest.mark.timeout(240)
+def test_a_purge_killed_midway_leaves_whole_tickets_and_finishes_when_run_again(db_url: str, tmp_path: Path) -> None:
+    """`intake purge` SIGKILLed at some point: each batch is one transaction, so every
+    ticket is either whole or gone (no message, capture or follow-up without its ticket),
+    and the next purge finishes the work."""
+    import os
+    import random
+    import signal
+    import time
+
+    rt = make_runtime(db_url, tmp_path, retention_days=30, private_retention_days=7)
+    closed = NOW - dt.timedelta(days=40)
+    with rt.sessions() as session:
+        contact = Contact(address="many@example.com", kind="email", created_at=NOW)
+        session.add(contact)
+        session.flush()
+        for n in range(1500):
+            ticket = Ticket(ref=f"TK-{n:06d}", status="closed", channel="email", contact_id=contact.id,
+                            subject=f"old {n}", created_at=closed, updated_at=closed, closed_at=closed)
+            session.add(ticket)
+            session.flush()
+            inbox = Inbox(channel="email", capture_key=f"bulk:{n}", raw_sha256=f"{n:064x}", raw=b"x", size=1,
+                          status="done", ticket_id=ticket.id, captured_at=closed, updated_at=closed,
+                          enqueued_at=closed)
+            session.add(inbox)
+            session.flush()
+            message = Message(ticket_id=ticket.id, inbox_id=inbox.id, direction="in", channel="email",
+                              sender="many@example.com", text=f"old {n}", created_at=closed)
+            session.add(message)
+            session.flush()
+            session.add(Outbox(ticket_id=ticket.id, message_id=message.id, dedupe_key=f"ack:{n}", kind="ack",
+                               channel="email", to_address="many@example.com", status="sent",
+                               created_at=closed, updated_at=closed, enqueued_at=closed))
+        session.commit()
+    env = subprocess_env(db_url, tmp_path, INTAKE_RETENTION_DAYS="30", INTAKE_PRIVATE_RETENTION_DAYS="7")
+    proc = subprocess.Popen([INTAKE_BIN, "purge"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    time.sleep(random.uniform(1.0, 3.0))
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(30)
+    with rt.sessions() as session:
+        tickets = set(session.scalars(select(Ticket.id)))
+        for model in (Message, Inbox, Outbox):
+            assert set(session.scalars(select(model.ticket_id).where(model.ticket_id.is_not(None)))) == tickets
+    assert len(tickets) % 200 in (0, 1500 % 200)  # whole batches only
+    purge(rt)
+    assert table_counts(rt)["tickets"] == table_counts(rt)["messages"] == table_counts(rt)["inbox"] == 0
