@@ -118,6 +118,17 @@ class Settings(BaseSettings):
     send_max_attempts: int = 8
     send_deadline_seconds: float = 6 * 3600.0
 
+    # -- retention (STYLE 17) ------------------------------------------------------------------
+    # Closed tickets (and their raw input and follow-ups) are purged this many days after
+    # they closed; private ones on the shorter limit. Beat runs the purge every
+    # INTAKE_PURGE_INTERVAL seconds; `intake purge --dry-run` shows what would go.
+    retention_days: int = Field(365, ge=1)
+    private_retention_days: int = Field(90, ge=1)
+    purge_interval: float = Field(3600.0, gt=0)
+    # Worker processes add their task durations to the database at most this often
+    # (seconds; 0: after every task) for /metrics.
+    task_metrics_flush_seconds: float = Field(5.0, ge=0)
+
     # -- ops -------------------------------------------------------------------------------
     log_level: str = "INFO"
     web_host: str = "127.0.0.1"
@@ -161,6 +172,9 @@ class Settings(BaseSettings):
                 "INTAKE_IMAP_AUTH=xoauth2 needs INTAKE_IMAP_OAUTH_TOKEN or INTAKE_IMAP_OAUTH_TOKEN_COMMAND")
         if not 0 < self.task_soft_time_limit < self.task_time_limit:
             raise ValueError("INTAKE_TASK_SOFT_TIME_LIMIT must be above 0 and below INTAKE_TASK_TIME_LIMIT")
+        if self.private_retention_days > self.retention_days:
+            raise ValueError("INTAKE_PRIVATE_RETENTION_DAYS must not be above INTAKE_RETENTION_DAYS "
+                             "(private tickets are kept for the shorter time)")
         if self.process_max_attempts < 1:
             raise ValueError("INTAKE_PROCESS_MAX_ATTEMPTS must be at least 1")
         if self.email_backend == "smtp" and not self.smtp_host:

@@ -16,7 +16,7 @@ from kombu.entity import Queue
 
 from intake.runtime import Runtime
 from intake.settings import Settings
-from workers import broker, tasks
+from workers import broker, tasks, timing
 
 QUEUES = ("capture", "process", "private", "outbound")
 
@@ -81,17 +81,21 @@ def make_celery(settings: Settings) -> Celery:
             "intake.process_inbox": {"queue": "process"},
             "intake.send_outbox": {"queue": "outbound"},
             "intake.sweep": {"queue": "capture"},
+            "intake.purge": {"queue": "capture"},
         },
         beat_schedule={
             "poll-mailboxes": {"task": "intake.poll_all", "schedule": settings.poll_interval},
             "sweep": {"task": "intake.sweep", "schedule": settings.sweep_interval},
+            "purge": {"task": "intake.purge", "schedule": settings.purge_interval},
         },
         beat_schedule_filename=str(settings.data_dir / "celerybeat-schedule"),
         worker_hijack_root_logger=False,
         worker_send_task_events=False,
         timezone="UTC",
     )
-    tasks.register(app, RuntimeHolder(settings))
+    holder = RuntimeHolder(settings)
+    tasks.register(app, holder)
+    timing.connect(app, holder, settings.task_metrics_flush_seconds)  # task durations for /metrics
     return app
 
 

@@ -20,6 +20,7 @@ from intake.mailboxes import load_mailboxes
 from intake.process import claims, pipeline
 from intake.runtime import Runtime
 from intake.send.delivery import RetryLater, send_outbox
+from intake.upkeep.retention import purge
 from intake.upkeep.sweeper import sweep
 from intake.work import Work
 from workers.dispatch import Dispatcher
@@ -104,3 +105,7 @@ def register(app: Celery, runtime: Callable[[], Runtime]) -> None:
     def sweep_task() -> dict[str, int]:
         summary, work = sweep(runtime())
         return {**summary, "enqueued": dispatch(work)}
+
+    @app.task(name="intake.purge")
+    def purge_task() -> dict[str, int]:
+        return purge(runtime()).counts

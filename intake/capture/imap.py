@@ -99,6 +99,10 @@ def oauth_token(rt: Runtime, box: MailboxConfig, session: Session) -> str:
         if data.get("refresh_token") and state is not None:
             state.oauth_refresh_token = rt.vault.encrypt_text(data["refresh_token"])
             session.commit()
+        expires_in = str(data.get("expires_in"))  # RFC 6749 5.1 (some send a string); for /metrics
+        if expires_in.isascii() and expires_in.isdigit() and len(expires_in) < 9 and state is not None:
+            state.oauth_expires_at = utcnow() + dt.timedelta(seconds=int(expires_in))
+            session.commit()
         return str(data["access_token"])
     return out
 
@@ -182,13 +186,14 @@ def poll(rt: Runtime, box: MailboxConfig) -> PollResult:
             if problems:  # once per poll, naming the settings to change
                 log.warning("mailbox %s: %s%s", box.name, FOLDER_PROBLEM, problems)
             session.execute(update(MailboxState).where(MailboxState.name == box.name)
-                            .values(last_poll_at=utcnow(),
+                            .values(last_poll_at=utcnow(), last_error_class=None,
                                     last_error=FOLDER_PROBLEM + problems if problems else None))
             session.commit()
         except Exception as exc:
             session.rollback()
             session.execute(update(MailboxState).where(MailboxState.name == box.name)
-                            .values(last_error=f"{type(exc).__name__}: {str(exc)[:200]}"))
+                            .values(last_error=f"{type(exc).__name__}: {str(exc)[:200]}",
+                                    last_error_class=type(exc).__name__[:64]))
             session.commit()
             raise
         finally:
@@ -217,6 +222,7 @@ def _poll_folder(rt: Runtime, configured: MailboxConfig, session: Session, clien
     session.commit()
 
     present = sorted(client.search(["ALL"]))
+    state.server_uid = present[-1] if present else 0  # messages waiting = this - last_uid (/metrics)
     # A poller that died between commit and MOVE leaves its last batch or two behind.
     below = [u for u in present if u <= state.last_uid][-2 * box.batch_size:]
     try:

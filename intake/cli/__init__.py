@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 
+from intake.cli import contacts
 from intake.cli.common import dispatcher, emit, runtime
 from intake.cli.ingest import cmd_ingest, cmd_poll
 from intake.cli.mailbox import cmd_mailbox_check
@@ -216,6 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("health", help="check database, broker and mailboxes")
     p.set_defaults(func=cmd_health)
+    contacts.add_parsers(sub)
     return parser
 
 

@@ -10,7 +10,7 @@ import datetime as dt
 from typing import Any
 
 from sqlalchemy import (
-    JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text,
+    JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, Text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -110,6 +110,7 @@ class Ticket(Base):
     __table_args__ = (
         UniqueConstraint("ref", name="uq_tickets_ref"),
         Index("ix_tickets_contact_status", "contact_id", "status"),
+        Index("ix_tickets_status_closed", "status", "closed_at"),  # the retention purge
     )
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
@@ -213,6 +214,12 @@ class MailboxState(Base):
     last_poll_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     skipped: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # For /metrics (issue 13): the server's newest UID when last polled (messages waiting =
+    # it minus last_uid), the class of the last poll's error (a name, never its text), and
+    # when the current OAuth access token expires (when the token command said).
+    server_uid: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    last_error_class: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    oauth_expires_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
 
 class Outbox(Base):
@@ -270,3 +277,30 @@ class KeyCheck(Base):
     fingerprint: Mapped[str] = mapped_column(String(16), primary_key=True)  # sha256(key)[:16]
     token: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class DataRemoval(Base):
+    """The audit trail of erasures and retention purges: what kind, when, and how many rows
+    of each table went. Never who: no address, number, ref or text (the entry outlives the
+    person's data by design). `id` is random, so it reveals no order or count either."""
+
+    __tablename__ = "data_removals"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # erasure | retention
+    counts: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class TaskDuration(Base):
+    """How long Celery tasks ran, by task name, as histogram buckets (`le` is the bucket's
+    upper bound, "+Inf" the last; counts are per bucket, not cumulative). Worker processes
+    add to it; the web process renders it in /metrics: the database is the one store every
+    process of a deployment shares."""
+
+    __tablename__ = "task_durations"
+
+    task: Mapped[str] = mapped_column(String(64), primary_key=True)
+    le: Mapped[str] = mapped_column(String(16), primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger, default=0)
+    seconds: Mapped[float] = mapped_column(Float, default=0.0)

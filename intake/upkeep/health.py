@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
@@ -11,7 +12,8 @@ from sqlalchemy.orm import Session
 
 from intake.mailboxes import FOLDER_PROBLEM, folder_problem_settings
 from intake.runtime import Runtime
-from intake.tickets.models import Inbox, MailboxState, Outbox, Ticket
+from intake.tickets.models import Inbox, MailboxState, Outbox, Ticket, utcnow
+from intake.upkeep import task_metrics
 
 # Returns None when the broker answers, else a short reason (an exception's class name).
 BrokerCheck = Callable[[], "str | None"]
@@ -30,7 +32,27 @@ def _folder_problem(last_error: str | None) -> dict[str, Any]:
             "folder_problem_settings": folder_problem_settings(last_error)}
 
 
+def _age(now: dt.datetime, then: dt.datetime | None) -> float | None:
+    return max(0.0, (now - then).total_seconds()) if then is not None else None
+
+
+def _mailbox(m: MailboxState, now: dt.datetime) -> dict[str, Any]:
+    """One mailbox's state: its watermark, and what ops alert on (messages waiting on the
+    server at the last poll, time since the last successful poll, the last error's class,
+    time left on the OAuth token)."""
+    return {"name": m.name, "last_uid": m.last_uid, "uidvalidity": m.uidvalidity,
+            "last_poll_at": m.last_poll_at.isoformat() if m.last_poll_at else None,
+            "last_error": m.last_error, "skipped": len(m.skipped or []),
+            "server_uid": m.server_uid,
+            "waiting": max(0, m.server_uid - m.last_uid) if m.server_uid is not None else None,
+            "seconds_since_poll": _age(now, m.last_poll_at),
+            "last_error_class": m.last_error_class,
+            "oauth_expires_in": (m.oauth_expires_at - now).total_seconds() if m.oauth_expires_at else None,
+            **_folder_problem(m.last_error)}
+
+
 def counts(rt: Runtime) -> dict[str, Any]:
+    now = utcnow()
     with rt.sessions() as session:
         inbox = _by_status(session, Inbox.status)
         outbox = _by_status(session, Outbox.status)
@@ -39,15 +61,27 @@ def counts(rt: Runtime) -> dict[str, Any]:
         quarantined = {str(reason or "error"): int(n) for reason, n in session.execute(
             select(Inbox.failure_reason, func.count()).where(Inbox.status == "failed")
             .group_by(Inbox.failure_reason))}
-        mailboxes = [
-            {"name": m.name, "last_uid": m.last_uid, "uidvalidity": m.uidvalidity,
-             "last_poll_at": m.last_poll_at.isoformat() if m.last_poll_at else None,
-             "last_error": m.last_error, "skipped": len(m.skipped or []),
-             **_folder_problem(m.last_error)}
-            for m in session.scalars(select(MailboxState))
-        ]
+        mailboxes = [_mailbox(m, now) for m in session.scalars(select(MailboxState))]
+        oldest_capture = session.scalar(select(func.min(Inbox.captured_at)).where(Inbox.status == "captured"))
+        oldest_queued = session.scalar(select(func.min(Outbox.created_at)).where(Outbox.status == "queued"))
+        durations = [vars(b) for b in task_metrics.read(session)]
     return {"inbox": inbox, "outbox": outbox, "tickets": tickets, "quarantined": quarantined,
-            "mailboxes": mailboxes}
+            "mailboxes": mailboxes,
+            # what ops alert on besides: the oldest input not yet processed, the oldest
+            # follow-up not yet sent (seconds; 0 when there is none), captures that failed
+            "oldest_unprocessed_seconds": _age(now, _utc(oldest_capture)) or 0.0,
+            "oldest_queued_followup_seconds": _age(now, _utc(oldest_queued)) or 0.0,
+            "failed_captures": inbox.get("failed", 0),
+            "task_durations": durations}
+
+
+def _utc(value: dt.datetime | None) -> dt.datetime | None:
+    # An aggregate bypasses the column type: SQLite hands back a naive (UTC) datetime or text.
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
 
 
 def check_database(rt: Runtime) -> str | None:

@@ -1,99 +1,159 @@
-"""In-process webhook counters and the Prometheus text exposition of them plus the
-database counts (https://prometheus.io/docs/instrumenting/exposition_formats/).
+"""/metrics: the web process's webhook counters plus what the database says (inbox,
+outbox, tickets, mailboxes, task durations the workers recorded), in the Prometheus text
+format written by prometheus_client.
 
-Labels carry route names, results and states only: never message text or numbers.
+Labels carry route names, results, states, mailbox and task names and exception class
+names only: never message text, addresses or numbers.
 """
 
 from __future__ import annotations
 
+import math
 import threading
-from collections import Counter
+from collections.abc import Iterator
 from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from intake.upkeep.task_metrics import BUCKETS as TASK_BUCKETS
+from intake.upkeep.task_metrics import INF
 
 # Upper bounds (seconds) of the webhook latency histogram.
 _BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
 class WebhookMetrics:
+    """The counters of this web process, and the exposition of them with the database's."""
+
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.requests: Counter[tuple[str, str]] = Counter()  # (route, result) -> n
-        self.signature_failures: Counter[str] = Counter()  # route -> n
-        self.duplicates: Counter[str] = Counter()
-        self._buckets: Counter[tuple[str, float]] = Counter()
-        self._sum: dict[str, float] = {}
-        self._count: Counter[str] = Counter()
+        self.registry = CollectorRegistry(auto_describe=True)
+        self._requests = Counter("intake_webhook_requests", "Twilio webhook requests by route and result.",
+                                 ["route", "result"], registry=self.registry)
+        self._signature_failures = Counter(
+            "intake_webhook_signature_failures", "Webhook requests refused for a missing or wrong X-Twilio-Signature.",
+            ["route"], registry=self.registry)
+        self._duplicates = Counter("intake_webhook_duplicates", "Webhooks Twilio delivered again (already captured).",
+                                   ["route"], registry=self.registry)
+        self._duration = Histogram("intake_webhook_duration_seconds", "Time to capture and answer a webhook.",
+                                   ["route"], buckets=_BUCKETS, registry=self.registry)
+        self._database = _DatabaseCollector()
+        self.registry.register(self._database)
+        self._render_lock = threading.Lock()
 
     def observe(self, route: str, result: str, seconds: float) -> None:
-        with self._lock:
-            self.requests[(route, result)] += 1
-            self._sum[route] = self._sum.get(route, 0.0) + seconds
-            self._count[route] += 1
-            for bound in _BUCKETS:
-                if seconds <= bound:
-                    self._buckets[(route, bound)] += 1
+        self._requests.labels(route, result).inc()
+        self._duration.labels(route).observe(seconds)
 
     def signature_failed(self, route: str) -> None:
-        with self._lock:
-            self.signature_failures[route] += 1
+        self._signature_failures.labels(route).inc()
 
     def duplicate(self, route: str) -> None:
-        with self._lock:
-            self.duplicates[route] += 1
+        self._duplicates.labels(route).inc()
 
     def render(self, counts: dict[str, Any] | None) -> str:
-        lines: list[str] = []
-
-        def family(name: str, kind: str, help_text: str) -> None:
-            lines.append(f"# HELP {name} {help_text}")
-            lines.append(f"# TYPE {name} {kind}")
-
-        with self._lock:
-            family("intake_webhook_requests_total", "counter", "Twilio webhook requests by route and result.")
-            for (route, result), value in sorted(self.requests.items()):
-                lines.append(f'intake_webhook_requests_total{{route="{route}",result="{result}"}} {value}')
-            family("intake_webhook_signature_failures_total", "counter",
-                   "Webhook requests refused for a missing or wrong X-Twilio-Signature.")
-            for route, value in sorted(self.signature_failures.items()):
-                lines.append(f'intake_webhook_signature_failures_total{{route="{route}"}} {value}')
-            family("intake_webhook_duplicates_total", "counter",
-                   "Webhooks Twilio delivered again (already captured).")
-            for route, value in sorted(self.duplicates.items()):
-                lines.append(f'intake_webhook_duplicates_total{{route="{route}"}} {value}')
-            family("intake_webhook_duration_seconds", "histogram", "Time to capture and answer a webhook.")
-            for route in sorted(self._count):
-                for bound in _BUCKETS:
-                    lines.append(f'intake_webhook_duration_seconds_bucket{{route="{route}",le="{bound}"}} '
-                                 f"{self._buckets[(route, bound)]}")
-                lines.append(f'intake_webhook_duration_seconds_bucket{{route="{route}",le="+Inf"}} '
-                             f"{self._count[route]}")
-                lines.append(f'intake_webhook_duration_seconds_sum{{route="{route}"}} {self._sum[route]:.6f}')
-                lines.append(f'intake_webhook_duration_seconds_count{{route="{route}"}} {self._count[route]}')
-        family("intake_database_up", "gauge", "1 when the database answered the counts query.")
-        lines.append(f"intake_database_up {0 if counts is None else 1}")
-        if counts is not None:
-            for key, name, help_text in (("inbox", "intake_inbox_rows", "Captured inputs by status."),
-                                         ("outbox", "intake_outbox_rows", "Follow-ups by status."),
-                                         ("tickets", "intake_tickets", "Tickets by status."),
-                                         ("quarantined", "intake_inbox_quarantined",
-                                          "Captures marked failed, by reason (time_limit, worker_lost, memory, error).")):
-                family(name, "gauge", help_text)
-                label = "reason" if key == "quarantined" else "status"
-                for status, value in sorted((counts.get(key) or {}).items()):
-                    lines.append(f'{name}{{{label}="{_label(str(status))}"}} {value}')
-            family("intake_mailbox_skipped", "gauge", "Messages a mailbox poll could not capture.")
-            for box in counts.get("mailboxes") or []:
-                lines.append(f'intake_mailbox_skipped{{mailbox="{_label(box["name"])}"}} {box["skipped"]}')
-            family("intake_mailbox_folder_problem", "gauge",
-                   "1 per setting naming a processed/quarantine folder the last poll could not use.")
-            for box in counts.get("mailboxes") or []:
-                name = _label(box["name"])
-                for setting in box.get("folder_problem_settings") or []:
-                    lines.append(f'intake_mailbox_folder_problem{{mailbox="{name}",setting="{_label(setting)}"}} 1')
-                if not box.get("folder_problem_settings"):
-                    lines.append(f'intake_mailbox_folder_problem{{mailbox="{name}",setting=""}} 0')
-        return "\n".join(lines) + "\n"
+        """The exposition; `counts` is `intake.upkeep.health.counts()` (None: database away)."""
+        with self._render_lock:
+            self._database.counts = counts
+            try:
+                return generate_latest(self.registry).decode("utf-8")
+            finally:
+                self._database.counts = None
 
 
-def _label(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+class _DatabaseCollector(Collector):
+    """The series computed from the database at scrape time (the source of truth)."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, Any] | None = None
+
+    def describe(self) -> list[Metric]:
+        return []  # built per scrape: nothing to check at registration
+
+    def collect(self) -> Iterator[Metric]:
+        counts = self.counts
+        up = GaugeMetricFamily("intake_database_up", "1 when the database answered the counts query.")
+        up.add_metric([], 0 if counts is None else 1)
+        yield up
+        if counts is None:
+            return
+        for key, name, help_text in (
+                ("inbox", "intake_inbox_rows", "Captured inputs by status."),
+                ("outbox", "intake_outbox_rows", "Follow-ups by status."),
+                ("tickets", "intake_tickets", "Tickets by status."),
+                ("quarantined", "intake_inbox_quarantined",
+                 "Captures marked failed, by reason (time_limit, worker_lost, memory, error).")):
+            family = GaugeMetricFamily(name, help_text, labels=["reason" if key == "quarantined" else "status"])
+            for status, value in sorted((counts.get(key) or {}).items()):
+                family.add_metric([str(status)], value)
+            yield family
+        yield _gauge("intake_captures_failed", "Captures marked failed (quarantined with their reason).",
+                     counts.get("failed_captures", 0))
+        yield _gauge("intake_inbox_oldest_unprocessed_age_seconds",
+                     "Age of the oldest input captured but not yet processed (0: none waiting).",
+                     counts.get("oldest_unprocessed_seconds", 0.0))
+        yield _gauge("intake_outbox_oldest_queued_age_seconds",
+                     "Age of the oldest follow-up queued and not yet sent (0: none queued).",
+                     counts.get("oldest_queued_followup_seconds", 0.0))
+        yield from _mailbox_families(counts.get("mailboxes") or [])
+        yield _task_durations(counts.get("task_durations") or [])
+
+
+def _gauge(name: str, help_text: str, value: float) -> GaugeMetricFamily:
+    family = GaugeMetricFamily(name, help_text)
+    family.add_metric([], value)
+    return family
+
+
+def _mailbox_families(boxes: list[dict[str, Any]]) -> Iterator[Metric]:
+    skipped = GaugeMetricFamily("intake_mailbox_skipped", "Messages a mailbox poll could not capture.",
+                                labels=["mailbox"])
+    problem = GaugeMetricFamily("intake_mailbox_folder_problem",
+                                "1 per setting naming a processed/quarantine folder the last poll could not use.",
+                                labels=["mailbox", "setting"])
+    waiting = GaugeMetricFamily("intake_mailbox_messages_waiting",
+                                "Messages on the server above the captured watermark at the last poll "
+                                "(the server's newest UID minus the last captured UID).", labels=["mailbox"])
+    since = GaugeMetricFamily("intake_mailbox_seconds_since_poll",
+                              "Seconds since the last successful poll (+Inf: none yet).", labels=["mailbox"])
+    failed = GaugeMetricFamily("intake_mailbox_last_poll_failed",
+                               "1 when the last poll failed, labelled with the error's class name.",
+                               labels=["mailbox", "error_class"])
+    token = GaugeMetricFamily("intake_mailbox_oauth_token_expires_in_seconds",
+                              "Seconds until the mailbox's OAuth access token expires (negative: expired).",
+                              labels=["mailbox"])
+    for box in boxes:
+        name = str(box["name"])
+        skipped.add_metric([name], box["skipped"])
+        for setting in box.get("folder_problem_settings") or []:
+            problem.add_metric([name, str(setting)], 1)
+        if not box.get("folder_problem_settings"):
+            problem.add_metric([name, ""], 0)
+        if box.get("waiting") is not None:
+            waiting.add_metric([name], box["waiting"])
+        seconds = box.get("seconds_since_poll")
+        since.add_metric([name], math.inf if seconds is None else seconds)
+        error_class = box.get("last_error_class")
+        failed.add_metric([name, str(error_class or "")], 1 if error_class else 0)
+        if box.get("oauth_expires_in") is not None:
+            token.add_metric([name], box["oauth_expires_in"])
+    yield from (skipped, problem, waiting, since, failed, token)
+
+
+def _task_durations(rows: list[dict[str, Any]]) -> HistogramMetricFamily:
+    """The workers' task durations (stored per bucket, rendered cumulative)."""
+    family = HistogramMetricFamily("intake_task_duration_seconds",
+                                   "Time Celery tasks ran, by task name (recorded by the workers).",
+                                   labels=["task"])
+    bounds = [repr(b) for b in TASK_BUCKETS] + [INF]
+    by_task: dict[str, dict[str, tuple[int, float]]] = {}
+    for row in rows:
+        by_task.setdefault(str(row["task"]), {})[str(row["le"])] = (int(row["count"]), float(row["seconds"]))
+    for task, buckets in sorted(by_task.items()):
+        running, cumulative = 0, []
+        for bound in bounds:
+            running += buckets.get(bound, (0, 0.0))[0]
+            cumulative.append((bound, float(running)))
+        family.add_metric([task], cumulative, sum_value=sum(s for _, s in buckets.values()))
+    return family
