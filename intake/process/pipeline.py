@@ -19,7 +19,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from intake.failures import UserError, safe_error
-from intake.process import claims, email, sms, status, voice
+from intake.process import claims, email, sms, status, voice, web
 from intake.process.claims import Busy
 from intake.process.flow import (
     ADDED, DUPLICATE, IGNORED, NEW_TICKET, OPT_CHANGE, STATUS_QUERY, UPDATED, Context, Ended,
@@ -44,6 +44,7 @@ HANDLERS: dict[str, Handler] = {
     "recording": voice.handle_recording,
     "transcription": voice.handle_transcription,
     "status": status.handle_status,
+    "web": web.handle_web,
 }
 
 
