@@ -1,0 +1,141 @@
+"""The app endpoint: HMAC over timestamp and body, a replay window, one message per
+submission id, and hostile bodies refused with nothing stored."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from sqlalchemy import select
+
+from intake.settings import SettingsError, load_settings
+from intake.tickets.models import AttachmentRow, Inbox, Message, Ticket
+from intake.web.app_intake import signature
+from tests.integration.web.help_centre import *  # noqa: F403 - fixtures
+from tests.integration.web.help_centre import APP_KEY, HelpApp, make_help_app
+from tests.support.browser_form import png, png_bomb
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+
+
+@pytest.fixture
+def sqlite_app(tmp_path: Path) -> Iterator[HelpApp]:
+    yield from make_help_app(f"sqlite:///{tmp_path / 'intake.db'}", tmp_path, web_max_screenshot_bytes=200_000)
+
+
+def body(**overrides: Any) -> dict[str, Any]:
+    return {"submission_id": "sub-0001-abcdef", "type": "payment", "text": "充值了100元但是余额没有变化。",
+            "contact": "+8613800001234", "app_user_id": "u-42", "device": "iPhone 15 / iOS 18.1",
+            "app_version": "31.2.0", "language": "zh", **overrides}
+
+
+def post(app: HelpApp, payload: Any, *, key: tuple[str, str] = APP_KEY, at: float | None = None,
+         raw: bytes | None = None, sign: str | None = None, content_type: str = "application/json") -> requests.Response:
+    data = raw if raw is not None else json.dumps(payload, ensure_ascii=False).encode("utf-8")
+    stamp = str(int(at if at is not None else time.time()))
+    headers = {"Content-Type": content_type, "X-Intake-Key": key[0], "X-Intake-Timestamp": stamp,
+               "X-Intake-Signature": sign if sign is not None else signature(key[1], stamp, data)}
+    return requests.post(f"{app.base}/api/v1/intake", data=data, headers=headers, timeout=30)
+
+
+def test_good_signature_accepted_and_same_submission_id_is_one_message(help_app: HelpApp) -> None:
+    shot = base64.b64encode(png()).decode()
+    first = post(help_app, body(screenshots=[{"data": shot}]))
+    assert first.status_code == 202, first.text
+    answer = first.json()
+    assert answer["submission_id"] == "sub-0001-abcdef" and answer["duplicate"] is False
+    assert answer["reference"].startswith("TK-")
+    again = post(help_app, body(screenshots=[{"data": shot}]))  # a client retry, signed anew
+    assert again.status_code == 202 and again.json() == {**answer, "duplicate": True}
+    assert help_app.count(Inbox) == 1 and help_app.count(Message) == 1
+    with help_app.rt.sessions() as session:
+        ticket = session.scalars(select(Ticket)).one()
+        assert ticket.ref == answer["reference"] and ticket.category == "payment" and ticket.private
+        message = session.scalars(select(Message)).one()
+        assert message.extra["device"] == "iPhone 15 / iOS 18.1" and message.extra["source"] == "app"
+        shot_row = session.scalars(select(AttachmentRow)).one()
+        assert shot_row.encrypted and shot_row.content != png()  # a private case: sealed at rest
+        assert help_app.rt.vault.decrypt(shot_row.content) == png()
+
+
+def test_bad_signatures_and_keys_are_401(sqlite_app: HelpApp) -> None:
+    payload = body()
+    cases = [
+        post(sqlite_app, payload, sign="0" * 64),
+        post(sqlite_app, payload, sign=""),
+        post(sqlite_app, payload, key=("mobile", "another-secret-of-length")),
+        post(sqlite_app, payload, key=("unknown", APP_KEY[1])),
+    ]
+    stamp = str(int(time.time()))
+    data = json.dumps(payload).encode()
+    tampered = requests.post(f"{sqlite_app.base}/api/v1/intake", data=data.replace(b"u-42", b"u-43"), timeout=10,
+                             headers={"Content-Type": "application/json", "X-Intake-Key": APP_KEY[0],
+                                      "X-Intake-Timestamp": stamp,
+                                      "X-Intake-Signature": signature(APP_KEY[1], stamp, data)})
+    shifted = requests.post(f"{sqlite_app.base}/api/v1/intake", data=data, timeout=10,
+                            headers={"Content-Type": "application/json", "X-Intake-Key": APP_KEY[0],
+                                     "X-Intake-Timestamp": str(int(stamp) + 1),
+                                     "X-Intake-Signature": signature(APP_KEY[1], stamp, data)})
+    for answer in (*cases, tampered, shifted):
+        assert answer.status_code == 401, answer.text
+    assert sqlite_app.count(Inbox) == 0
+
+
+def test_replay_outside_the_window_is_401(sqlite_app: HelpApp) -> None:
+    window = sqlite_app.rt.settings.app_replay_window_seconds
+    assert post(sqlite_app, body(), at=time.time() - window - 5).status_code == 401
+    assert post(sqlite_app, body(), at=time.time() + window + 5).status_code == 401
+    assert sqlite_app.count(Inbox) == 0
+    assert post(sqlite_app, body(), at=time.time() - window + 30).status_code == 202
+
+
+def test_forged_replay_of_a_submission_id_with_other_content_is_409(sqlite_app: HelpApp) -> None:
+    assert post(sqlite_app, body()).status_code == 202
+    forged = post(sqlite_app, body(text="Please change the e-mail of this account to mine."))
+    assert forged.status_code == 409
+    assert sqlite_app.count(Message) == 1
+
+
+@pytest.mark.parametrize(("payload", "raw", "status"), [
+    (None, b"{not json", 400),
+    (None, b"[" * 100_000 + b"]" * 100_000, 400),  # deep nesting
+    (None, "\udcff".encode("utf-8", "surrogatepass"), 400),
+    ([1, 2], None, 400),
+    ({**body(), "submission_id": "x"}, None, 400),
+    ({**body(), "submission_id": "../../etc/passwd-x"}, None, 400),
+    ({**body(), "contact": ["a@example.com", "b@example.com"]}, None, 400),
+    ({**body(), "contact": "a@example.com\r\nBcc: x@example.org"}, None, 400),
+    ({**body(), "text": "x" * 20_001}, None, 400),
+    ({**body(), "device": "x" * 500}, None, 400),
+    ({**body(), "screenshots": [{"data": "not base64!"}]}, None, 400),
+    ({**body(), "screenshots": [{"data": base64.b64encode(b"<html>").decode()}]}, None, 400),
+    ({**body(), "screenshots": [{"data": base64.b64encode(png_bomb()).decode()}]}, None, 400),
+    ({**body(), "screenshots": [{"data": base64.b64encode(png()).decode()}] * 6}, None, 400),
+    ({**body(), "screenshots": "everything"}, None, 400),
+    ({**body(), "type": "refund-now"}, None, 400),
+])
+def test_hostile_bodies(sqlite_app: HelpApp, payload: Any, raw: bytes | None, status: int) -> None:
+    answer = post(sqlite_app, payload, raw=raw)
+    assert answer.status_code == status, answer.text
+    assert "error" in answer.json()
+    assert sqlite_app.count(Inbox) == 0
+
+
+def test_size_and_content_type(sqlite_app: HelpApp) -> None:
+    huge = b'{"text": "' + b"x" * (sqlite_app.rt.settings.web_max_body_bytes + 10) + b'"}'
+    assert post(sqlite_app, None, raw=huge).status_code == 413
+    assert post(sqlite_app, body(), content_type="text/plain").status_code == 415
+    assert sqlite_app.count(Inbox) == 0
+
+
+def test_malformed_app_keys_setting_is_named() -> None:
+    with pytest.raises(SettingsError, match="INTAKE_APP_KEYS"):
+        load_settings(app_keys="nocolon").app_key_map()
+    with pytest.raises(SettingsError, match="INTAKE_APP_KEYS"):
+        load_settings(app_keys="id:short").app_key_map()
