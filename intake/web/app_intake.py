@@ -8,7 +8,8 @@ request cannot be replayed later; within the window a replay is the same submiss
 which the capture key makes one inbox row (`web:app:<key id>:<submission id>`).
 
 Body: {"submission_id", "type", "text", "contact", "app_user_id", "device",
-"app_version", "reference"?, "language"?, "screenshots": [{"data": base64}, ...]}.
+"app_version", "reference"?, "language"?, "screenshots": [{"data": base64} or
+{"upload": id from POST /api/v1/uploads}, ...]}.
 Answers: 202 {"submission_id", "reference" (null while processing), "duplicate"};
 400 bad JSON or field (named), 401 key / signature / timestamp, 409 a submission id
 reused with different content, 413 over the cap, 415 not JSON, 429 rate limit, 503
@@ -35,13 +36,14 @@ from starlette.responses import JSONResponse
 from intake.capture.web import Submission, content_digest
 from intake.normalize.web import BadSubmission, parse_contact, parse_reference, parse_text, parse_type
 from intake.runtime import Runtime
-from intake.web import submissions
+from intake.web import submissions, uploads
 from intake.web.images import Limits, NotAnImage, check_image
 from intake.work import Enqueue
 
 log = logging.getLogger("intake.web.app")
 
 PATH = "/api/v1/intake"
+UPLOADS_PATH = "/api/v1/uploads"  # one screenshot, raw bytes, signed the same way (web/uploads.py)
 _SUBMISSION_ID = re.compile(r"[A-Za-z0-9_.:-]{8,64}")
 _SHORT_FIELDS = {"app_user_id": 128, "device": 128, "app_version": 64}
 
@@ -75,7 +77,7 @@ class AppIntake:
             raise Refused(401, "timestamp outside the replay window")
         return key_id
 
-    def _submission(self, document: Any, language: str) -> tuple[Submission, str]:
+    def _submission(self, document: Any, language: str, key_id: str) -> tuple[Submission, str]:
         if not isinstance(document, dict):
             raise Refused(400, "the body must be a JSON object")
         submission_id = document.get("submission_id")
@@ -96,12 +98,12 @@ class AppIntake:
             submission = Submission(
                 "app", parse_type(strings["type"]), parse_text(strings["text"], self.settings.web_max_text_chars),
                 kind, contact, parse_reference(strings["reference"]), language,
-                self._screenshots(document.get("screenshots", [])), app)
+                self._screenshots(document.get("screenshots", []), key_id), app)
         except BadSubmission as bad:
             raise Refused(400, str(bad)) from None
         return submission, submission_id
 
-    def _screenshots(self, items: Any) -> tuple[Any, ...]:
+    def _screenshots(self, items: Any, key_id: str) -> tuple[Any, ...]:
         if not isinstance(items, list):
             raise Refused(400, "screenshots: a list")
         if len(items) > self.settings.web_max_screenshots:
@@ -109,6 +111,13 @@ class AppIntake:
         limits = Limits(self.settings.web_max_screenshot_bytes, self.settings.web_max_image_pixels)
         checked = []
         for index, item in enumerate(items, start=1):
+            if isinstance(item, dict) and "upload" in item:
+                with self.rt.sessions() as session:
+                    found = uploads.load(session, self.rt.vault, key_id, item["upload"], index)
+                if found is None:
+                    raise Refused(400, f"screenshots[{index}]: no such upload (or past its 24 hours)")
+                checked.append(found)
+                continue
             data = item.get("data") if isinstance(item, dict) else None
             if not isinstance(data, str) or len(data) > limits.max_bytes * 4 // 3 + 4:
                 raise Refused(400, f"screenshots[{index}]: base64 `data` within the size cap")
@@ -126,7 +135,7 @@ class AppIntake:
         except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
             raise Refused(400, "the body is not UTF-8 JSON") from None
         language = document.get("language") if isinstance(document, dict) else None
-        submission, submission_id = self._submission(document, language if language in ("zh", "en") else "en")
+        submission, submission_id = self._submission(document, language if language in ("zh", "en") else "en", key_id)
         checks = [("app", f"{key_id}:{document.get('app_user_id') or '-'}", self.settings.web_rate_per_address_per_hour),
                   ("contact", submission.contact, self.settings.web_rate_per_contact_per_hour)]
         if not submissions.within_limits(self.rt, checks):
@@ -141,17 +150,37 @@ class AppIntake:
         return JSONResponse({"submission_id": submission_id, "reference": accepted.ref,
                              "duplicate": not accepted.created}, status_code=202)
 
+    def _upload(self, request: Request, body: bytes) -> JSONResponse:
+        key_id = self._authenticate(request, body)
+        limits = Limits(self.settings.web_max_screenshot_bytes, self.settings.web_max_image_pixels)
+        try:
+            image = check_image(body, 1, limits)
+        except NotAnImage as refused:
+            raise Refused(400, f"upload: {refused}") from None
+        with self.rt.sessions() as session:
+            upload_id = uploads.store(session, self.rt.vault, key_id, image)
+            session.commit()
+        return JSONResponse({"upload": upload_id, "content_type": image.content_type, "size": image.size},
+                            status_code=201)
+
     async def handle(self, request: Request) -> JSONResponse:
+        return await self._serve(request, self._handle, "application/json", self.settings.web_max_body_bytes)
+
+    async def upload(self, request: Request) -> JSONResponse:
+        return await self._serve(request, self._upload, None, self.settings.web_max_screenshot_bytes)
+
+    async def _serve(self, request: Request, handler: Any, media_type: str | None, cap: int) -> JSONResponse:
         try:
             if not self.keys:
                 raise Refused(503, "INTAKE_APP_KEYS is not set")
-            if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
-                raise Refused(415, "application/json only")
+            given = request.headers.get("content-type", "").split(";")[0].strip().lower()
+            if media_type is not None and given != media_type:
+                raise Refused(415, f"{media_type} only")
             try:
-                body = await submissions.read_capped(request, self.settings.web_max_body_bytes)
+                body = await submissions.read_capped(request, cap)
             except submissions.TooLarge:
                 raise Refused(413, "body over the cap") from None
-            return await run_in_threadpool(self._handle, request, body)
+            return await run_in_threadpool(handler, request, body)  # type: ignore[no-any-return]
         except Refused as refused:
             level = logging.WARNING if refused.status == 401 else logging.INFO
             log.log(level, "app intake refused (%s): %s", refused.status, refused.detail)
@@ -161,4 +190,5 @@ class AppIntake:
 def router(intake: AppIntake) -> APIRouter:
     api = APIRouter()
     api.add_api_route(PATH, intake.handle, methods=["POST"], include_in_schema=False)
+    api.add_api_route(UPLOADS_PATH, intake.upload, methods=["POST"], include_in_schema=False)
     return api

@@ -1,4 +1,4 @@
-"""web intake: status links (hashed tokens per ticket) and rate counters shared by the web processes
+"""web intake: status links (hashed tokens per ticket), rate counters shared by the web processes, app uploads
 
 Revision ID: 0010_web_intake
 Revises: 0004_key_checks
@@ -38,9 +38,21 @@ def upgrade() -> None:
         sa.Column('count', sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint('key', 'window_start'),
     )
+    op.create_table(
+        'web_uploads',
+        sa.Column('id', sa.String(length=32), nullable=False),
+        sa.Column('key_id', sa.String(length=64), nullable=False),
+        sa.Column('content_type', sa.String(length=64), nullable=False),
+        sa.Column('content', sa.LargeBinary(), nullable=False),
+        sa.Column('created_at', intake.tickets.models.UtcDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint('id'),
+    )
+    op.create_index('ix_web_uploads_created', 'web_uploads', ['created_at'])
 
 
 def downgrade() -> None:
+    op.drop_index('ix_web_uploads_created', table_name='web_uploads')
+    op.drop_table('web_uploads')
     op.drop_table('web_rate_counters')
     op.drop_index('ix_status_links_ticket', table_name='status_links')
     op.drop_table('status_links')

@@ -139,3 +139,35 @@ def test_malformed_app_keys_setting_is_named() -> None:
         load_settings(app_keys="nocolon").app_key_map()
     with pytest.raises(SettingsError, match="INTAKE_APP_KEYS"):
         load_settings(app_keys="id:short").app_key_map()
+
+
+OTHER_KEY = ("other-app", "another-secret-for-the-tests")
+
+
+def upload(app: HelpApp, data: bytes, key: tuple[str, str] = APP_KEY, sign: str | None = None) -> requests.Response:
+    stamp = str(int(time.time()))
+    headers = {"Content-Type": "image/png", "X-Intake-Key": key[0], "X-Intake-Timestamp": stamp,
+               "X-Intake-Signature": sign if sign is not None else signature(key[1], stamp, data)}
+    return requests.post(f"{app.base}/api/v1/uploads", data=data, headers=headers, timeout=30)
+
+
+def test_screenshot_by_upload_reference(tmp_path: Path) -> None:
+    keys = f"{APP_KEY[0]}:{APP_KEY[1]},{OTHER_KEY[0]}:{OTHER_KEY[1]}"
+    for app in make_help_app(f"sqlite:///{tmp_path / 'intake.db'}", tmp_path, app_keys=keys):
+        made = upload(app, png())
+        assert made.status_code == 201, made.text
+        upload_id = made.json()["upload"]
+        assert made.json()["content_type"] == "image/png"
+        assert upload(app, b"<html>not an image</html>").status_code == 400
+        assert upload(app, png(), sign="0" * 64).status_code == 401
+        assert upload(app, b"\x89PNG" + b"\x00" * (app.rt.settings.web_max_screenshot_bytes + 1)).status_code == 413
+        # Another app key cannot use it, and an unknown id is refused: nothing stored.
+        assert post(app, body(screenshots=[{"upload": upload_id}]), key=OTHER_KEY).status_code == 400
+        assert post(app, body(screenshots=[{"upload": "A" * 24}])).status_code == 400
+        assert post(app, body(screenshots=[{"upload": {"$ne": None}}])).status_code == 400
+        assert app.count(Inbox) == 0
+        done = post(app, body(type="technical", text="The app crashes on start.", screenshots=[{"upload": upload_id}]))
+        assert done.status_code == 202, done.text
+        with app.rt.sessions() as session:
+            shot = session.scalars(select(AttachmentRow)).one()
+            assert (shot.filename, shot.content_type, shot.content) == ("screenshot1.png", "image/png", png())
