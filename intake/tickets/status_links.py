@@ -15,10 +15,10 @@ import secrets
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sqlalchemy import ForeignKey, Index, String, select, update
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
-from intake.tickets.models import Base, IdType, Ticket, UtcDateTime, utcnow
+from intake.tickets.models import StatusLink, Ticket, utcnow
 
 if TYPE_CHECKING:
     from intake.runtime import Runtime
@@ -26,18 +26,6 @@ if TYPE_CHECKING:
 PATH = "/status/"
 _TOKEN_BYTES = 18  # 24 characters: short enough for an SMS, 144 bits to guess
 _MAX_TOKEN = 64
-
-
-class StatusLink(Base):
-    __tablename__ = "status_links"
-    __table_args__ = (Index("ix_status_links_ticket", "ticket_id"),)
-
-    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
-    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
-    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"))
-    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
-    expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
-    revoked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
 
 def _digest(token: str) -> str:

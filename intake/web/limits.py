@@ -12,20 +12,11 @@ import datetime as dt
 import hashlib
 import hmac
 
-from sqlalchemy import Integer, String, delete
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import delete
+from sqlalchemy.orm import Session
 
 from intake.db import insert_for
-from intake.tickets.models import Base, UtcDateTime
-
-
-
-class RateCounter(Base):
-    __tablename__ = "web_rate_counters"
-
-    key: Mapped[str] = mapped_column(String(96), primary_key=True)
-    window_start: Mapped[dt.datetime] = mapped_column(UtcDateTime, primary_key=True)
-    count: Mapped[int] = mapped_column(Integer, default=0)
+from intake.tickets.models import RateCounter
 
 
 def limit_key(secret: bytes, kind: str, value: str) -> str:

@@ -11,26 +11,15 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 
-from sqlalchemy import Index, LargeBinary, String, delete, select
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
 from intake.crypto import Vault
 from intake.messages import Attachment
-from intake.tickets.models import Base, UtcDateTime, utcnow
+from intake.tickets.models import WebUpload, utcnow
 
 UPLOAD_TTL = dt.timedelta(hours=24)
 _ID_BYTES = 18
-
-
-class WebUpload(Base):
-    __tablename__ = "web_uploads"
-    __table_args__ = (Index("ix_web_uploads_created", "created_at"),)
-
-    id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    key_id: Mapped[str] = mapped_column(String(64))
-    content_type: Mapped[str] = mapped_column(String(64))
-    content: Mapped[bytes] = mapped_column(LargeBinary)  # encrypted
-    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
 def store(session: Session, vault: Vault, key_id: str, image: Attachment) -> str:
