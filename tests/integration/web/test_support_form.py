@@ -199,3 +199,26 @@ def test_refusals_speak_chinese_on_the_chinese_page(small_app: HelpApp) -> None:
     assert answer.status_code == 400 and "无法接受该表单" in answer.text
     answer = small_app.client("zh").submit({"contact": "a@x.com;b@x.com"})
     assert "请填写一个邮箱或一个手机号" in answer.text
+
+
+def test_processing_failure_leaves_the_capture_to_the_workers(help_app: HelpApp, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The web process dies in processing (here: its database connection breaks): the
+    submission is already committed, the page says the reference follows, and the worker's
+    run of the same row makes the ticket and the acknowledgement."""
+    from intake.process import pipeline
+
+    real = pipeline.process_inbox
+
+    def broken(rt: object, inbox_id: int, prepared: object = None) -> pipeline.Outcome:
+        raise ConnectionError("database went away")
+
+    monkeypatch.setattr(pipeline, "process_inbox", broken)
+    answer = help_app.client().submit()
+    assert answer.status_code == 200 and "its number reaches you" in answer.text
+    with help_app.rt.sessions() as session:
+        inbox = session.scalars(select(Inbox)).one()
+        assert inbox.status == "captured" and help_app.count(Ticket) == 0
+    assert [w.process for w in help_app.work] == [((inbox.id, False),)]
+    monkeypatch.setattr(pipeline, "process_inbox", real)
+    outcome = pipeline.process_inbox(help_app.rt, inbox.id)  # the worker's turn
+    assert outcome.outcome == pipeline.NEW_TICKET and outcome.outbox_ids
