@@ -171,3 +171,25 @@ def test_screenshot_by_upload_reference(tmp_path: Path) -> None:
         with app.rt.sessions() as session:
             shot = session.scalars(select(AttachmentRow)).one()
             assert (shot.filename, shot.content_type, shot.content) == ("screenshot1.png", "image/png", png())
+
+
+def test_rate_limit_per_contact(tmp_path: Path) -> None:
+    for app in make_help_app(f"sqlite:///{tmp_path / 'intake.db'}", tmp_path, web_rate_per_contact_per_hour=1):
+        assert post(app, body()).status_code == 202
+        over = post(app, body(submission_id="sub-0002-abcdef"))
+        assert over.status_code == 429 and over.json() == {"error": "rate limit"}
+        assert app.count(Inbox) == 1
+
+
+def test_private_submission_leaves_no_clear_text_at_rest(sqlite_app: HelpApp) -> None:
+    secret = "我的密码是 Hunter2Secret 银行卡 6222021234567890123"
+    assert post(sqlite_app, body(type="account", text=f"账号被盗了。{secret}",
+                                 screenshots=[{"data": base64.b64encode(png()).decode()}])).status_code == 202
+    with sqlite_app.rt.sessions() as session:
+        assert session.scalars(select(Ticket.private)).one()
+    sqlite_app.rt.dispose()  # checkpoint nothing: read the file and its WAL as they are
+    path = Path(sqlite_app.rt.settings.database_url.split("///", 1)[1])
+    data = b"".join(p.read_bytes() for p in (path, Path(f"{path}-wal")) if p.exists())
+    for needle in ("Hunter2Secret", "6222021234567890123", "账号被盗"):
+        assert needle.encode("utf-8") not in data
+    assert png() not in data  # the screenshot of a private case is sealed too
