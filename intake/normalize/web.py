@@ -84,7 +84,9 @@ def parse_type(value: str) -> str:
 
 
 def parse_text(value: str, max_chars: int) -> str:
-    text = (value or "").replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "").strip()
+    # Lone surrogates (JSON may carry "\udcff") have no UTF-8: they become U+FFFD.
+    text = (value or "").encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "").strip()
     if not text:
         raise BadSubmission("description", "required")
     if len(text) > max_chars:

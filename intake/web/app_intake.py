@@ -54,6 +54,15 @@ class Refused(Exception):
         self.status, self.detail = status, detail
 
 
+def _encodable(value: str) -> bool:
+    """False for a str holding lone surrogates (JSON's "\\udcff"): no UTF-8 for them."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def signature(secret: str, timestamp: str, body: bytes) -> str:
     """What a client sends in X-Intake-Signature (also used by the tests and client SDKs)."""
     return hmac.new(secret.encode("utf-8"), timestamp.encode("ascii") + b"\n" + body, hashlib.sha256).hexdigest()
@@ -69,9 +78,11 @@ class AppIntake:
         timestamp = request.headers.get("x-intake-timestamp", "")
         given = request.headers.get("x-intake-signature", "")
         secret = self.keys.get(key_id)
-        if secret is None or not timestamp.isdigit() or len(timestamp) > 12:
+        if secret is None or not (timestamp.isascii() and timestamp.isdigit()) or len(timestamp) > 12:
             raise Refused(401, "unknown app key or missing timestamp")
-        if not hmac.compare_digest(signature(secret, timestamp, body), given.strip().lower()):
+        # bytes: compare_digest refuses str with non-ASCII characters (a header may carry them)
+        if not hmac.compare_digest(signature(secret, timestamp, body).encode("ascii"),
+                                   given.strip().lower().encode("utf-8")):
             raise Refused(401, "bad signature")
         if abs(time.time() - int(timestamp)) > self.settings.app_replay_window_seconds:
             raise Refused(401, "timestamp outside the replay window")
@@ -89,7 +100,7 @@ class AppIntake:
         app = {"submission_id": submission_id}
         for name, limit in _SHORT_FIELDS.items():
             value = document.get(name, "")
-            if not isinstance(value, str) or len(value) > limit or any(ord(c) < 32 for c in value):
+            if not isinstance(value, str) or len(value) > limit or not value.isprintable() or not _encodable(value):
                 raise Refused(400, f"{name}: a string of at most {limit} printable characters")
             if value:
                 app[name] = value

@@ -193,3 +193,20 @@ def test_private_submission_leaves_no_clear_text_at_rest(sqlite_app: HelpApp) ->
     for needle in ("Hunter2Secret", "6222021234567890123", "账号被盗"):
         assert needle.encode("utf-8") not in data
     assert png() not in data  # the screenshot of a private case is sealed too
+
+
+def test_odd_headers_and_lone_surrogates(sqlite_app: HelpApp) -> None:
+    data = json.dumps(body()).encode()
+    stamp = str(int(time.time()))
+    for extra in ({"X-Intake-Signature": "é" * 64, "X-Intake-Timestamp": stamp},
+                  {"X-Intake-Signature": signature(APP_KEY[1], stamp, data), "X-Intake-Timestamp": "²" * 3}):
+        answer = requests.post(f"{sqlite_app.base}/api/v1/intake", data=data, timeout=10,
+                               headers={"Content-Type": "application/json", "X-Intake-Key": APP_KEY[0], **extra})
+        assert answer.status_code == 401
+    # JSON may spell a lone surrogate; the text keeps a replacement character, a short field is refused.
+    raw = json.dumps(body(text="坏了\udcff的字符，应用闪退。")).encode()
+    assert b"\\udcff" in raw
+    assert post(sqlite_app, None, raw=raw).status_code == 202
+    lone = json.dumps(body(submission_id="sub-0003-abcdef", device="x\udcff")).encode()
+    assert post(sqlite_app, None, raw=lone).status_code == 400
+    assert post(sqlite_app, body(submission_id="sub-0004-abcdef", device="a\u2028b")).status_code == 400

@@ -167,6 +167,8 @@ def test_oversize_body_refused_before_and_while_reading(small_app: HelpApp) -> N
     b"--b\r\nContent-Disposition: form-data; name=\"x\"\r\n\r\nno end",
     b"garbage without any boundary",
     b"--b\r\nContent-Disposition: form-data\r\n\r\nno name\r\n--b--\r\n",
+    b"--b\r\nContent-Disposition: form-data; name=\"description\"\r\n\r\n\xff\xfe\xc0 not UTF-8\r\n--b--\r\n",
+    b"--b\r\nContent-Disposition: form-data; name=\"x\"\r\n" + b"X-Pad: " + b"a" * 100_000 + b"\r\n\r\nv\r\n--b--\r\n",
 ])
 def test_malformed_multipart(small_app: HelpApp, body: bytes) -> None:
     client = small_app.client()
