@@ -224,3 +224,12 @@ def test_processing_failure_leaves_the_capture_to_the_workers(help_app: HelpApp,
     monkeypatch.setattr(pipeline, "process_inbox", real)
     outcome = pipeline.process_inbox(help_app.rt, inbox.id)  # the worker's turn
     assert outcome.outcome == pipeline.NEW_TICKET and outcome.outbox_ids
+
+
+def test_reprocess_retriages_a_web_submission(help_app: HelpApp) -> None:
+    from intake.process.reprocess import retriage
+
+    assert help_app.client().submit({"type": "other", "description": "Hello, please look at my case."}).status_code == 200
+    with help_app.rt.sessions() as session:
+        inbox_id = session.scalars(select(Inbox.id)).one()
+    assert retriage(help_app.rt, inbox_id)
