@@ -211,6 +211,8 @@ class Composer:
             body = render(text[:low].rstrip() + "…")
             if sms_size(body).fits:
                 return self._checked(body, context, True)
+        if context.get("status_url"):  # a long INTAKE_PUBLIC_URL: the SMS goes without its link
+            return self.sms(kind, lang, {**context, "status_url": None})
         raise TemplateError(f"{name}: even the shortest variant needs {sms_size(body).segments} "
                             f"SMS segments (at most {MAX_SEGMENTS})")
 
