@@ -100,6 +100,19 @@ class Settings(BaseSettings):
         "", validation_alias=_twilio("TWILIO_MESSAGING_SERVICE_SID"))
     twilio_api_base: str = ""  # e.g. a local stand-in for tests; default api.twilio.com
 
+    # -- support form, app endpoint, status links (intake/web/support.py, app_intake.py,
+    # status.py) ---------------------------------------------------------------------------
+    web_max_screenshots: int = 5
+    web_max_screenshot_bytes: int = 5 * 1024 * 1024  # one screenshot
+    web_max_text_chars: int = 20_000  # the description
+    web_max_image_pixels: int = 25_000_000  # width x height of one screenshot (bombs)
+    web_rate_per_address_per_hour: int = 20  # submissions per client address
+    web_rate_per_contact_per_hour: int = 5  # submissions per e-mail address / number
+    # App keys: "id:secret,id2:secret2" (comma-separated; two ids during a rotation).
+    app_keys: str = ""
+    app_replay_window_seconds: int = 300
+    status_link_days: int = 30
+
     # -- follow-ups ------------------------------------------------------------------------
     email_backend: Literal["smtp", "file", "console"] = "file"
     sms_backend: Literal["twilio", "file", "console"] = "file"
@@ -197,6 +210,25 @@ class Settings(BaseSettings):
         """How long a claim on an inbox row protects it: past the hard time limit the
         worker that held it is gone (killed by its pool), so the row may be taken again."""
         return self.task_time_limit + 10.0
+
+    @property
+    def web_max_body_bytes(self) -> int:
+        """The largest support-form or app request read: the screenshots (base64 in the
+        app's JSON: 4/3 of the bytes) plus 256 KiB for the fields."""
+        return self.web_max_screenshots * self.web_max_screenshot_bytes * 4 // 3 + 256 * 1024
+
+    def app_key_map(self) -> dict[str, str]:
+        """INTAKE_APP_KEYS as {key id: secret}; SettingsError names a malformed entry."""
+        keys: dict[str, str] = {}
+        for entry in (e.strip() for e in self.app_keys.split(",")):
+            if not entry:
+                continue
+            key_id, _, secret = entry.partition(":")
+            if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", key_id) or len(secret) < 16:
+                raise SettingsError("INTAKE_APP_KEYS: each entry is id:secret (id of letters, digits, "
+                                    "_ . -; secret of at least 16 characters)")
+            keys[key_id] = secret
+        return keys
 
     def our_address_set(self) -> frozenset[str]:
         return frozenset(a.strip().lower() for a in self.our_addresses.split(",") if a.strip())

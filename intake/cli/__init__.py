@@ -10,6 +10,7 @@ from intake.cli import contacts
 from intake.cli.common import dispatcher, emit, runtime
 from intake.cli.ingest import cmd_ingest, cmd_poll
 from intake.cli.mailbox import cmd_mailbox_check
+from intake.cli import status_links
 from intake.cli.tickets import cmd_tickets
 from intake.settings import SettingsError
 
@@ -218,6 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("health", help="check database, broker and mailboxes")
     p.set_defaults(func=cmd_health)
     contacts.add_parsers(sub)
+    status_links.add_parser(sub)
     return parser
 
 

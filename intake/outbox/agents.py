@@ -169,6 +169,23 @@ def set_status(rt: "Runtime", ref: str, status: str, notify: bool) -> list[int] 
         return ids
 
 
+def send_status_link(session: Session, rt: "Runtime", ticket: Ticket) -> Outbox | None:
+    """A status notice carrying a fresh status link, to the ticket's contact on record (the
+    expired-link page's "send me a fresh link"). Never commits; None without INTAKE_PUBLIC_URL."""
+    from intake.tickets import status_links
+
+    now = utcnow()
+    url = status_links.url_for_new(session, rt, ticket, now)
+    if url is None:
+        return None
+    lang = _language(session, ticket, rt)
+    row = _queue(session, rt, ticket, kind="status", lang=lang,
+                 context={**base_context(rt, ticket, lang, now), "status_url": url},
+                 dedupe_key=f"status_link:{uuid.uuid4().hex}", suppressed=_robot_reason(session, ticket, rt))
+    log.info("outbox %s: fresh status link for ticket %s (%s)", row.id, ticket.ref, row.status)
+    return row
+
+
 def answer_status_query(session: Session, rt: "Runtime", contact: Contact, ref: str | None) -> list[int]:
     """The SMS answer to "STATUS" / "状态": the sender's open tickets (ref and status, plus
     the department for non-private ones; at most three, newest first). With a ref that is

@@ -174,7 +174,7 @@ class Composer:
         return self._template(name).render(**context).strip()
 
     def email(self, kind: str, lang: str, context: dict[str, Any], their_subject: str) -> Composed:
-        context = {"channel": "email", "lang": lang, **context}
+        context = {"channel": "email", "lang": lang, "status_url": None, **context}
         if "text" in context:
             paragraphs = [block.split("\n") for block in str(context["text"]).replace("\r", "").split("\n\n")]
             context["paragraphs"] = [[line for line in p] for p in paragraphs if any(x.strip() for x in p)]
@@ -188,7 +188,7 @@ class Composer:
         """The fullest variant that fits in two segments. The ref is in every variant (the
         templates' job; checked here). An agent's text that still does not fit is cut
         with an ellipsis (flagged `truncated`), never the ref."""
-        context = {"channel": "sms", "lang": lang, **context}
+        context = {"channel": "sms", "lang": lang, "status_url": None, **context}
         name = f"{kind}.{lang}.sms.txt"
         body = ""
         for detail in (2, 1, 0):
@@ -211,6 +211,8 @@ class Composer:
             body = render(text[:low].rstrip() + "…")
             if sms_size(body).fits:
                 return self._checked(body, context, True)
+        if context.get("status_url"):  # a long INTAKE_PUBLIC_URL: the SMS goes without its link
+            return self.sms(kind, lang, {**context, "status_url": None})
         raise TemplateError(f"{name}: even the shortest variant needs {sms_size(body).segments} "
                             f"SMS segments (at most {MAX_SEGMENTS})")
 

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from intake.messages import InboundMessage
 from intake.outbox import loop_guard
 from intake.outbox.compose import TemplateError, choose_language, composer_for, response_time
-from intake.tickets import store
+from intake.tickets import status_links, store
 from intake.tickets.models import Message, Outbox, Ticket, utcnow
 
 if TYPE_CHECKING:
@@ -209,6 +209,9 @@ def queue_acknowledgement(session: Session, rt: "Runtime", ticket: Ticket, messa
         limits = (settings.ack_limit_per_hour, settings.ack_limit_per_domain_per_hour)
         reason = loop_guard.rate_limit_reason(session, to_key, limits, now)
     context = base_context(rt, ticket, lang, now)
+    # The signed status link (none without INTAKE_PUBLIC_URL); minted only for a row to send.
+    if reason is None:
+        context["status_url"] = status_links.url_for_new(session, rt, ticket, now)
     dedupe_key = f"ack:{message.id}"
     if msg.channel == "email":
         row = queue_email(

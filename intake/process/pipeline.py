@@ -19,7 +19,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from intake.failures import UserError, safe_error
-from intake.process import claims, email, sms, status, voice
+from intake.process import claims, email, sms, status, voice, web
 from intake.process.claims import Busy
 from intake.process.flow import (
     ADDED, DUPLICATE, IGNORED, NEW_TICKET, OPT_CHANGE, STATUS_QUERY, UPDATED, Context, Ended,
@@ -46,6 +46,7 @@ HANDLERS: dict[str, Handler] = {
     "transcript": voice.handle_transcript,
     "menu": voice.handle_menu,
     "status": status.handle_status,
+    "web": web.handle_web,
 }
 
 

@@ -32,6 +32,11 @@ def _parse(rt: Runtime, inbox: Inbox) -> InboundMessage | None:
         return parse_email(raw, max_attachment_bytes=caps.max_attachment_bytes, limits=caps.mail)
     if inbox.channel == "sms":
         return parse_twilio_sms(decode_params(raw))
+    if inbox.channel == "web":
+        from intake.capture.web import decode
+        from intake.normalize.web import parse_web
+
+        return parse_web(decode(raw))
     return None
 
 

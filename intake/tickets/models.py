@@ -304,3 +304,42 @@ class TaskDuration(Base):
     le: Mapped[str] = mapped_column(String(16), primary_key=True)
     count: Mapped[int] = mapped_column(BigInteger, default=0)
     seconds: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+# -- the help centre's own channels (support form, app endpoint, status page) ----------------
+
+class StatusLink(Base):
+    """A status-page token (intake/tickets/status_links.py): only its SHA-256 is kept."""
+
+    __tablename__ = "status_links"
+    __table_args__ = (Index("ix_status_links_ticket", "ticket_id"),)
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+class RateCounter(Base):
+    """Hits per key and hour for the web rate limits (intake/web/limits.py)."""
+
+    __tablename__ = "web_rate_counters"
+
+    key: Mapped[str] = mapped_column(String(96), primary_key=True)
+    window_start: Mapped[dt.datetime] = mapped_column(UtcDateTime, primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class WebUpload(Base):
+    """An app's screenshot upload, encrypted, kept 24 hours (intake/web/uploads.py)."""
+
+    __tablename__ = "web_uploads"
+    __table_args__ = (Index("ix_web_uploads_created", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(64))
+    content_type: Mapped[str] = mapped_column(String(64))
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)

@@ -111,7 +111,7 @@ def triage_message(msg: InboundMessage, rules: Rules, *, max_scored_chars: int =
 
     folded_subject = fold(subject)
     kept_body, negated_body = _split_negated(fold(body), rules)
-    hits = _run_rules(rules, folded_subject, kept_body)
+    hits = _with_hint(_run_rules(rules, folded_subject, kept_body), msg, rules)
     # Privacy never looks away: denied clauses ("not about my account") still count there.
     private_hits = _run_rules(rules, "", negated_body) if negated_body else None
 
@@ -141,6 +141,15 @@ def triage_message(msg: InboundMessage, rules: Rules, *, max_scored_chars: int =
         pii=spans,
         redacted_text=redact(text, spans),
     )
+
+
+def _with_hint(hits: _Hits, msg: InboundMessage, rules: Rules) -> _Hits:
+    """The sender's own choice of category (support form, app) scores `hint_weight`."""
+    hint = msg.extra_value("category_hint")
+    if not hint or hint not in rules.departments or rules.hint_weight <= 0:
+        return hits
+    scores = {**hits.scores, hint: hits.scores.get(hint, 0) + rules.hint_weight}
+    return _Hits(scores, hits.signals, (*hits.reasons, f"hint.category:{hint}"))
 
 
 def _split_negated(body: str, rules: Rules) -> tuple[str, str]:

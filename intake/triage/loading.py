@@ -124,6 +124,7 @@ class _Builder:
             source=str(self.source),
             subject_weight=self.get(("scoring", "subject_weight"), int),
             min_category_score=self.get(("scoring", "min_category_score"), int),
+            hint_weight=self.get(("scoring", "hint_weight"), int, required=False) or 0,
             fallback_category=fallback,
             departments=departments,
             rules=rules,

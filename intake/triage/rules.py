@@ -165,6 +165,9 @@ class Rules:
     amount_pattern: AmountPattern | None
     currency_of: Mapping[str, str]  # folded currency word -> currency code
     targets: Mapping[tuple[str, str], dt.timedelta]
+    # What the category a sender chose (`category_hint` in the message's extra, from the
+    # support form or the app) adds to that category's score: strong, but rules may outvote it.
+    hint_weight: int = 0
 
     def department_for(self, category: str) -> str:
         return self.departments[category]

@@ -24,6 +24,7 @@ from intake.web.csrf import Csrf
 from intake.web.metrics import WebhookMetrics
 from intake.web.pages import Pages
 from intake.web.signatures import valid_host
+from intake.web.help_centre import include_help_centre
 from intake.web.twilio_hooks import TwilioWebhooks, load_voice_config, router
 from intake.work import Enqueue
 
@@ -81,6 +82,7 @@ def create_app(rt: Runtime, *, enqueue: Enqueue, check_broker: BrokerCheck | Non
     app.state.secure_cookies = (settings.public_url or "").startswith("https://")
     app.mount("/static", StaticFiles(directory=DEFAULTS_DIR / "templates" / "web" / "static"), name="static")
     app.include_router(router(TwilioWebhooks(rt, settings, metrics, voice, enqueue)))
+    include_help_centre(app, rt, enqueue)
     app.add_middleware(RejectMalformedHost)
 
     @app.get("/healthz")
