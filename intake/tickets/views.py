@@ -52,9 +52,11 @@ class TicketFilter:
         for column, value in ((Ticket.status, self.status), (Ticket.department, self.department),
                               (Ticket.category, self.category), (Ticket.channel, self.channel),
                               (Ticket.private, self.private)):
+            if isinstance(value, str) and "\x00" in value:
+                return query.where(false())  # no stored value has one (PostgreSQL refuses it)
             if value is not None and value != "":
                 query = query.where(column == value)
-        text = (self.text or "").strip()[:MAX_SEARCH_CHARS].lower()
+        text = (self.text or "").replace("\x00", "").strip()[:MAX_SEARCH_CHARS].lower()
         if text:
             public_messages = select(Message.ticket_id).where(
                 Message.private == false(), func.lower(Message.text).contains(text, autoescape=True))

@@ -44,8 +44,14 @@ class Queued(BaseModel):
     outbox: list[int]
 
 
+def valid_ref(ref: str) -> bool:
+    """A ticket reference's shape (letters, digits, dashes): anything else names no ticket
+    and never reaches the database (PostgreSQL refuses a NUL in a text parameter)."""
+    return 0 < len(ref) <= MAX_REF_CHARS and ref.isascii() and ref.replace("-", "").isalnum()
+
+
 def _ref(ref: str) -> str:
-    if len(ref) > MAX_REF_CHARS:
+    if not valid_ref(ref.strip()):
         raise HTTPException(404, "no such ticket")
     return ref.strip().upper()
 
@@ -100,8 +106,8 @@ def create_api(rt: Runtime, auth: Auth, enqueue: Enqueue) -> FastAPI:
     @api.post("/tickets/{ref}/reply", status_code=202, summary="Queue an agent's reply")
     async def reply(ref: str, body: ReplyIn, caller: Writer) -> Queued:
         ref = _ref(ref)
-        if not body.text.strip():
-            raise HTTPException(422, "the reply is empty")
+        if not body.text.strip() or "\x00" in body.text:
+            raise HTTPException(422, "the reply is empty or holds a NUL character")
         return await _queued(ref, await run_in_threadpool(agents.reply, rt, ref, body.text))
 
     @api.post("/tickets/{ref}/status", status_code=202, summary="Change status (notify: tell the sender)")

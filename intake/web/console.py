@@ -25,7 +25,7 @@ from intake.runtime import Runtime
 from intake.tickets import queries
 from intake.tickets.store import OPEN_STATUSES
 from intake.tickets.views import TicketFilter
-from intake.web.api import MAX_REF_CHARS, MAX_REPLY_CHARS
+from intake.web.api import MAX_REPLY_CHARS, valid_ref
 from intake.web.auth import Auth, TooManyAttempts
 from intake.web.csrf import FIELD, Csrf, set_cookie
 from intake.web.pages import Pages, language
@@ -181,7 +181,7 @@ def router(console: Console) -> APIRouter:
     async def ticket(request: Request, caller: Caller) -> Response:
         ref = request.path_params["ref"]
         detail = None
-        if len(ref) <= MAX_REF_CHARS:
+        if valid_ref(ref):
             detail = await run_in_threadpool(queries.show_ticket, console.rt, caller, "console", ref)
         if detail is None:
             return console.refuse(request, caller, 404, "console_no_ticket")
@@ -195,7 +195,7 @@ def router(console: Console) -> APIRouter:
         if isinstance(outcome, Response):
             return outcome
         text = outcome[0].get("text", "")
-        if not text.strip() or len(text) > MAX_REPLY_CHARS or len(ref) > MAX_REF_CHARS:
+        if not text.strip() or "\x00" in text or len(text) > MAX_REPLY_CHARS or not valid_ref(ref):
             return console.refuse(request, outcome[1], 400, "console_reply_invalid")
         ref = ref.strip().upper()
         outbox = await run_in_threadpool(agents.reply, console.rt, ref, text)
@@ -210,7 +210,7 @@ def router(console: Console) -> APIRouter:
         if isinstance(outcome, Response):
             return outcome
         form = outcome[0]
-        if form.get("status") not in agents.STATUSES or len(ref) > MAX_REF_CHARS:
+        if form.get("status") not in agents.STATUSES or not valid_ref(ref):
             return console.refuse(request, outcome[1], 400, "console_bad_form")
         ref = ref.strip().upper()
         outbox = await run_in_threadpool(agents.set_status, console.rt, ref, form["status"], form.get("notify") == "yes")
