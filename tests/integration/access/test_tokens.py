@@ -57,7 +57,7 @@ def test_tokens_cli_create_list_revoke(tmp_path: Path) -> None:
 
 def test_one_name_taken_twice_at_once_makes_one_token(db_url: str, tmp_path: Path) -> None:
     rt = make_runtime(db_url, tmp_path / "data")
-    barrier, outcomes = threading.Barrier(4), []
+    barrier, outcomes = threading.Barrier(4), list[object]()
 
     def make() -> None:
         barrier.wait()

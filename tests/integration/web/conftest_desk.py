@@ -94,7 +94,8 @@ def desk(db_url: str, tmp_path: Path) -> Iterator[Desk]:
         session.commit()
     assert failed.ticket_ref
     with served_app(rt) as app:
-        d = Desk(rt, app, public, private, int(inbox_id))
+        assert inbox_id is not None
+        d = Desk(rt, app, public, private, inbox_id)
         for name, scopes in {"read": ["read"], "write": ["write"], "private": ["private"],
                              "admin": ["admin"], "revoked": ["write", "private", "admin"]}.items():
             secret, row = tokens.create(rt, name, scopes)

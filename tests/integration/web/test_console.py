@@ -88,7 +88,7 @@ def test_forms_without_a_right_csrf_token_are_refused(desk: Desk) -> None:
         assert answer.status_code in (400, 403), name
     # a cross-site form: the browser sends no SameSite=Strict cookie, so no CSRF cookie either
     bare = requests.post(reply, data={"text": "hello", "csrf_token": token},
-                         cookies={SESSION_COOKIE: client.cookies[SESSION_COOKIE]}, timeout=10)
+                         cookies={SESSION_COOKIE: str(client.cookies[SESSION_COOKIE])}, timeout=10)
     assert bare.status_code == 403
     # the sign-in form is protected too (no login CSRF)
     assert requests.post(desk.app.base + "/console/signin", data={"token": desk.tokens["write"]},
@@ -104,7 +104,7 @@ def test_forms_without_a_right_csrf_token_are_refused(desk: Desk) -> None:
 
 def test_tampered_expired_or_revoked_sessions_are_signed_out(desk: Desk) -> None:
     client, token = signed_in(desk, "write")
-    value = client.cookies[SESSION_COOKIE]
+    value = str(client.cookies[SESSION_COOKIE])
     version, token_id, issued, nonce, signature = value.split(".")
     admin_id = desk.token_ids["admin"]
     for forged in (f"{version}.{admin_id}.{issued}.{nonce}.{signature}", value[:-2] + "00", "v1." + "9" * 500,
@@ -113,6 +113,11 @@ def test_tampered_expired_or_revoked_sessions_are_signed_out(desk: Desk) -> None
         jar.cookies.set(SESSION_COOKIE, forged, path="/console")
         page = jar.get(desk.app.base + "/console/", allow_redirects=False, timeout=10)
         assert page.status_code == 303 and page.headers["location"] == "/console/signin", forged[:40]
+    other, other_token = signed_in(desk, "read")
+    out = other.post(desk.app.base + "/console/signout", data={"csrf_token": other_token},
+                     allow_redirects=False, timeout=10)
+    assert out.status_code == 303 and f'{SESSION_COOKIE}=""' in out.headers["set-cookie"]
+    assert other.get(desk.app.base + "/console/", allow_redirects=False, timeout=10).status_code == 303
     tokens.revoke(desk.rt, "write")
     page = client.get(desk.app.base + "/console/", allow_redirects=False, timeout=10)
     assert page.status_code == 303  # revoking the token ended the session at once
