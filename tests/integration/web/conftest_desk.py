@@ -11,6 +11,7 @@ import datetime as dt
 import http.client
 import json
 from collections.abc import Iterator
+from email.message import EmailMessage
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,13 +74,23 @@ def call(base: str, method: str, path: str, token: str | None = None, body: Any 
         conn.close()
 
 
+def private_mail() -> bytes:
+    """The private case, with its statement attached (whose file name is private too)."""
+    message = EmailMessage()
+    message["From"], message["To"] = "Wei <wei@example.com>", "support@example.test"
+    message["Subject"], message["Message-ID"] = PRIVATE_SUBJECT, "<m2@example.com>"
+    message.set_content(PRIVATE_BODY)
+    message.add_attachment(b"%PDF-1.4 statement", maintype="application", subtype="pdf",
+                           filename="statement Q-77120.pdf")
+    return bytes(message)
+
+
 @pytest.fixture
 def desk(db_url: str, tmp_path: Path) -> Iterator[Desk]:
     rt = make_runtime(db_url, tmp_path / "data")
     public = ingest_raw(rt, mail(subject="Cannot upload videos 50%_off",
                                  body="Upload fails with error 500 every time.")).ticket_ref
-    private = ingest_raw(rt, mail(subject=PRIVATE_SUBJECT, body=PRIVATE_BODY, sender="Wei <wei@example.com>",
-                                  message_id="<m2@example.com>")).ticket_ref
+    private = ingest_raw(rt, private_mail()).ticket_ref
     assert public and private
     failed = ingest_raw(rt, mail(subject="second", body="Another upload problem.", message_id="<m3@example.com>"))
     with rt.sessions() as session:

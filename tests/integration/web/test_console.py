@@ -3,6 +3,7 @@ content only for a private-scope session, zh and en."""
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 
@@ -126,8 +127,12 @@ def test_tampered_expired_or_revoked_sessions_are_signed_out(desk: Desk) -> None
     assert answer.status_code == 401 and desk.app.enqueued == []
 
 
-def test_private_content_only_for_a_private_session_and_recorded(desk: Desk) -> None:
-    reader, _ = signed_in(desk, "write")
+def test_private_content_only_for_a_private_session_and_recorded(
+        desk: Desk, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    reader, token = signed_in(desk, "write")
+    reader.post(f"{desk.app.base}/console/tickets/{desk.private}/reply", timeout=10,
+                data={"text": "Your refund of 45.17 for Q-77120 is on its way.", "csrf_token": token})
     pages = [reader.get(desk.app.base + path, timeout=10).text for path in (
         "/console/", "/console/tickets", f"/console/tickets/{desk.private}", "/console/tickets?private=yes")]
     for page in pages:
@@ -140,6 +145,11 @@ def test_private_content_only_for_a_private_session_and_recorded(desk: Desk) -> 
     assert 'id="reply-form"' not in page  # private alone does not grant writes
     reads = desk.private_reads("private")
     assert [r.via for r in reads] == ["console"]
+    assert "45.17" in page  # the agent's reply, sealed at rest, shown to the private session
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "agent reply" in logged
+    for secret in PRIVATE_SECRETS:
+        assert secret not in logged
 
 
 def test_scopes_decide_the_forms(desk: Desk) -> None:
