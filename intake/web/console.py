@@ -20,6 +20,7 @@ from starlette.responses import RedirectResponse, Response
 
 from intake.access.tokens import Caller
 from intake.outbox import agents
+from intake.outbox.compose import composer_for
 from intake.process.reprocess import replay
 from intake.runtime import Runtime
 from intake.tickets import queries
@@ -50,8 +51,12 @@ class Console:
     def page(self, request: Request, name: str, caller: Caller | None, status_code: int = 200,
              **context: Any) -> Response:
         token, new_cookie = self.csrf.token(request)
-        response = self.pages.render(f"console/{name}", language(request), status_code=status_code,
-                                     csrf_field=FIELD, csrf_token=token, caller=caller, **context)
+        lang, composer = language(request), composer_for(self.rt)
+        response = self.pages.render(
+            f"console/{name}", lang, status_code=status_code, csrf_field=FIELD, csrf_token=token,
+            caller=caller, departments=sorted(composer.departments),
+            department_name=lambda department: composer.department_name(department, lang),
+            status_name=lambda status: composer.status_name(status, lang), **context)
         set_cookie(response, new_cookie, secure=self.secure(request))
         return response
 

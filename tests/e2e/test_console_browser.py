@@ -46,6 +46,7 @@ def test_agent_signs_in_opens_a_ticket_and_replies(browser: object, artifacts_di
         driver.find_element(By.ID, "signin").click()
         assert driver.current_url.endswith("/console/")
         assert driver.find_element(By.ID, "open").text.startswith("Open tickets: 2")
+        assert "Payments and Billing" in driver.find_element(By.ID, "open").text
         desk_png = artifacts_dir / "desk.png"
         assert driver.save_screenshot(str(desk_png)) and desk_png.stat().st_size > 1000
         print(f"desk screenshot: {desk_png}")

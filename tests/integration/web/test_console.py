@@ -165,7 +165,7 @@ def test_scopes_decide_the_forms(desk: Desk) -> None:
     assert answer.status_code == 403
     answer = writer.post(f"{desk.app.base}/console/tickets/{desk.public}/status",
                          data={"status": "pending", "notify": "yes", "csrf_token": token}, timeout=10)
-    assert answer.status_code == 200 and '<td id="status">pending</td>' in answer.text
+    assert answer.status_code == 200 and '<td id="status" data-status="pending">pending</td>' in answer.text
     admin, token = signed_in(desk, "admin")
     assert 'class="replay"' in admin.get(desk.app.base + "/console/", timeout=10).text
     answer = admin.post(f"{desk.app.base}/console/captures/{desk.failed_capture}/replay",
@@ -180,6 +180,9 @@ def test_console_speaks_zh_by_accept_language(desk: Desk) -> None:
     client, _ = signed_in(desk, "read", lang="zh-CN,zh;q=0.9,en;q=0.5")
     page = client.get(desk.app.base + "/console/", timeout=10)
     assert '<html lang="zh-CN">' in page.text and "未结工单" in page.text and "邮箱状态" in page.text
+    assert "支付与账单" in page.text  # department names from departments.yaml, in the page's language
+    listing = client.get(desk.app.base + "/console/tickets", timeout=10).text
+    assert "处理中" in listing and "技术支持" in listing
     assert "Open tickets" in client.get(desk.app.base + "/console/?lang=en", timeout=10).text
 
 
