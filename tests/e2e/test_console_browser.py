@@ -58,6 +58,7 @@ def test_agent_signs_in_opens_a_ticket_and_replies(browser: object, artifacts_di
         driver.find_element(By.ID, "reply-text").send_keys(REPLY)
         driver.find_element(By.ID, "reply-send").click()
         assert "Reply queued" in driver.find_element(By.ID, "done").text
+        driver.save_screenshot(str(artifacts_dir / "ticket.png"))
         (row,) = reply_rows(rt)
         assert row.status == "queued" and REPLY in row.body_text and app.sent() == [row.id]
         assert "agent_reply" in driver.page_source or "reply" in driver.find_element(By.ID, "follow-ups").text
