@@ -77,6 +77,13 @@ def create_api(rt: Runtime, auth: Auth, enqueue: Enqueue) -> FastAPI:
                   description="Tickets, failed captures and mailboxes of the intake desk.")
     api.state.auth = auth
 
+    @api.middleware("http")
+    async def no_store(request: Request, call_next: Any) -> Any:
+        # Answers may hold private content (for a private token): no cache keeps a copy.
+        response = await call_next(request)
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
     @api.get("/tickets", summary="List and filter tickets, newest first")
     async def list_tickets(
             caller: Reader, status: str | None = None, department: str | None = None,

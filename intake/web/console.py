@@ -135,6 +135,7 @@ def router(console: Console) -> APIRouter:
         return wrap
 
     @routes.get("/")
+    @routes.get("/console")
     async def root() -> Response:
         return RedirectResponse("/console/", status_code=303)
 

@@ -60,8 +60,9 @@ def test_read_token_reads_with_private_content_hidden_and_may_not_write(desk: De
 
 
 def test_private_token_sees_content_and_every_read_is_recorded(desk: Desk) -> None:
-    status, _, text = call(desk.app.base, "GET", f"/api/v1/tickets/{desk.private}", desk.tokens["private"])
+    status, headers, text = call(desk.app.base, "GET", f"/api/v1/tickets/{desk.private}", desk.tokens["private"])
     assert status == 200 and "4111 1111 1111 1111" in text and "Q-77120" in text
+    assert headers["cache-control"] == "no-store"
     assert json.loads(text)["messages"][0]["attachments"][0]["filename"] == "statement Q-77120.pdf"
     reads = desk.private_reads("private")
     with desk.rt.sessions() as session:

@@ -45,6 +45,7 @@ def signed_in(desk: Desk, scope: str, lang: str = "en") -> tuple[requests.Sessio
 def test_root_leads_to_sign_in_and_cookies_are_strict(desk: Desk) -> None:
     page = requests.get(desk.app.base + "/", timeout=10)
     assert page.url.endswith("/console/signin") and "Access token" in page.text
+    assert requests.get(desk.app.base + "/console", timeout=10).url.endswith("/console/signin")
     assert "HttpOnly" in page.headers["set-cookie"] and "SameSite=strict" in page.headers["set-cookie"]
     assert "Secure" not in page.headers["set-cookie"]  # plain HTTP on loopback
     assert "script-src" not in page.headers["content-security-policy"] and "<script" not in page.text
