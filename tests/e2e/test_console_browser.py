@@ -32,8 +32,15 @@ def reply_rows(rt: object) -> list[Outbox]:
 def test_agent_signs_in_opens_a_ticket_and_replies(browser: object, artifacts_dir: Path, tmp_path: Path) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.remote.webdriver import WebDriver
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.ui import WebDriverWait
 
     driver: WebDriver = browser  # type: ignore[assignment]
+
+    def click_and_wait(element: object, condition: object) -> None:
+        """Click, then wait for the next page (a busy machine may load it slowly)."""
+        element.click()  # type: ignore[attr-defined]
+        WebDriverWait(driver, 30).until(condition)  # type: ignore[arg-type]
     rt = make_runtime(f"sqlite:///{tmp_path}/desk.db", tmp_path / "data")
     ref = ingest_raw(rt, mail()).ticket_ref
     ingest_raw(rt, mail(subject="Refund not received", body="Card 4111 1111 1111 1111 charged twice.",
@@ -43,8 +50,7 @@ def test_agent_signs_in_opens_a_ticket_and_replies(browser: object, artifacts_di
         driver.get(app.base + "/")
         assert driver.current_url.endswith("/console/signin")
         driver.find_element(By.ID, "token").send_keys(secret)
-        driver.find_element(By.ID, "signin").click()
-        assert driver.current_url.endswith("/console/")
+        click_and_wait(driver.find_element(By.ID, "signin"), EC.url_matches(r"/console/$"))
         assert driver.find_element(By.ID, "open").text.startswith("Open tickets: 2")
         assert "Payments and Billing" in driver.find_element(By.ID, "open").text
         desk_png = artifacts_dir / "desk.png"
@@ -52,11 +58,11 @@ def test_agent_signs_in_opens_a_ticket_and_replies(browser: object, artifacts_di
         print(f"desk screenshot: {desk_png}")
         assert "4111" not in driver.page_source  # the private ticket's text is not on the desk
 
-        driver.find_element(By.LINK_TEXT, "Tickets").click()
-        driver.find_element(By.LINK_TEXT, ref).click()
+        click_and_wait(driver.find_element(By.LINK_TEXT, "Tickets"), EC.presence_of_element_located((By.ID, "ticket-list")))
+        click_and_wait(driver.find_element(By.LINK_TEXT, ref), EC.presence_of_element_located((By.ID, "ticket-ref")))
         assert driver.find_element(By.ID, "ticket-ref").text == ref
         driver.find_element(By.ID, "reply-text").send_keys(REPLY)
-        driver.find_element(By.ID, "reply-send").click()
+        click_and_wait(driver.find_element(By.ID, "reply-send"), EC.presence_of_element_located((By.ID, "done")))
         assert "Reply queued" in driver.find_element(By.ID, "done").text
         driver.save_screenshot(str(artifacts_dir / "ticket.png"))
         (row,) = reply_rows(rt)
@@ -66,7 +72,7 @@ def test_agent_signs_in_opens_a_ticket_and_replies(browser: object, artifacts_di
         # The same form without its CSRF token (as a forged cross-site form would arrive)
         driver.execute_script("document.querySelector('#reply-form input[name=csrf_token]').remove()")
         driver.find_element(By.ID, "reply-text").send_keys("forged")
-        driver.find_element(By.ID, "reply-send").click()
+        click_and_wait(driver.find_element(By.ID, "reply-send"), EC.presence_of_element_located((By.ID, "notice")))
         assert "did not come from this console" in driver.find_element(By.ID, "notice").text
         assert len(reply_rows(rt)) == 1 and len(app.sent()) == 1
 
