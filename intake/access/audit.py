@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from intake.tickets.models import PrivateRead, utcnow
@@ -13,16 +12,13 @@ from intake.tickets.models import PrivateRead, utcnow
 VIA = ("api", "console")
 
 
-def record_private_reads(session: Session, token_id: int, ticket_ids: Iterable[int], via: str) -> int:
-    """Add the rows (the caller commits, before the content leaves the process)."""
-    assert via in VIA
+def record_private_reads(session: Session, token_id: int, tickets: Iterable[tuple[int, str]], via: str) -> int:
+    """Add a row per (ticket id, ref); the caller commits, before the content leaves."""
+    if via not in VIA:
+        raise ValueError(f"via must be one of {VIA}")
     now = utcnow()
-    rows = [PrivateRead(token_id=token_id, ticket_id=ticket_id, via=via, read_at=now)
-            for ticket_id in dict.fromkeys(ticket_ids)]
+    rows = [PrivateRead(token_id=token_id, ticket_id=ticket_id, ticket_ref=ref, via=via, read_at=now)
+            for ticket_id, ref in dict.fromkeys(tickets)]
     session.add_all(rows)
     return len(rows)
 
-
-def reads_of(session: Session, ticket_id: int) -> list[PrivateRead]:
-    return list(session.scalars(select(PrivateRead).where(PrivateRead.ticket_id == ticket_id)
-                                .order_by(PrivateRead.id)))

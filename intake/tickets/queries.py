@@ -64,8 +64,8 @@ def _audit(session: Session, caller: Caller, via: str, refs: list[str]) -> None:
     unrecorded, even when the answer then fails to reach the caller."""
     if not refs:
         return
-    ids = session.scalars(select(Ticket.id).where(Ticket.ref.in_(refs))).all()
-    record_private_reads(session, caller.token_id, ids, via)
+    found = session.execute(select(Ticket.id, Ticket.ref).where(Ticket.ref.in_(refs))).all()
+    record_private_reads(session, caller.token_id, [(row.id, row.ref) for row in found], via)
     session.commit()
 
 

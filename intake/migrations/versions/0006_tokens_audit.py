@@ -1,5 +1,6 @@
 """tokens and audit: api_tokens (hashed bearer tokens with scopes) and private_reads (who
-read which private ticket, when; no content)
+read which private ticket, when; no content; no foreign key to tickets, so it outlives an
+erasure)
 
 Revision ID: 0006_tokens_audit
 Revises: 0004_key_checks
@@ -39,10 +40,10 @@ def upgrade() -> None:
         sa.Column('id', IdType, autoincrement=True, nullable=False),
         sa.Column('token_id', IdType, nullable=False),
         sa.Column('ticket_id', IdType, nullable=False),
+        sa.Column('ticket_ref', sa.String(length=32), nullable=False),
         sa.Column('via', sa.String(length=8), nullable=False),
         sa.Column('read_at', intake.tickets.models.UtcDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(['token_id'], ['api_tokens.id']),
-        sa.ForeignKeyConstraint(['ticket_id'], ['tickets.id']),
         sa.PrimaryKeyConstraint('id'),
     )
     op.create_index('ix_private_reads_ticket', 'private_reads', ['ticket_id', 'read_at'])

@@ -80,7 +80,9 @@ def test_private_token_sees_content_and_every_read_is_recorded(desk: Desk) -> No
     # the audit row carries no content
     with desk.rt.sessions() as session:
         row = desk.private_reads("private")[0]
-        assert set(c.name for c in row.__table__.columns) == {"id", "token_id", "ticket_id", "via", "read_at"}
+        assert set(c.name for c in row.__table__.columns) == {"id", "token_id", "ticket_id", "ticket_ref", "via",
+                                                              "read_at"}
+        assert row.ticket_ref == desk.private
         assert session is not None
 
 
