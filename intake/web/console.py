@@ -111,8 +111,10 @@ def _filter(request: Request) -> TicketFilter:
 
 
 def _int(value: str | None, default: int) -> int:
+    """A small non-negative number from a query or path value (ASCII digits only: "²" is a
+    digit to str.isdigit but not to int())."""
     text = (value or "")[:12]
-    return int(text) if text.isdigit() else default
+    return int(text) if text.isascii() and text.isdigit() else default
 
 
 def _back(ref: str, done: str) -> RedirectResponse:
@@ -230,7 +232,8 @@ def router(console: Console) -> APIRouter:
         outcome = await console.posted(request, "admin")
         if isinstance(outcome, Response):
             return outcome
-        work = await run_in_threadpool(replay, console.rt, int(inbox_id)) if inbox_id.isdigit() and len(inbox_id) < 18 else None
+        number = _int(inbox_id, 0)
+        work = await run_in_threadpool(replay, console.rt, number) if number > 0 else None
         if work is None:
             return console.refuse(request, outcome[1], 409, "console_not_failed")
         console.enqueue(work)

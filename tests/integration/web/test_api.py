@@ -151,7 +151,7 @@ def test_filters_paging_and_search(desk: Desk) -> None:
 
 @pytest.mark.parametrize("query", [
     "?page=0", "?page=-5", "?page=999999999999", "?per_page=0", "?per_page=-1", "?per_page=1000000000",
-    "?page=" + "9" * 5000, "?page=abc", "?per_page=1e9", "?private=maybe",
+    "?page=" + "9" * 5000, "?page=abc", "?page=%C2%B2", "?per_page=%D9%A1", "?per_page=1e9", "?private=maybe",
     "?q=%27%20OR%201%3D1%20--", "?q=%25%27%3B%20DROP%20TABLE%20tickets%3B--", "?q=" + "%25" * 2000,
     "?q=" + "a" * 5000, "?q=%00", "?status=open%00", "?q=a%00b", "?q=%F0%9F%98%80" * 10, "?status=%27%3B--", "?department=" + "x" * 3000,
 ])
@@ -200,6 +200,7 @@ def test_bad_bodies_and_refs(desk: Desk) -> None:
     assert call(base, "POST", "/api/v1/tickets/TK-%00/reply", token, body={"text": "x"})[0] == 404
     assert call(base, "POST", "/api/v1/captures/99999999999999999999999/replay", desk.tokens["admin"])[0] in (409, 422)
     assert call(base, "POST", "/api/v1/captures/-1/replay", desk.tokens["admin"])[0] == 409
+    assert call(base, "POST", "/api/v1/captures/%C2%B2/replay", desk.tokens["admin"])[0] in (409, 422)
     assert desk.app.enqueued == []
 
 

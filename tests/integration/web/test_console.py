@@ -191,10 +191,17 @@ def test_hostile_console_input(desk: Desk) -> None:
     client, token = signed_in(desk, "write")
     base = desk.app.base
     for query in ("?page=-1", "?page=99999999999999", "?page=abc", "?q=%25%27%20OR%201%3D1--", "?q=%00",
-                  "?status=open%00", "?q=" + "x" * 5000, "?private=%FF"):
+                  "?status=open%00", "?q=" + "x" * 5000, "?private=%FF", "?page=%C2%B2", "?page=%D9%A1"):
         assert client.get(base + "/console/tickets" + query, timeout=10).status_code == 200, query
     for ref in ("TK-%00", "%27--", "X" * 200):
         assert client.get(f"{base}/console/tickets/{ref}", timeout=10).status_code == 404
+    for capture in ("%C2%B2", "-1", "9" * 40, "0"):
+        answer = client.post(f"{base}/console/captures/{capture}/replay", data={"csrf_token": token}, timeout=10)
+        assert answer.status_code == 403  # a write session may not replay: refused before the id is read
+    admin, admin_token = signed_in(desk, "admin")
+    for capture in ("%C2%B2", "-1", "9" * 40, "0", "%00"):
+        answer = admin.post(f"{base}/console/captures/{capture}/replay", data={"csrf_token": admin_token}, timeout=10)
+        assert answer.status_code in (404, 409), capture
     reply = f"{base}/console/tickets/{desk.public}/reply"
     assert client.post(reply, data={"text": "x" * 90_000, "csrf_token": token}, timeout=10).status_code == 400
     assert client.post(reply, data={"text": "a\x00b", "csrf_token": token}, timeout=10).status_code == 400
