@@ -88,6 +88,10 @@ def run_all(host: str | None, port: int | None, concurrency: int | None) -> int:
     if not settings.twilio_auth_tokens:
         log.warning("TWILIO_AUTH_TOKEN is not set: Twilio webhooks answer 503 until it is "
                     "(health and metrics are served)")
+    console = f"http://{host or settings.web_host}:{port or settings.web_port}/console/"
+    print(f"intake: ops console at {console} (API docs at /api/v1/docs); sign in with a token from\n"
+          "  .venv/bin/intake tokens create NAME --scope write   (add --scope private to read private "
+          "tickets, --scope admin to replay captures)", file=sys.stderr, flush=True)
     # Each child leads its own process group, so stopping one stops what it started too
     # (the worker's pool and embedded beat, uvicorn's workers) and nothing is left behind.
     children = [subprocess.Popen(worker, start_new_session=True),

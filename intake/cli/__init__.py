@@ -12,6 +12,7 @@ from intake.cli.ingest import cmd_ingest, cmd_poll
 from intake.cli.mailbox import cmd_mailbox_check
 from intake.cli import status_links
 from intake.cli.tickets import cmd_tickets
+from intake.cli.tokens import add_parser as add_tokens_parser
 from intake.settings import SettingsError
 
 
@@ -157,6 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--notify", action="store_true")
     t.add_argument("--send-now", action="store_true")
     p.set_defaults(func=cmd_tickets)
+
+    add_tokens_parser(sub)
 
     p = sub.add_parser("classify", help="triage files without storing anything")
     p.add_argument("--channel", choices=["email", "sms", "voice"], default="email")

@@ -21,6 +21,7 @@ from intake.process.flow import Caps, triage_for
 from intake.runtime import Runtime
 from intake.tickets import store
 from intake.tickets.models import Inbox, Message, Ticket, utcnow
+from intake.work import Work
 
 log = logging.getLogger("intake.process.reprocess")
 
@@ -73,6 +74,29 @@ def retriage(rt: Runtime, inbox_id: int) -> bool:
     return True
 
 
+def _reset(rt: Runtime, inbox_id: int, status: str) -> bool:
+    """A fresh start for a capture still in `status`: attempts and failure cleared. False
+    when its status changed meanwhile (another replay or a worker got there first)."""
+    with rt.sessions() as session:
+        result = session.execute(update(Inbox).where(Inbox.id == inbox_id, Inbox.status == status)
+                                 .values(status="captured", attempts=0, last_error=None, failure_reason=None,
+                                         claimed_at=None, enqueued_at=utcnow()))
+        session.commit()
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def replay(rt: Runtime, inbox_id: int) -> Work | None:
+    """Put one failed (quarantined) capture back in line for the workers, as `intake
+    reprocess --failed` does for all of them: the caller enqueues the returned Work. None
+    when the row is not a failed capture (any more)."""
+    with rt.sessions() as session:
+        private = session.scalar(select(Inbox.private).where(Inbox.id == inbox_id, Inbox.status == "failed"))
+    if private is None or not _reset(rt, inbox_id, "failed"):
+        return None
+    log.info("inbox %s: replay of a failed capture", inbox_id)
+    return Work.of(process=[inbox_id], private=bool(private))
+
+
 def reprocess(rt: Runtime, since: str | None = None, failed_only: bool = False) -> dict[str, int]:
     query = select(Inbox.id, Inbox.status).order_by(Inbox.id)
     if since:
@@ -87,11 +111,7 @@ def reprocess(rt: Runtime, since: str | None = None, failed_only: bool = False) 
     summary = {"processed": 0, "retriaged": 0, "failed": 0, "skipped": 0, "unreadable": 0}
     for row in rows:
         if row.status in ("captured", "failed"):
-            with rt.sessions() as session:
-                session.execute(update(Inbox).where(Inbox.id == row.id)
-                                .values(status="captured", attempts=0, last_error=None, failure_reason=None,
-                                        claimed_at=None, enqueued_at=utcnow()))
-                session.commit()
+            _reset(rt, row.id, row.status)
             outcome = pipeline.process_with_retries(rt, row.id)
             summary["processed" if outcome else "failed"] += 1
         else:

@@ -343,3 +343,40 @@ class WebUpload(Base):
     content_type: Mapped[str] = mapped_column(String(64))
     content: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class ApiToken(Base):
+    """A bearer token for the API and the console. Only a hash of the secret is kept (the
+    secret is shown once, at `intake tokens create`); `lookup` is the token's public part,
+    so a presented token is found by an index and compared in constant time."""
+
+    __tablename__ = "api_tokens"
+    __table_args__ = (
+        UniqueConstraint("lookup", name="uq_api_tokens_lookup"),
+        UniqueConstraint("name", name="uq_api_tokens_name"),
+    )
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64))
+    lookup: Mapped[str] = mapped_column(String(16))
+    secret_sha256: Mapped[str] = mapped_column(String(64))
+    scopes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+class PrivateRead(Base):
+    """One read of a private ticket's content: who (token), when, which ticket; never the
+    content itself. The ticket is named by id and ref without a foreign key: the record of
+    a read outlives the ticket's erasure (and never blocks it)."""
+
+    __tablename__ = "private_reads"
+    __table_args__ = (Index("ix_private_reads_ticket", "ticket_id", "read_at"),)
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    token_id: Mapped[int] = mapped_column(ForeignKey("api_tokens.id"), index=True)
+    ticket_id: Mapped[int] = mapped_column(IdType)
+    ticket_ref: Mapped[str] = mapped_column(String(32))
+    via: Mapped[str] = mapped_column(String(8))  # api | console
+    read_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)

@@ -1,4 +1,5 @@
-"""The FastAPI app: Twilio webhooks, /healthz and /metrics, and the shared pieces of its pages.
+"""The FastAPI app: Twilio webhooks, /healthz and /metrics, the tickets API and ops console,
+and the shared pieces of its pages.
 
 `create_app()` checks its configuration at start (STYLE 12): without TWILIO_AUTH_TOKEN it
 refuses to start, unless `require_twilio=False` (`intake run`, one machine, no Twilio yet),
@@ -20,6 +21,9 @@ from intake.logs import setup_logging
 from intake.runtime import Runtime
 from intake.settings import SettingsError
 from intake.settings import DEFAULTS_DIR
+from intake.web.api import create_api
+from intake.web.auth import Auth
+from intake.web.console import Console, router as console_router
 from intake.web.csrf import Csrf
 from intake.web.metrics import WebhookMetrics
 from intake.web.pages import Pages
@@ -82,7 +86,13 @@ def create_app(rt: Runtime, *, enqueue: Enqueue, check_broker: BrokerCheck | Non
     app.state.secure_cookies = (settings.public_url or "").startswith("https://")
     app.mount("/static", StaticFiles(directory=DEFAULTS_DIR / "templates" / "web" / "static"), name="static")
     app.include_router(router(TwilioWebhooks(rt, settings, metrics, voice, enqueue)))
+    # Before the /api/v1 mount, which would otherwise take /api/v1/intake and /api/v1/uploads.
     include_help_centre(app, rt, enqueue)
+    # Tickets API (/api/v1, its own OpenAPI docs) and ops console, sharing one Auth.
+    app.state.auth = auth = Auth(rt)
+    app.mount("/api/v1", create_api(rt, auth, enqueue))
+    app.include_router(console_router(Console(rt, auth, app.state.pages, app.state.csrf, enqueue,
+                                              app.state.secure_cookies)))
     app.add_middleware(RejectMalformedHost)
 
     @app.get("/healthz")

@@ -64,6 +64,15 @@ def test_intake_run_takes_mail_and_sms_and_acknowledges(mailbox, tmp_path: Path)
         wait_until(lambda: any(outbox.glob("*.json")), 90, "the SMS acknowledgement", tail)
         [sms] = [json.loads(p.read_text()) for p in outbox.glob("*.json")]
         assert sms["to"] == "+8613800001234" and sms["ticket"].startswith("TK-")
+        # the console's address and how to get a first token, printed at start; the token works
+        assert f"ops console at http://127.0.0.1:{port}/console/" in tail() and "intake tokens create" in tail()
+        made = subprocess.run([INTAKE_BIN, "tokens", "create", "first", "--scope", "read"], env=env, cwd=tmp_path,
+                              capture_output=True, text=True, check=True)
+        token = json.loads(made.stdout)["token"]
+        listed = requests.get(f"http://127.0.0.1:{port}/api/v1/tickets", timeout=10,
+                              headers={"Authorization": f"Bearer {token}"})
+        assert listed.status_code == 200 and listed.json()["total"] == 2
+        assert requests.get(f"http://127.0.0.1:{port}/", timeout=10).url.endswith("/console/signin")
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
