@@ -13,6 +13,7 @@ any labelled PII string survives redaction.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -35,9 +36,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--part", choices=["heldout", "tune", "all"], default="heldout")
     parser.add_argument("--misses", action="store_true", help="list wrong messages (not for held-out tuning)")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--model", choices=["tune", "shipped", "none"], default="tune",
+                        help="tune: fit a model on the tuning part first (honest held-out figure); "
+                             "shipped: the packaged model (trained on all labelled data); none: rules alone")
     args = parser.parse_args(argv)
 
-    rules = load_rules(os.environ.get("INTAKE_TRIAGE_CONFIG") or None)
+    rules = load_rules(os.environ.get("INTAKE_TRIAGE_CONFIG") or None, model=args.model == "shipped")
+    if args.model == "tune":
+        from intake.triage.training import train, training_samples
+
+        rules = dataclasses.replace(rules, model=train(training_samples(read_folders(args.folders, "tune"))))
     examples = list(read_folders(args.folders, args.part))
     rows = []
     elapsed = 0.0

@@ -10,6 +10,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from intake.messages import InboundMessage, Triage
+from intake.triage.decide import Decision, decide_category, decide_priority
 from intake.triage.language import detect_language, fold
 from intake.triage.privacy import detect_pii, private_pii_reasons, redact
 from intake.triage.rules import Rules
@@ -43,7 +44,6 @@ _FORWARD_MARKER = re.compile(
 _SUBJECT_PREFIX = re.compile(r"^\s*(?:(?:re|fw|fwd|aw|sv|回复|回覆|答复|转发|轉寄)\s*[:：]\s*)+", re.IGNORECASE)
 _CLAUSE_END = re.compile(r"(?<=[。！？!?;；\n])|(?<=\.)(?=\s)")
 
-_CATEGORY_TIE_ORDER = ("payment", "account", "content_review", "technical", "feedback", "other")
 _MAX_HITS_PER_RULE = 3  # repetition adds little after a few mentions
 # How much of the body the rules score (INTAKE_TRIAGE_MAX_SCORED_CHARS): the writer's point
 # is in its first pages, and 68 rule scans of a megabyte are the cost of a mail bomb.
@@ -78,6 +78,12 @@ def own_text(msg: InboundMessage) -> str:
     if msg.channel == "email" and msg.subject.strip():
         return f"{msg.subject}\n{body}"
     return body
+
+
+def model_text(msg: InboundMessage, max_chars: int = MAX_SCORED_CHARS) -> str:
+    """What the learned model reads: the subject and the writer's words, as the rules read them."""
+    subject = _SUBJECT_PREFIX.sub("", msg.subject[:max_chars]) if msg.channel == "email" else ""
+    return f"{subject}\n{strip_quotes_and_signature(classification_body(msg)[:max_chars])}"
 
 
 def strip_quotes_and_signature(body: str) -> str:
@@ -115,9 +121,8 @@ def triage_message(msg: InboundMessage, rules: Rules, *, max_scored_chars: int =
     # Privacy never looks away: denied clauses ("not about my account") still count there.
     private_hits = _run_rules(rules, "", negated_body) if negated_body else None
 
-    category = _decide_category(hits.scores, rules)
-    priority = _decide_priority(category, hits.signals, rules)
-
+    decision, priority = _decide(msg, rules, hits, f"{subject}\n{body}")
+    category = decision.category
     private_reasons: list[str] = []
     if category in rules.private_categories:
         private_reasons.append(f"category:{category}")
@@ -137,7 +142,7 @@ def triage_message(msg: InboundMessage, rules: Rules, *, max_scored_chars: int =
         language=detect_language(f"{subject}\n{body}"),
         private=bool(private_reasons),
         private_reasons=tuple(private_reasons),
-        reasons=hits.reasons,
+        reasons=(*hits.reasons, f"decided:{decision.decided_by}"),
         pii=spans,
         redacted_text=redact(text, spans),
     )
@@ -204,15 +209,12 @@ def _encodable(text: str) -> bool:
     return True
 
 
-def _decide_category(scores: dict[str, int], rules: Rules) -> str:
-    best = max(_CATEGORY_TIE_ORDER, key=lambda c: (scores.get(c, 0), -_CATEGORY_TIE_ORDER.index(c)))
-    if scores.get(best, 0) < rules.min_category_score:
-        return rules.fallback_category
-    return best
-
-
-def _decide_priority(category: str, signals: frozenset[str], rules: Rules) -> str:
-    for row in rules.priority_rows:
-        if row.applies(category, signals):
-            return row.priority
-    return rules.default_priority[category]
+def _decide(msg: InboundMessage, rules: Rules, hits: _Hits, text: str) -> tuple[Decision, str]:
+    """Category and priority: automated mail is `other`; else rules and model together."""
+    if msg.loop.automated:
+        # Bounces, auto-replies and reports: nobody to help, whatever words they quote.
+        return Decision(rules.fallback_category, "automated"), rules.default_priority[rules.fallback_category]
+    model = rules.model
+    categories, priorities = model.predict(text) if model is not None else (None, None)
+    decision = decide_category(hits.scores, rules, categories)
+    return decision, decide_priority(decision.category, hits.signals, rules, priorities)

@@ -7,6 +7,7 @@ and the key path, so ops find a typo before the first message is mis-routed.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 from pathlib import Path
@@ -16,6 +17,7 @@ import re2
 import yaml
 
 from intake.triage.language import fold
+from intake.triage.model import ModelError, load_model, model_path
 from intake.triage.privacy import MASKS
 from intake.triage.rules import (
     _DURATION, _DURATION_UNITS, _PYTHON_SPACE, BUILTIN_SIGNALS, CATEGORIES, DEFAULT_PATH, PRIORITIES, Near,
@@ -23,8 +25,10 @@ from intake.triage.rules import (
 )
 
 
-def load_rules(path: str | Path | None = None) -> Rules:
-    """Read, check and compile the triage config (default: the packaged intake/defaults/triage.yaml)."""
+def load_rules(path: str | Path | None = None, *, data_dir: Path | None = None, model: bool = True) -> Rules:
+    """Read, check and compile the triage config (default: the packaged intake/defaults/triage.yaml),
+    with the learned model: the one `intake triage train` left under `data_dir`, else the packaged
+    one (`model=False`: rules alone)."""
     source = Path(path) if path is not None else DEFAULT_PATH
     try:
         text = source.read_text(encoding="utf-8")
@@ -39,7 +43,14 @@ def load_rules(path: str | Path | None = None) -> Rules:
         raise TriageConfigError(f"{source}:{line}: YAML syntax error: {exc.problem or exc}") from exc
     except yaml.YAMLError as exc:
         raise TriageConfigError(f"{source}: YAML error: {exc}") from exc
-    return _Builder(source, root, data).build()
+    rules = _Builder(source, root, data).build()
+    found = model_path(data_dir) if model else None
+    if found is None:
+        return rules
+    try:
+        return dataclasses.replace(rules, model=load_model(found))
+    except ModelError as exc:
+        raise TriageConfigError(f"{exc} (retrain with `intake triage train`, or delete it)") from None
 
 
 class _Builder:

@@ -15,6 +15,7 @@ from typing import Protocol, get_args
 from intake.messages import Category, Priority
 from intake.settings import DEFAULTS_DIR
 from intake.triage.language import fold
+from intake.triage.model import TriageModel
 
 CATEGORIES: tuple[str, ...] = get_args(Category)
 PRIORITIES: tuple[str, ...] = get_args(Priority)
@@ -165,6 +166,7 @@ class Rules:
     amount_pattern: AmountPattern | None
     currency_of: Mapping[str, str]  # folded currency word -> currency code
     targets: Mapping[tuple[str, str], dt.timedelta]
+    model: TriageModel | None = None  # the learned side; None: rules decide alone
 
     def department_for(self, category: str) -> str:
         return self.departments[category]

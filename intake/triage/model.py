@@ -1,0 +1,128 @@
+"""The learned side of triage: a linear model over n-grams (see `features.py`), loaded from a
+numpy .npz file without running any code in it (allow_pickle=False), evaluated with numpy.
+
+Two heads share the features: category and priority. Training lives in `training.py` and
+needs scikit-learn; nothing here does. A model trained with `intake triage train` is kept
+under the data directory and wins over the one that ships with the package.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from intake.settings import DEFAULTS_DIR
+from intake.triage.features import ngrams, weighted
+
+PACKAGED_MODEL = DEFAULTS_DIR / "triage_model.npz"
+MODEL_FILE = Path("triage") / "model.npz"  # under the data directory
+FORMAT = 1
+
+
+class ModelError(Exception):
+    """A model file cannot be used; the message names the file."""
+
+
+@dataclass(frozen=True)
+class Head:
+    """One linear softmax classifier: classes, weights (classes x features), biases."""
+
+    classes: tuple[str, ...]
+    coef: Any  # np.ndarray, float32
+    bias: Any
+
+    def probabilities(self, index: Any, values: Any) -> dict[str, float]:
+        logits = self.coef[:, index] @ values + self.bias
+        logits -= logits.max()
+        odds = np.exp(logits)
+        odds /= odds.sum()
+        return dict(zip(self.classes, (float(p) for p in odds), strict=True))
+
+
+@dataclass(frozen=True)
+class TriageModel:
+    vocabulary: dict[str, int]
+    idf: Any
+    category: Head
+    priority: Head
+    meta: dict[str, Any]
+
+    def vector(self, text: str) -> tuple[Any, Any]:
+        """The message's TF-IDF features (indices, L2-normalized values); unknown n-grams dropped."""
+        pairs = [(self.vocabulary[k], v) for k, v in weighted(ngrams(text)).items() if k in self.vocabulary]
+        if not pairs:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        index = np.fromiter((i for i, _ in pairs), dtype=np.int64, count=len(pairs))
+        values = np.fromiter((v for _, v in pairs), dtype=np.float32, count=len(pairs)) * self.idf[index]
+        norm = float(np.sqrt(values @ values))
+        return index, values / norm if norm else values
+
+    def predict(self, text: str) -> tuple[dict[str, float], dict[str, float]]:
+        """Category and priority probabilities for `text`."""
+        index, values = self.vector(text)
+        return self.category.probabilities(index, values), self.priority.probabilities(index, values)
+
+
+def _strings(array: Any) -> list[str]:
+    return bytes(array.astype(np.uint8)).decode("utf-8").split("\n") if array.size else []
+
+
+def _utf8(strings: list[str] | tuple[str, ...]) -> Any:
+    return np.frombuffer("\n".join(strings).encode("utf-8"), dtype=np.uint8)
+
+
+def save_model(model: TriageModel, path: Path) -> None:
+    """Write `model` as a compressed .npz of plain arrays (no pickles), atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    words = sorted(model.vocabulary, key=model.vocabulary.__getitem__)
+    temporary = path.with_name(path.name + ".tmp.npz")
+    np.savez_compressed(
+        temporary,
+        vocabulary=_utf8(words),
+        idf=model.idf.astype(np.float32),
+        category_classes=_utf8(model.category.classes),
+        category_coef=model.category.coef.astype(np.float32),
+        category_bias=model.category.bias.astype(np.float32),
+        priority_classes=_utf8(model.priority.classes),
+        priority_coef=model.priority.coef.astype(np.float32),
+        priority_bias=model.priority.bias.astype(np.float32),
+        meta=_utf8([json.dumps({**model.meta, "format": FORMAT}, sort_keys=True)]),
+    )
+    temporary.replace(path)
+
+
+def load_model(path: Path) -> TriageModel:
+    """Read a model written by `save_model`; `ModelError` names the file if it is unusable."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {key: data[key] for key in data.files}
+        words = _strings(arrays["vocabulary"])
+        meta = json.loads(_strings(arrays["meta"])[0])
+        model = TriageModel(
+            vocabulary={word: i for i, word in enumerate(words)},
+            idf=arrays["idf"].astype(np.float32),
+            category=Head(tuple(_strings(arrays["category_classes"])), arrays["category_coef"], arrays["category_bias"]),
+            priority=Head(tuple(_strings(arrays["priority_classes"])), arrays["priority_coef"], arrays["priority_bias"]),
+            meta=meta,
+        )
+    except (OSError, KeyError, ValueError, IndexError, zipfile.BadZipFile) as exc:
+        raise ModelError(f"{path}: not a usable triage model ({type(exc).__name__})") from None
+    width = len(words)
+    for head in (model.category, model.priority):
+        if head.coef.shape != (len(head.classes), width) or head.bias.shape != (len(head.classes),):
+            raise ModelError(f"{path}: weights do not match the vocabulary")
+    if model.idf.shape != (width,) or meta.get("format") != FORMAT:
+        raise ModelError(f"{path}: unknown model format")
+    return model
+
+
+def model_path(data_dir: Path | None) -> Path | None:
+    """The model to use: the one trained under `data_dir` if present, else the packaged one."""
+    if data_dir is not None and (data_dir / MODEL_FILE).is_file():
+        return data_dir / MODEL_FILE
+    return PACKAGED_MODEL if PACKAGED_MODEL.is_file() else None
