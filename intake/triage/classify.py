@@ -10,7 +10,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from intake.messages import InboundMessage, Triage
-from intake.triage.decide import Decision, decide_category, decide_priority
+from intake.triage.decide import PRIVATE_SHARE, Decision, decide_category, decide_priority
 from intake.triage.language import detect_language, fold
 from intake.triage.privacy import detect_pii, private_pii_reasons, redact
 from intake.triage.rules import Rules
@@ -126,6 +126,8 @@ def triage_message(msg: InboundMessage, rules: Rules, *, max_scored_chars: int =
     private_reasons: list[str] = []
     if category in rules.private_categories:
         private_reasons.append(f"category:{category}")
+    elif decision.share(rules.private_categories) >= PRIVATE_SHARE:
+        private_reasons.append("blend:private_categories")
     pii_reasons = private_pii_reasons(spans, rules.private_pii_kinds)
     if msg.text and msg.text != message_body(msg):
         # Sensitive data in quoted history or a signature still makes the case private.

@@ -18,12 +18,19 @@ CATEGORY_TIE_ORDER = ("payment", "account", "content_review", "technical", "feed
 RULE_SHARE = 0.5
 FALLBACK_PSEUDO_SCORE = 3
 PRIORITY_STEPS = ("low", "normal", "high", "urgent")
+# Private is recall first: a case the blend gives this much account+payment weight is kept
+# private even when another category wins (set on the tuning part: no precision lost there).
+PRIVATE_SHARE = 0.4
 
 
 @dataclass(frozen=True)
 class Decision:
     category: str
     decided_by: str  # "rules", "model", or "rules+model" when both sides pick it
+    shares: dict[str, float] | None = None  # the blended distribution, when a model took part
+
+    def share(self, categories: frozenset[str]) -> float:
+        return sum(self.shares.get(c, 0.0) for c in categories) if self.shares else 0.0
 
 
 def rules_only(scores: dict[str, int], rules: Rules) -> str:
@@ -47,9 +54,8 @@ def decide_category(scores: dict[str, int], rules: Rules, probabilities: dict[st
     }
     best = max(CATEGORY_TIE_ORDER, key=lambda c: (blended[c], -CATEGORY_TIE_ORDER.index(c)))
     by_model = max(probabilities, key=probabilities.__getitem__)
-    if best == by_rules and best == by_model:
-        return Decision(best, "rules+model")
-    return Decision(best, "rules" if best == by_rules else "model" if best == by_model else "rules+model")
+    side = "rules" if best == by_rules and best != by_model else "model" if best == by_model != by_rules else "rules+model"
+    return Decision(best, side, blended)
 
 
 def decide_priority(category: str, signals: frozenset[str], rules: Rules, probabilities: dict[str, float] | None) -> str:
