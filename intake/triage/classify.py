@@ -44,6 +44,7 @@ _FORWARD_MARKER = re.compile(
 _SUBJECT_PREFIX = re.compile(r"^\s*(?:(?:re|fw|fwd|aw|sv|回复|回覆|答复|转发|轉寄)\s*[:：]\s*)+", re.IGNORECASE)
 _CLAUSE_END = re.compile(r"(?<=[。！？!?;；\n])|(?<=\.)(?=\s)")
 
+_AUTOMATED_PII_KINDS = frozenset({"card", "secret"})
 _MAX_HITS_PER_RULE = 3  # repetition adds little after a few mentions
 # How much of the body the rules score (INTAKE_TRIAGE_MAX_SCORED_CHARS): the writer's point
 # is in its first pages, and 68 rule scans of a megabyte are the cost of a mail bomb.
@@ -128,10 +129,13 @@ def triage_message(msg: InboundMessage, rules: Rules, *, max_scored_chars: int =
         private_reasons.append(f"category:{category}")
     elif decision.share(rules.private_categories) >= PRIVATE_SHARE:
         private_reasons.append("blend:private_categories")
-    pii_reasons = private_pii_reasons(spans, rules.private_pii_kinds)
+    # Automated mail quotes headers full of ids and timestamps: there only data with a
+    # check or a stated secret (card, code, password) makes it private; all of it is masked.
+    kinds = rules.private_pii_kinds & _AUTOMATED_PII_KINDS if msg.loop.automated else rules.private_pii_kinds
+    pii_reasons = private_pii_reasons(spans, kinds)
     if msg.text and msg.text != message_body(msg):
         # Sensitive data in quoted history or a signature still makes the case private.
-        extra = private_pii_reasons(detect_pii(msg.text), rules.private_pii_kinds)
+        extra = private_pii_reasons(detect_pii(msg.text), kinds)
         pii_reasons = tuple(dict.fromkeys((*pii_reasons, *extra)))
     private_reasons.extend(pii_reasons)
     all_signals = hits.signals | (private_hits.signals if private_hits else frozenset())

@@ -42,8 +42,11 @@ _TOKEN = re.compile(
     re.IGNORECASE,
 )
 _GAP_MAX = 12  # characters between two tokens of one number ("，呃，", ", uh, ")
-_GAP = re.compile(r"(?:[\s,，、.\-‐‑–—_/()（）:：+]|uh|um|er|erm|ah|呃|嗯|啊|那个|dash|hyphen|space)*", re.IGNORECASE)
-_DATE = re.compile(r"\d{4}[-./年]\d{1,2}[-./月]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./]\d{4}")
+_GAP = re.compile(r"(?:[\s,，、\-‐‑–—_/()（）:：+]|uh|um|er|erm|ah|呃|嗯|啊|那个|dash|hyphen|space)*", re.IGNORECASE)
+_DATE = re.compile(r"(?:\d{4}[-./年]\d{1,2}[-./月]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./]\d{4})(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?")
+# "error code 1004", "zip code 10001": numbers after these are not secrets.
+_NOT_SECRET_BEFORE = re.compile(
+    r"(?:error|status|zip|postal|area|country|promo|discount|coupon|错误|錯誤|邮编|郵遞區號)\s*(?:code)?\s*[:：#]?\s*$", re.IGNORECASE)
 
 # Context words, found in one pass each; a number is judged by the nearest one before it
 # (within _BEFORE characters: the same sentence or the next) or just after it.
@@ -145,20 +148,14 @@ class _Mentions:
     def __init__(self, text: str) -> None:
         self.starts = {kind: [m.start() for m in p.finditer(text)] for kind, p in _CONTEXT.items()}
 
-    def nearest(self, kinds: tuple[str, ...], start: int, end: int) -> str | None:
-        """The kind whose mention is closest before `start` (within reach), or just after."""
+    def nearest(self, kinds: tuple[str, ...], start: int) -> str | None:
+        """The kind whose mention is closest before `start`, within reach."""
         best, best_at = None, -1
         for kind in kinds:
             positions = self.starts[kind]
             index = bisect.bisect_right(positions, start)
             if index and positions[index - 1] >= start - _BEFORE and positions[index - 1] > best_at:
                 best, best_at = kind, positions[index - 1]
-        if best is None:
-            for kind in kinds:
-                positions = self.starts[kind]
-                index = bisect.bisect_right(positions, start)
-                if index < len(positions) and positions[index] <= end + _AFTER:
-                    return kind
         return best
 
     def near(self, kind: str, start: int, end: int) -> bool:
@@ -183,13 +180,16 @@ def _kind_of(run: Run, text: str, mentions: _Mentions) -> str | None:
     digits, count, start, end = run.digits, len(run.digits), run.start, run.end
     if count >= 7 and not run.spoken and _DATE.fullmatch(text, start, end):
         return None
-    if start > 0 and text[start - 1] in "/=@#?&_":  # part of a link or a reference
-        return "phone" if count >= 7 else None
+    if start > 0 and text[start - 1].isascii() and text[start - 1].isalpha() and not run.spoken:
+        return None  # part of a token like "TX4111...": an order id, judged by the ID shapes
+    if start > 0 and text[start - 1] in "/=@?&_":  # part of a link: not personal data
+        return None
     if digits.endswith("X"):
         return "id"
     if 4 <= count <= 9 and mentions.near("secret", start, end) and not _looks_like_year(digits) and _plain(text, run):
-        return "secret"
-    context = mentions.nearest(("phone", *_PRIVATE_BY_CONTEXT), start, end)
+        if not _NOT_SECRET_BEFORE.search(text, max(0, start - 20), start):
+            return "secret"
+    context = mentions.nearest(("phone", *_PRIVATE_BY_CONTEXT), start)
     if context == "card" and count >= 12:
         return "card"
     if context in ("passport", "id", "bank_account") and count >= 6:
@@ -219,7 +219,10 @@ def number_spans(text: str) -> Iterator[PiiSpan]:
         if kind is not None:
             yield PiiSpan(kind, run.start, run.end)
     for match in _ID_SHAPES.finditer(text):
-        yield PiiSpan("id", match.start(), match.end())
+        # Masked always; private only where the words say it is an ID (message ids in headers
+        # of a bounce have the same shapes).
+        said = mentions.nearest(("id", "passport"), match.start())
+        yield PiiSpan(said or "phone", match.start(), match.end())
     for match in _PASSWORDISH.finditer(text):
         positions = mentions.starts["password"]
         index = bisect.bisect_right(positions, match.start())

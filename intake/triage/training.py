@@ -56,7 +56,9 @@ def train(samples: Iterable[Sample]) -> TriageModel:
     words = sorted(key for key, seen in frequency.items() if seen >= MIN_DOCUMENTS or key in always)
     vocabulary = {word: i for i, word in enumerate(words)}
     idf = np.array([math.log((1 + len(rows)) / (1 + frequency[w])) + 1 for w in words], dtype=np.float32)
-    data, indices, pointers = [], [], [0]
+    data: list[float] = []
+    indices: list[int] = []
+    pointers = [0]
     for feature in features:
         kept = [(vocabulary[k], v * idf[vocabulary[k]]) for k, v in feature.items() if k in vocabulary]
         norm = math.sqrt(sum(v * v for _, v in kept)) or 1.0
