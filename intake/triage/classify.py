@@ -169,24 +169,30 @@ def _run_rules(rules: Rules, subject: str, body: str) -> _Hits:
     scores: dict[str, int] = defaultdict(int)
     signals: set[str] = set()
     reasons: list[str] = []
-    for rule in rules.rules:
-        for part, factor in ((subject, rules.subject_weight), (body, 1)):
-            if not part:
-                continue
-            found = rule.find(part)
-            if not found:
-                continue
+    for part, factor in ((subject, rules.subject_weight), (body, 1)):
+        if not part:
+            continue
+        where = "subject" if factor != 1 else "body"
+        for index, found in _matches(rules, part).items():
+            rule = rules.rules[index]
             if rule.category is not None:
                 scores[rule.category] += rule.weight * factor * min(len(found), _MAX_HITS_PER_RULE)
             if rule.signal is not None:
                 signals.add(rule.signal)
-            where = "subject" if factor != 1 else "body"
             reasons.append(f"{rule.id}@{where}:{'|'.join(f[:30] for f in found[:_MAX_HITS_PER_RULE])}")
     large = _large_sum(rules, f"{subject}\n{body}")
     if large:
         signals.add("large_sum")
         reasons.append(f"amount.large_sum:{large}")
     return _Hits(dict(scores), frozenset(signals), tuple(reasons))
+
+
+def _matches(rules: Rules, text: str) -> dict[int, list[str]]:
+    """Rule index -> what it matched: one pass of the automaton, or each rule (no matcher built)."""
+    if rules.matcher is not None:
+        found: dict[int, list[str]] = rules.matcher.find_all(text)
+        return found
+    return {i: hits for i, rule in enumerate(rules.rules) if (hits := rule.find(text))}
 
 
 def _large_sum(rules: Rules, text: str) -> str:

@@ -22,31 +22,31 @@ _FILLERS = frozenset("um uh er erm ah hmm mm like okay ok yeah 呃 嗯 啊 那�
 
 def ngrams(text: str) -> Counter[str]:
     """Feature counts of `text` (subject and body as one string)."""
-    folded = fold(text[:MAX_MODEL_CHARS])
-    counts: Counter[str] = Counter()
+    found: list[str] = []
+    add, extend = found.append, found.extend
     previous = ""
-    for token in _TOKEN.findall(folded):
+    for token in _TOKEN.findall(fold(text[:MAX_MODEL_CHARS])):
         if token in _FILLERS:
             continue
         first = token[0]
         if "\u3400" <= first <= "\u9fff":
-            counts.update(token)
-            counts.update(token[i : i + 2] for i in range(len(token) - 1))
+            extend(token)
+            extend([token[i : i + 2] for i in range(len(token) - 1)])
             previous = ""
         elif first.isdigit():
-            counts["#num"] += 1
+            add("#num")
             previous = ""
         else:
-            counts["w:" + token] += 1
+            add("w:" + token)
             if previous:
-                counts["b:" + previous + " " + token] += 1
-            padded = f" {token} "
-            if len(padded) > 4:
-                counts.update("c:" + padded[i : i + 4] for i in range(len(padded) - 3))
+                add("b:" + previous + " " + token)
+            if len(token) > 2:
+                padded = f" {token} "
+                extend(["c:" + padded[i : i + 4] for i in range(len(padded) - 3)])
             previous = token
-    return counts
+    return Counter(found)
 
 
 def weighted(counts: Counter[str]) -> dict[str, float]:
     """Sublinear term frequency (1 + log tf), as the model was trained on."""
-    return {key: 1.0 + math.log(value) for key, value in counts.items()}
+    return {key: 1.0 + math.log(value) if value > 1 else 1.0 for key, value in counts.items()}

@@ -17,6 +17,7 @@ import re2
 import yaml
 
 from intake.triage.language import fold
+from intake.triage.matcher import Matcher
 from intake.triage.model import ModelError, load_model, model_path
 from intake.triage.privacy import MASKS
 from intake.triage.rules import (
@@ -43,7 +44,8 @@ def load_rules(path: str | Path | None = None, *, data_dir: Path | None = None, 
         raise TriageConfigError(f"{source}:{line}: YAML syntax error: {exc.problem or exc}") from exc
     except yaml.YAMLError as exc:
         raise TriageConfigError(f"{source}: YAML error: {exc}") from exc
-    rules = _Builder(source, root, data).build()
+    built = _Builder(source, root, data).build()
+    rules = dataclasses.replace(built, matcher=Matcher(built.rules))
     found = model_path(data_dir) if model else None
     if found is None:
         return rules
@@ -210,6 +212,7 @@ class _Builder:
                     category=category,
                     signal=signal,
                     weight=weight,
+                    words=tuple(terms),
                 )
             )
         return tuple(built)
@@ -219,7 +222,7 @@ class _Builder:
         first, second = self.strings((*at, "a")), self.strings((*at, "b"))
         if not first or not second:
             raise self.fail(at, "near needs terms in both 'a' and 'b'")
-        return Near(_terms_regex(first), _terms_regex(second), window)
+        return Near(_terms_regex(first), _terms_regex(second), window, tuple(first), tuple(second))
 
     def _amounts(self) -> tuple[dict[str, float], re.Pattern[str] | None, dict[str, str]]:
         if self.get(("amounts",), dict, required=False) is None:

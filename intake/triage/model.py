@@ -9,6 +9,7 @@ under the data directory and wins over the one that ships with the package.
 from __future__ import annotations
 
 import json
+import math
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from intake.settings import DEFAULTS_DIR
-from intake.triage.features import ngrams, weighted
+from intake.triage.features import ngrams
 
 PACKAGED_MODEL = DEFAULTS_DIR / "triage_model.npz"
 MODEL_FILE = Path("triage") / "model.npz"  # under the data directory
@@ -54,11 +55,18 @@ class TriageModel:
 
     def vector(self, text: str) -> tuple[Any, Any]:
         """The message's TF-IDF features (indices, L2-normalized values); unknown n-grams dropped."""
-        pairs = [(self.vocabulary[k], v) for k, v in weighted(ngrams(text)).items() if k in self.vocabulary]
-        if not pairs:
+        vocabulary = self.vocabulary
+        index_list: list[int] = []
+        value_list: list[float] = []
+        for key, count in ngrams(text).items():
+            position = vocabulary.get(key)
+            if position is not None:
+                index_list.append(position)
+                value_list.append(1.0 + math.log(count) if count > 1 else 1.0)
+        if not index_list:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-        index = np.fromiter((i for i, _ in pairs), dtype=np.int64, count=len(pairs))
-        values = np.fromiter((v for _, v in pairs), dtype=np.float32, count=len(pairs)) * self.idf[index]
+        index = np.array(index_list, dtype=np.int64)
+        values = np.array(value_list, dtype=np.float32) * self.idf[index]
         norm = float(np.sqrt(values @ values))
         return index, values / norm if norm else values
 

@@ -9,7 +9,7 @@ import datetime as dt
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Protocol, get_args
+from typing import Any, Protocol, get_args
 
 
 from intake.messages import Category, Priority
@@ -52,6 +52,8 @@ class Near:
     first: re.Pattern[str]
     second: re.Pattern[str]
     window: int
+    first_words: tuple[str, ...] = ()  # the terms as written: what `Matcher` reads
+    second_words: tuple[str, ...] = ()
 
     def find(self, text: str) -> list[str]:
         """The text from the first `second` term that has a `first` term in reach, to it.
@@ -96,6 +98,7 @@ class Rule:
     category: str | None = None
     signal: str | None = None
     weight: int = 1
+    words: tuple[str, ...] = ()  # the terms as written: what `Matcher` reads
 
     def find(self, text: str) -> list[str]:
         """The distinct strings of `text` this rule matched, in order of appearance."""
@@ -167,6 +170,7 @@ class Rules:
     currency_of: Mapping[str, str]  # folded currency word -> currency code
     targets: Mapping[tuple[str, str], dt.timedelta]
     model: TriageModel | None = None  # the learned side; None: rules decide alone
+    matcher: Any = None  # intake.triage.matcher.Matcher: every rule in one pass
 
     def department_for(self, category: str) -> str:
         return self.departments[category]
