@@ -9,7 +9,6 @@ under the data directory and wins over the one that ships with the package.
 from __future__ import annotations
 
 import json
-import math
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,18 +54,14 @@ class TriageModel:
 
     def vector(self, text: str) -> tuple[Any, Any]:
         """The message's TF-IDF features (indices, L2-normalized values); unknown n-grams dropped."""
+        counts = ngrams(text)
         vocabulary = self.vocabulary
-        index_list: list[int] = []
-        value_list: list[float] = []
-        for key, count in ngrams(text).items():
-            position = vocabulary.get(key)
-            if position is not None:
-                index_list.append(position)
-                value_list.append(1.0 + math.log(count) if count > 1 else 1.0)
-        if not index_list:
+        known = [key for key in counts if key in vocabulary]
+        if not known:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-        index = np.array(index_list, dtype=np.int64)
-        values = np.array(value_list, dtype=np.float32) * self.idf[index]
+        index = np.fromiter(map(vocabulary.__getitem__, known), dtype=np.int64, count=len(known))
+        tf = np.fromiter(map(counts.__getitem__, known), dtype=np.float32, count=len(known))
+        values = (1.0 + np.log(tf)) * self.idf[index]  # sublinear tf, as `features.weighted`
         norm = float(np.sqrt(values @ values))
         return index, values / norm if norm else values
 

@@ -143,23 +143,33 @@ def runs(text: str) -> Iterator[Run]:
 
 
 class _Mentions:
-    """Where each kind of context word occurs; nearest-before lookups by bisection."""
+    """Where each kind of context word occurs; nearest-before lookups by bisection.
+
+    A kind's words are looked for the first time a number asks: most messages hold no number
+    worth judging, and then no context scan runs at all.
+    """
 
     def __init__(self, text: str) -> None:
-        self.starts = {kind: [m.start() for m in p.finditer(text)] for kind, p in _CONTEXT.items()}
+        self.text = text
+        self.found: dict[str, list[int]] = {}
+
+    def starts(self, kind: str) -> list[int]:
+        if kind not in self.found:
+            self.found[kind] = [m.start() for m in _CONTEXT[kind].finditer(self.text)]
+        return self.found[kind]
 
     def nearest(self, kinds: tuple[str, ...], start: int) -> str | None:
         """The kind whose mention is closest before `start`, within reach."""
         best, best_at = None, -1
         for kind in kinds:
-            positions = self.starts[kind]
+            positions = self.starts(kind)
             index = bisect.bisect_right(positions, start)
             if index and positions[index - 1] >= start - _BEFORE and positions[index - 1] > best_at:
                 best, best_at = kind, positions[index - 1]
         return best
 
     def near(self, kind: str, start: int, end: int) -> bool:
-        positions = self.starts[kind]
+        positions = self.starts(kind)
         index = bisect.bisect_right(positions, end + _AFTER)
         return index > 0 and positions[index - 1] >= start - _BEFORE
 
@@ -178,6 +188,8 @@ _PRIVATE_BY_CONTEXT = ("passport", "id", "bank_account", "card")
 def _kind_of(run: Run, text: str, mentions: _Mentions) -> str | None:
     """The kind of a number run: by checks, then by the nearest context word before it."""
     digits, count, start, end = run.digits, len(run.digits), run.start, run.end
+    if count < 4:  # no kind of personal data is this short
+        return None
     if count >= 7 and not run.spoken and _DATE.fullmatch(text, start, end):
         return None
     if start > 0 and text[start - 1].isascii() and text[start - 1].isalpha() and not run.spoken:
@@ -224,7 +236,7 @@ def number_spans(text: str) -> Iterator[PiiSpan]:
         said = mentions.nearest(("id", "passport"), match.start())
         yield PiiSpan(said or "phone", match.start(), match.end())
     for match in _PASSWORDISH.finditer(text):
-        positions = mentions.starts["password"]
+        positions = mentions.starts("password")
         index = bisect.bisect_right(positions, match.start())
         if index and positions[index - 1] >= match.start() - _PASSWORD_AFTER:
             value = match.group().rstrip(_TRAILING_PUNCTUATION)
