@@ -10,6 +10,7 @@ from intake.cli.common import dispatcher, emit, runtime
 from intake.cli.ingest import cmd_ingest, cmd_poll
 from intake.cli.mailbox import cmd_mailbox_check
 from intake.cli.tickets import cmd_tickets
+from intake.cli.triage import add_parser as add_triage_parser
 from intake.settings import SettingsError
 
 
@@ -154,7 +155,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("status", choices=["open", "pending", "resolved", "closed"])
     t.add_argument("--notify", action="store_true")
     t.add_argument("--send-now", action="store_true")
+    t = tsub.add_parser("route", help="re-route a ticket; the correction is kept for `intake triage train`")
+    t.add_argument("ref")
+    t.add_argument("--category", required=True)
+    t.add_argument("--priority")
     p.set_defaults(func=cmd_tickets)
+    add_triage_parser(sub)
 
     p = sub.add_parser("classify", help="triage files without storing anything")
     p.add_argument("--channel", choices=["email", "sms", "voice"], default="email")

@@ -270,3 +270,26 @@ class KeyCheck(Base):
     fingerprint: Mapped[str] = mapped_column(String(16), primary_key=True)  # sha256(key)[:16]
     token: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class Correction(Base):
+    """An agent's re-routing of a ticket, with what triage had said (the hits it overrides).
+
+    The message text it corrects is kept sealed (`text_secret`), whatever the category: it
+    is training data for `intake triage train`, and a correction is often a private case.
+    """
+
+    __tablename__ = "triage_corrections"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    category_before: Mapped[str] = mapped_column(String(32))
+    priority_before: Mapped[str] = mapped_column(String(16))
+    category: Mapped[str] = mapped_column(String(32))
+    priority: Mapped[str] = mapped_column(String(16))
+    overridden: Mapped[list[str]] = mapped_column(JSON, default=list)  # triage reasons (rule ids when private)
+    channel: Mapped[str] = mapped_column(String(16))
+    language: Mapped[str] = mapped_column(String(8), default="unknown")
+    text_secret: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    by: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)

@@ -226,7 +226,11 @@ def _decide(msg: InboundMessage, rules: Rules, hits: _Hits, text: str) -> tuple[
     if msg.loop.automated:
         # Bounces, auto-replies and reports: nobody to help, whatever words they quote.
         return Decision(rules.fallback_category, "automated"), rules.default_priority[rules.fallback_category]
-    model = rules.model
-    categories, priorities = model.predict(text) if model is not None else (None, None)
+    if rules.model is None:
+        decision = decide_category(hits.scores, rules, None)
+        return decision, decide_priority(decision.category, hits.signals, rules, None)
+    categories, priorities, corrected = rules.model.assess(text)
+    if corrected is not None:  # an agent routed a near-identical message: their word stands
+        return Decision(corrected[0], "correction", {corrected[0]: 1.0}), corrected[1]
     decision = decide_category(hits.scores, rules, categories)
     return decision, decide_priority(decision.category, hits.signals, rules, priorities)

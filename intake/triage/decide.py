@@ -33,6 +33,11 @@ class Decision:
         return sum(self.shares.get(c, 0.0) for c in categories) if self.shares else 0.0
 
 
+def decided_by(reasons: tuple[str, ...]) -> str:
+    """Which side decided a triage: "rules", "model", "rules+model", "correction" or "automated"."""
+    return next((r.split(":", 1)[1] for r in reasons if r.startswith("decided:")), "rules")
+
+
 def rules_only(scores: dict[str, int], rules: Rules) -> str:
     best = max(CATEGORY_TIE_ORDER, key=lambda c: (scores.get(c, 0), -CATEGORY_TIE_ORDER.index(c)))
     if scores.get(best, 0) < rules.min_category_score:

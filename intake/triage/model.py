@@ -21,7 +21,7 @@ from intake.triage.features import ngrams
 
 PACKAGED_MODEL = DEFAULTS_DIR / "triage_model.npz"
 MODEL_FILE = Path("triage") / "model.npz"  # under the data directory
-FORMAT = 1
+FORMAT = 2  # 2: with the corrections memory
 
 
 class ModelError(Exception):
@@ -45,12 +45,41 @@ class Head:
 
 
 @dataclass(frozen=True)
+class Memory:
+    """The agents' corrections as TF-IDF vectors (CSR rows): a near-identical message (cosine
+    similarity at least `NEAR_IDENTICAL`) takes the corrected category and priority outright."""
+
+    indptr: Any
+    indices: Any
+    values: Any
+    categories: tuple[str, ...]
+    priorities: tuple[str, ...]
+
+    def recall(self, index: Any, values: Any, width: int) -> tuple[str, str] | None:
+        if not self.categories or not len(index):
+            return None
+        dense = np.zeros(width, dtype=np.float32)
+        dense[index] = values
+        products = dense[self.indices] * self.values
+        sums = np.add.reduceat(products, self.indptr[:-1]) if len(products) else np.zeros(0)
+        empty = self.indptr[1:] == self.indptr[:-1]  # reduceat reads one value for an empty row
+        sums = np.where(empty, 0.0, sums)
+        best = int(np.argmax(sums))
+        return (self.categories[best], self.priorities[best]) if sums[best] >= NEAR_IDENTICAL else None
+
+
+NEAR_IDENTICAL = 0.8
+NO_MEMORY = Memory(np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32), (), ())
+
+
+@dataclass(frozen=True)
 class TriageModel:
     vocabulary: dict[str, int]
     idf: Any
     category: Head
     priority: Head
     meta: dict[str, Any]
+    memory: Memory = NO_MEMORY
 
     def vector(self, text: str) -> tuple[Any, Any]:
         """The message's TF-IDF features (indices, L2-normalized values); unknown n-grams dropped."""
@@ -69,6 +98,12 @@ class TriageModel:
         """Category and priority probabilities for `text`."""
         index, values = self.vector(text)
         return self.category.probabilities(index, values), self.priority.probabilities(index, values)
+
+    def assess(self, text: str) -> tuple[dict[str, float], dict[str, float], tuple[str, str] | None]:
+        """`predict`, and the (category, priority) of a correction `text` nearly repeats, if any."""
+        index, values = self.vector(text)
+        return (self.category.probabilities(index, values), self.priority.probabilities(index, values),
+                self.memory.recall(index, values, len(self.idf)))
 
 
 def _strings(array: Any) -> list[str]:
@@ -95,6 +130,11 @@ def save_model(model: TriageModel, path: Path) -> None:
         priority_coef=model.priority.coef.astype(np.float32),
         priority_bias=model.priority.bias.astype(np.float32),
         meta=_utf8([json.dumps({**model.meta, "format": FORMAT}, sort_keys=True)]),
+        memory_indptr=model.memory.indptr.astype(np.int64),
+        memory_indices=model.memory.indices.astype(np.int64),
+        memory_values=model.memory.values.astype(np.float32),
+        memory_categories=_utf8(model.memory.categories),
+        memory_priorities=_utf8(model.memory.priorities),
     )
     temporary.replace(path)
 
@@ -112,6 +152,8 @@ def load_model(path: Path) -> TriageModel:
             category=Head(tuple(_strings(arrays["category_classes"])), arrays["category_coef"], arrays["category_bias"]),
             priority=Head(tuple(_strings(arrays["priority_classes"])), arrays["priority_coef"], arrays["priority_bias"]),
             meta=meta,
+            memory=Memory(arrays["memory_indptr"], arrays["memory_indices"], arrays["memory_values"],
+                          tuple(_strings(arrays["memory_categories"])), tuple(_strings(arrays["memory_priorities"]))),
         )
     except (OSError, KeyError, ValueError, IndexError, zipfile.BadZipFile) as exc:
         raise ModelError(f"{path}: not a usable triage model ({type(exc).__name__})") from None
@@ -121,6 +163,13 @@ def load_model(path: Path) -> TriageModel:
             raise ModelError(f"{path}: weights do not match the vocabulary")
     if model.idf.shape != (width,) or meta.get("format") != FORMAT:
         raise ModelError(f"{path}: unknown model format")
+    memory = model.memory
+    rows = len(memory.categories)
+    if (memory.indptr.shape != (rows + 1,) or len(memory.priorities) != rows or memory.indptr[0] != 0
+            or np.any(np.diff(memory.indptr) < 0) or memory.indptr[-1] != len(memory.indices)
+            or len(memory.values) != len(memory.indices) or (len(memory.indices) and
+                                                             (memory.indices.min() < 0 or memory.indices.max() >= width))):
+        raise ModelError(f"{path}: the corrections memory does not match the vocabulary")
     return model
 
 

@@ -18,7 +18,7 @@ import numpy as np
 from intake.triage.classify import model_text
 from intake.triage.dataset import Example
 from intake.triage.features import ngrams, weighted
-from intake.triage.model import Head, TriageModel
+from intake.triage.model import Head, Memory, TriageModel
 
 CORRECTION_WEIGHT = 5.0
 MIN_DOCUMENTS = 2  # an n-gram seen in one message only is noise (and a name or a number)
@@ -78,7 +78,16 @@ def train(samples: Iterable[Sample]) -> TriageModel:
             coef, bias = np.vstack([-coef[0] / 2, coef[0] / 2]), np.array([-bias[0] / 2, bias[0] / 2])
         return Head(tuple(str(c) for c in fit.classes_), coef.astype(np.float32), bias.astype(np.float32))
 
+    corrected = [i for i, row in enumerate(rows) if row.source == "correction"]
+    memory = Memory(
+        indptr=np.concatenate([[0], np.cumsum([pointers[i + 1] - pointers[i] for i in corrected])]).astype(np.int64),
+        indices=np.array([indices[j] for i in corrected for j in range(pointers[i], pointers[i + 1])], dtype=np.int64),
+        values=np.array([data[j] for i in corrected for j in range(pointers[i], pointers[i + 1])], dtype=np.float32),
+        categories=tuple(rows[i].category for i in corrected),
+        priorities=tuple(rows[i].priority for i in corrected),
+    )
     return TriageModel(
+        memory=memory,
         vocabulary=vocabulary,
         idf=idf,
         category=head([row.category for row in rows]),
