@@ -41,6 +41,9 @@ _FORWARD_MARKER = re.compile(
     r"(?:(?<!-)-{2,}\s*(?:转发的邮件|轉寄的郵件|转发邮件|forwarded message)\s*-{2,}|begin forwarded message:)\s*$",
     re.IGNORECASE,
 )
+# Hesitations of speech in voicemail transcripts ("cant, uh, log in", "登, 呃, 登不上"): dropped
+# before the rules read a text, so phrases split by them still match.
+_FILLERS = re.compile(r"(?<![a-z])(?:uh+|um+|uhm|erm|hmm+|mm+)(?![a-z])[ ,.…]*|[呃嗯]+[ ,，、…]*")
 _SUBJECT_PREFIX = re.compile(r"^\s*(?:(?:re|fw|fwd|aw|sv|回复|回覆|答复|转发|轉寄)\s*[:：]\s*)+", re.IGNORECASE)
 _CLAUSE_END = re.compile(r"(?<=[。！？!?;；\n])|(?<=\.)(?=\s)")
 
@@ -117,7 +120,7 @@ def triage_message(msg: InboundMessage, rules: Rules, *, max_scored_chars: int =
     body = strip_quotes_and_signature(classification_body(msg)[:max_scored_chars])
 
     folded_subject = fold(subject)
-    kept_body, negated_body = _split_negated(fold(body), rules)
+    kept_body, negated_body = _split_negated(_FILLERS.sub("", fold(body)), rules)
     hits = _run_rules(rules, folded_subject, kept_body)
     # Privacy never looks away: denied clauses ("not about my account") still count there.
     private_hits = _run_rules(rules, "", negated_body) if negated_body else None

@@ -18,6 +18,7 @@ CATEGORY_TIE_ORDER = ("payment", "account", "content_review", "technical", "feed
 RULE_SHARE = 0.5
 FALLBACK_PSEUDO_SCORE = 3
 PRIORITY_STEPS = ("low", "normal", "high", "urgent")
+PRIORITY_CONFIDENCE = 0.5  # chosen by cross-validation on the tuning part, as RULE_SHARE
 # Private is recall first: a case the blend gives this much account+payment weight is kept
 # private even when another category wins (set on the tuning part: no precision lost there).
 PRIVATE_SHARE = 0.4
@@ -64,14 +65,17 @@ def decide_category(scores: dict[str, int], rules: Rules, probabilities: dict[st
 
 
 def decide_priority(category: str, signals: frozenset[str], rules: Rules, probabilities: dict[str, float] | None) -> str:
-    """A signal row of the config wins; else the model may raise the default by one step."""
-    for row in rules.priority_rows:
-        if row.applies(category, signals):
-            return row.priority
-    default = rules.default_priority[category]
-    if not probabilities or category in ("feedback", "other"):
-        return default
+    """The config's signal rows (or the category's default), moved one step toward the model's
+    priority when the model is at least `PRIORITY_CONFIDENCE` sure of another level. An
+    urgent row (takeover, fraud, safety, a legal deadline) is never lowered by the model."""
+    row = next((row.priority for row in rules.priority_rows if row.applies(category, signals)), None)
+    by_rules = row or rules.default_priority[category]
+    if not probabilities:
+        return by_rules
     guess = max(probabilities, key=probabilities.__getitem__)
-    if guess in PRIORITY_STEPS and PRIORITY_STEPS.index(guess) == PRIORITY_STEPS.index(default) + 1 and probabilities[guess] >= 0.5:
-        return guess
-    return default
+    if guess == by_rules or guess not in PRIORITY_STEPS or probabilities[guess] < PRIORITY_CONFIDENCE:
+        return by_rules
+    step = PRIORITY_STEPS.index(by_rules)
+    if PRIORITY_STEPS.index(guess) > step:
+        return PRIORITY_STEPS[step + 1]
+    return by_rules if row == "urgent" else PRIORITY_STEPS[step - 1]
