@@ -84,12 +84,13 @@ class TriageModel:
     def vector(self, text: str) -> tuple[Any, Any]:
         """The message's TF-IDF features (indices, L2-normalized values); unknown n-grams dropped."""
         counts = ngrams(text)
-        vocabulary = self.vocabulary
-        known = [key for key in counts if key in vocabulary]
-        if not known:
+        get = self.vocabulary.get
+        positions = np.array([get(key, -1) for key in counts], dtype=np.int64)
+        known = positions >= 0
+        if not known.any():
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-        index = np.fromiter(map(vocabulary.__getitem__, known), dtype=np.int64, count=len(known))
-        tf = np.fromiter(map(counts.__getitem__, known), dtype=np.float32, count=len(known))
+        index = positions[known]
+        tf = np.array(list(counts.values()), dtype=np.float32)[known]
         values = (1.0 + np.log(tf)) * self.idf[index]  # sublinear tf, as `features.weighted`
         norm = float(np.sqrt(values @ values))
         return index, values / norm if norm else values
