@@ -95,3 +95,40 @@ def test_automated_mail_from_the_corpus_is_other_and_not_private() -> None:
         assert not triage.private, f"{path}: private {triage.private_reasons}"
         checked += 1
     assert checked >= 20
+
+
+def test_broken_labelled_folders_are_one_clear_error(tmp_path: Path) -> None:
+    from intake.triage.dataset import DatasetError
+
+    folder = _folder(tmp_path)
+    (folder / "sms_001.txt").unlink()
+    with pytest.raises(DatasetError, match="sms_001.txt"):
+        read_folder(folder)
+    (folder / "labels.json").write_text(json.dumps({"sms_002.txt": {"channel": "sms"}}), encoding="utf-8")
+    with pytest.raises(DatasetError, match="without a category"):
+        read_folder(folder)
+
+
+def test_a_model_with_a_forged_memory_is_refused(tmp_path: Path) -> None:
+    import dataclasses
+
+    import numpy as np
+
+    from intake.triage.model import Memory
+
+    model = train(training_samples(read_folder(_folder(tmp_path))))
+    forged = Memory(np.array([0, 3]), np.array([0, 1, 10**9]), np.ones(3, dtype=np.float32), ("payment",), ("urgent",))
+    path = tmp_path / "forged.npz"
+    save_model(dataclasses.replace(model, memory=forged), path)
+    with pytest.raises(ModelError, match="memory"):
+        load_model(path)
+
+
+def test_a_megabyte_message_costs_the_model_its_first_pages_only(tmp_path: Path) -> None:
+    import time
+
+    model = train(training_samples(read_folder(_folder(tmp_path))))
+    started = time.perf_counter()
+    categories, priorities = model.predict("crash " * 200_000)
+    assert time.perf_counter() - started < 5
+    assert abs(sum(categories.values()) - 1) < 1e-4 and abs(sum(priorities.values()) - 1) < 1e-4
