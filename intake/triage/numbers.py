@@ -168,6 +168,12 @@ class _Mentions:
                 best, best_at = kind, positions[index - 1]
         return best
 
+    def last_before(self, kind: str, start: int) -> int:
+        """Where the last mention of `kind` before `start` (within reach) begins; -1 if none."""
+        positions = self.starts(kind)
+        index = bisect.bisect_right(positions, start)
+        return positions[index - 1] if index and positions[index - 1] >= start - _BEFORE else -1
+
     def near(self, kind: str, start: int, end: int) -> bool:
         positions = self.starts(kind)
         index = bisect.bisect_right(positions, end + _AFTER)
@@ -183,6 +189,9 @@ def _luhn(digits: str) -> bool:
 
 
 _PRIVATE_BY_CONTEXT = ("passport", "id", "bank_account", "card")
+# "my card number is ...": a phone word this close after a card, ID or account word is part
+# of the same phrase, and the number is the card's.
+_SAME_PHRASE = 24
 
 
 def _kind_of(run: Run, text: str, mentions: _Mentions) -> str | None:
@@ -201,7 +210,9 @@ def _kind_of(run: Run, text: str, mentions: _Mentions) -> str | None:
     if 4 <= count <= 9 and mentions.near("secret", start, end) and not _looks_like_year(digits) and _plain(text, run):
         if not _NOT_SECRET_BEFORE.search(text, max(0, start - 20), start):
             return "secret"
-    context = mentions.nearest(("phone", *_PRIVATE_BY_CONTEXT), start)
+    context = mentions.nearest(_PRIVATE_BY_CONTEXT, start)
+    if context is None or mentions.last_before("phone", start) > mentions.last_before(context, start) + _SAME_PHRASE:
+        context = mentions.nearest(("phone", *_PRIVATE_BY_CONTEXT), start)
     if context == "card" and count >= 12:
         return "card"
     if context in ("passport", "id", "bank_account") and count >= 6:

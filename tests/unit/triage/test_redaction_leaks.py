@@ -94,3 +94,18 @@ def test_a_megabyte_of_numbers_is_masked_in_linear_time(unit: str) -> None:
     digits = set("7七７1一幺")
     if unit.strip() and unit[0] in digits:
         assert not any(c in digits for c in redacted[40:]), "a long run must be masked whole"
+
+
+@pytest.mark.parametrize(
+    "text, kind",
+    [
+        ("卡号是六二二二 零二一二 三四五六 七八九零，工商银行的", "card"),
+        ("my card number is four five three two, one one one one, two two two two, three three three three", "card"),
+        ("身份证号码是幺幺零幺零五幺九四九幺二三幺零零二叉", "id"),
+        ("验证码是七四九二一六", "secret"),
+        ("my account number is 0123456789", "bank_account"),
+        ("卡号我之前发过了。电话是 139 0123 4567", "phone"),
+    ],
+)
+def test_spoken_numbers_take_the_kind_their_words_give(text: str, kind: str) -> None:
+    assert [span.kind for span in detect_pii(text)] == [kind]
