@@ -59,3 +59,15 @@ def test_a_megabyte_of_term_prefixes_is_one_pass() -> None:
     started = time.perf_counter()
     rules.matcher.find_all(text)
     assert time.perf_counter() - started < 30
+
+
+@pytest.mark.parametrize("unit", ["uh ", "mmm", "呃", "um, ", "帳號被盜", "oh ", "card 4111 ", "a1 "])
+def test_a_megabyte_of_speech_noise_through_triage(unit: str) -> None:
+    from intake.messages import InboundMessage
+    from intake.triage import triage_message
+
+    text = unit * (1_000_000 // len(unit))
+    started = time.perf_counter()
+    triage = triage_message(InboundMessage(channel="voice", sender="", text=text, new_text=text), load_rules())
+    assert time.perf_counter() - started < 60
+    assert triage.category
