@@ -22,7 +22,7 @@ from intake.triage.model import Head, Memory, TriageModel
 
 CORRECTION_WEIGHT = 5.0
 MIN_DOCUMENTS = 2  # an n-gram seen in one message only is noise (and a name or a number)
-REGULARISATION = 10.0  # C of the logistic regression; chosen by cross-validation on the tuning part
+REGULARISATION = 10.0  # C of the logistic regression; 5-fold CV on the tuning part put C = 3..100 within 0.015
 
 
 class TrainingError(Exception):
