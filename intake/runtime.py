@@ -59,7 +59,7 @@ class Runtime:
                 if self._rules is None:
                     from intake.triage import load_rules
 
-                    self._rules = load_rules(self.settings.triage_config)
+                    self._rules = load_rules(self.settings.triage_config, data_dir=self.settings.data_dir)
         return self._rules
 
     def cached(self, key: str, factory: Any) -> Any:

@@ -7,7 +7,8 @@ from collections.abc import Iterable
 
 from sqlalchemy.orm import Session
 
-from intake.tickets.models import PrivateRead, utcnow
+from intake.tickets.models import utcnow
+from intake.tickets.records import PrivateRead
 
 VIA = ("api", "console")
 

@@ -27,7 +27,8 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from intake.runtime import Runtime
-from intake.tickets.models import ApiToken, utcnow
+from intake.tickets.models import utcnow
+from intake.tickets.records import ApiToken
 
 SCOPES = ("read", "write", "admin", "private")
 IMPLIES = {"read": {"read"}, "write": {"read", "write"}, "admin": {"read", "write", "admin"},

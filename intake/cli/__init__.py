@@ -13,6 +13,7 @@ from intake.cli.mailbox import cmd_mailbox_check
 from intake.cli import status_links
 from intake.cli.tickets import cmd_tickets
 from intake.cli.tokens import add_parser as add_tokens_parser
+from intake.cli.triage import add_parser as add_triage_parser
 from intake.settings import SettingsError
 
 
@@ -157,7 +158,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("status", choices=["open", "pending", "resolved", "closed"])
     t.add_argument("--notify", action="store_true")
     t.add_argument("--send-now", action="store_true")
+    t = tsub.add_parser("route", help="re-route a ticket; the correction is kept for `intake triage train`")
+    t.add_argument("ref")
+    t.add_argument("--category", required=True)
+    t.add_argument("--priority")
     p.set_defaults(func=cmd_tickets)
+    add_triage_parser(sub)
 
     add_tokens_parser(sub)
 

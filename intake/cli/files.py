@@ -14,9 +14,10 @@ def classify_files(paths: list[str], channel: str, emit: Callable[[dict[str, Any
     from intake.process.flow import Caps
     from intake.settings import get_settings
     from intake.triage import load_rules, triage_message
+    from intake.triage.decide import decided_by
 
     settings = get_settings()
-    rules = load_rules(settings.triage_config)
+    rules = load_rules(settings.triage_config, data_dir=settings.data_dir)
     caps = Caps.of(settings)
     status = 0
     for path in paths:
@@ -36,7 +37,7 @@ def classify_files(paths: list[str], channel: str, emit: Callable[[dict[str, Any
         emit({"source": path, "category": triage.category, "department": triage.department,
               "private": triage.private, "private_reasons": list(triage.private_reasons),
               "priority": triage.priority, "language": triage.language,
-              "redacted_text": triage.redacted_text})
+              "decided_by": decided_by(triage.reasons), "redacted_text": triage.redacted_text})
     return status
 
 

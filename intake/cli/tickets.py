@@ -14,6 +14,8 @@ def cmd_tickets(args: argparse.Namespace) -> int:
     from intake.tickets import views as ops
 
     rt = runtime()
+    if args.tickets_command == "route":
+        return route(rt, args)
     with rt.sessions() as session:
         if args.tickets_command == "list":
             rows = ops.list_tickets(session, rt.vault, show_private=args.show_private, status=args.status)
@@ -65,3 +67,19 @@ def reply_text(args: argparse.Namespace) -> str:
     if args.file == "-" or args.text is None:
         return sys.stdin.read()
     return str(args.text)
+
+
+def route(rt: object, args: argparse.Namespace) -> int:
+    """`intake tickets route REF --category C [--priority P]`: the correction, as JSON."""
+    from intake.tickets.corrections import RouteError, route as reroute
+
+    try:
+        outcome = reroute(rt, args.ref, args.category, args.priority, by="cli")
+    except RouteError as exc:
+        print(f"intake: {exc}", file=sys.stderr)
+        return 2
+    if outcome is None:
+        print(f"no ticket {args.ref}", file=sys.stderr)
+        return 1
+    emit(outcome)
+    return 0

@@ -6,10 +6,12 @@ from alembic import context
 from sqlalchemy import text
 
 from intake.db import make_engine
-from intake.tickets.models import Base
+from intake.tickets import records
 
 config = context.config
-target_metadata = Base.metadata
+
+# records.Base is models.Base; importing records puts its tables into the same metadata.
+target_metadata = records.Base.metadata
 
 
 # Several processes (workers started together on a fresh database) may upgrade at once: on

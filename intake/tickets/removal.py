@@ -21,9 +21,8 @@ from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from intake.tickets.models import (
-    AttachmentRow, Contact, DataRemoval, Inbox, Message, Outbox, Ticket, utcnow,
-)
+from intake.tickets.models import AttachmentRow, Contact, Inbox, Message, Outbox, Ticket, utcnow
+from intake.tickets.records import DataRemoval
 
 log = logging.getLogger("intake.removal")
 

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from intake.tickets.models import StatusLink, Ticket, utcnow
+from intake.tickets.models import Ticket, utcnow
+from intake.tickets.records import StatusLink
 
 if TYPE_CHECKING:
     from intake.runtime import Runtime

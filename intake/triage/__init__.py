@@ -1,7 +1,10 @@
 """Triage: category, department, priority, language and private handling for a message.
 
 Pure: rules come from `intake/defaults/triage.yaml` (or INTAKE_TRIAGE_CONFIG) through `load_rules`, compiled once; the rest
-takes values and returns values.
+takes values and returns values. Beside the rules, a learned model (`model.py`, trained by
+`training.py`: `intake triage train`) gives category and priority probabilities; `decide.py`
+blends the two, and the agents' corrections route near-identical messages. Privacy and
+redaction stay rule-driven (`privacy.py`, `numbers.py`): recall first.
 """
 
 from intake.triage.classify import triage_message

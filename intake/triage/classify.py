@@ -10,6 +10,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from intake.messages import InboundMessage, Triage
+from intake.triage.decide import PRIVATE_SHARE, Decision, decide_category, decide_priority
 from intake.triage.language import detect_language, fold
 from intake.triage.privacy import detect_pii, private_pii_reasons, redact
 from intake.triage.rules import Rules
@@ -40,10 +41,13 @@ _FORWARD_MARKER = re.compile(
     r"(?:(?<!-)-{2,}\s*(?:转发的邮件|轉寄的郵件|转发邮件|forwarded message)\s*-{2,}|begin forwarded message:)\s*$",
     re.IGNORECASE,
 )
+# Hesitations of speech in voicemail transcripts ("cant, uh, log in", "登, 呃, 登不上"): dropped
+# before the rules read a text, so phrases split by them still match.
+_FILLERS = re.compile(r"(?<![a-z])(?:uh+|um+|uhm|erm|hmm+|mm+)(?![a-z])[ ,.…]*|[呃嗯]+[ ,，、…]*")
 _SUBJECT_PREFIX = re.compile(r"^\s*(?:(?:re|fw|fwd|aw|sv|回复|回覆|答复|转发|轉寄)\s*[:：]\s*)+", re.IGNORECASE)
 _CLAUSE_END = re.compile(r"(?<=[。！？!?;；\n])|(?<=\.)(?=\s)")
 
-_CATEGORY_TIE_ORDER = ("payment", "account", "content_review", "technical", "feedback", "other")
+_AUTOMATED_PII_KINDS = frozenset({"card", "secret"})
 _MAX_HITS_PER_RULE = 3  # repetition adds little after a few mentions
 # How much of the body the rules score (INTAKE_TRIAGE_MAX_SCORED_CHARS): the writer's point
 # is in its first pages, and 68 rule scans of a megabyte are the cost of a mail bomb.
@@ -80,6 +84,12 @@ def own_text(msg: InboundMessage) -> str:
     return body
 
 
+def model_text(msg: InboundMessage, max_chars: int = MAX_SCORED_CHARS) -> str:
+    """What the learned model reads: the subject and the writer's words, as the rules read them."""
+    subject = _SUBJECT_PREFIX.sub("", msg.subject[:max_chars]) if msg.channel == "email" else ""
+    return f"{subject}\n{strip_quotes_and_signature(classification_body(msg)[:max_chars])}"
+
+
 def strip_quotes_and_signature(body: str) -> str:
     """Drop quoted lines, everything after a reply marker, and a trailing signature block."""
     lines: list[str] = []
@@ -110,21 +120,25 @@ def triage_message(msg: InboundMessage, rules: Rules, *, max_scored_chars: int =
     body = strip_quotes_and_signature(classification_body(msg)[:max_scored_chars])
 
     folded_subject = fold(subject)
-    kept_body, negated_body = _split_negated(fold(body), rules)
+    kept_body, negated_body = _split_negated(_FILLERS.sub("", fold(body)), rules)
     hits = _with_hint(_run_rules(rules, folded_subject, kept_body), msg, rules)
     # Privacy never looks away: denied clauses ("not about my account") still count there.
     private_hits = _run_rules(rules, "", negated_body) if negated_body else None
 
-    category = _decide_category(hits.scores, rules)
-    priority = _decide_priority(category, hits.signals, rules)
-
+    decision, priority = _decide(msg, rules, hits, f"{subject}\n{body}")
+    category = decision.category
     private_reasons: list[str] = []
     if category in rules.private_categories:
         private_reasons.append(f"category:{category}")
-    pii_reasons = private_pii_reasons(spans, rules.private_pii_kinds)
+    elif decision.share(rules.private_categories) >= PRIVATE_SHARE:
+        private_reasons.append("blend:private_categories")
+    # Automated mail quotes headers full of ids and timestamps: there only data with a
+    # check or a stated secret (card, code, password) makes it private; all of it is masked.
+    kinds = rules.private_pii_kinds & _AUTOMATED_PII_KINDS if msg.loop.automated else rules.private_pii_kinds
+    pii_reasons = private_pii_reasons(spans, kinds)
     if msg.text and msg.text != message_body(msg):
         # Sensitive data in quoted history or a signature still makes the case private.
-        extra = private_pii_reasons(detect_pii(msg.text), rules.private_pii_kinds)
+        extra = private_pii_reasons(detect_pii(msg.text), kinds)
         pii_reasons = tuple(dict.fromkeys((*pii_reasons, *extra)))
     private_reasons.extend(pii_reasons)
     all_signals = hits.signals | (private_hits.signals if private_hits else frozenset())
@@ -137,7 +151,7 @@ def triage_message(msg: InboundMessage, rules: Rules, *, max_scored_chars: int =
         language=detect_language(f"{subject}\n{body}"),
         private=bool(private_reasons),
         private_reasons=tuple(private_reasons),
-        reasons=hits.reasons,
+        reasons=(*hits.reasons, f"decided:{decision.decided_by}"),
         pii=spans,
         redacted_text=redact(text, spans),
     )
@@ -167,24 +181,30 @@ def _run_rules(rules: Rules, subject: str, body: str) -> _Hits:
     scores: dict[str, int] = defaultdict(int)
     signals: set[str] = set()
     reasons: list[str] = []
-    for rule in rules.rules:
-        for part, factor in ((subject, rules.subject_weight), (body, 1)):
-            if not part:
-                continue
-            found = rule.find(part)
-            if not found:
-                continue
+    for part, factor in ((subject, rules.subject_weight), (body, 1)):
+        if not part:
+            continue
+        where = "subject" if factor != 1 else "body"
+        for index, found in _matches(rules, part).items():
+            rule = rules.rules[index]
             if rule.category is not None:
                 scores[rule.category] += rule.weight * factor * min(len(found), _MAX_HITS_PER_RULE)
             if rule.signal is not None:
                 signals.add(rule.signal)
-            where = "subject" if factor != 1 else "body"
             reasons.append(f"{rule.id}@{where}:{'|'.join(f[:30] for f in found[:_MAX_HITS_PER_RULE])}")
     large = _large_sum(rules, f"{subject}\n{body}")
     if large:
         signals.add("large_sum")
         reasons.append(f"amount.large_sum:{large}")
     return _Hits(dict(scores), frozenset(signals), tuple(reasons))
+
+
+def _matches(rules: Rules, text: str) -> dict[int, list[str]]:
+    """Rule index -> what it matched: one pass of the automaton, or each rule (no matcher built)."""
+    if rules.matcher is not None:
+        found: dict[int, list[str]] = rules.matcher.find_all(text)
+        return found
+    return {i: hits for i, rule in enumerate(rules.rules) if (hits := rule.find(text))}
 
 
 def _large_sum(rules: Rules, text: str) -> str:
@@ -213,15 +233,16 @@ def _encodable(text: str) -> bool:
     return True
 
 
-def _decide_category(scores: dict[str, int], rules: Rules) -> str:
-    best = max(_CATEGORY_TIE_ORDER, key=lambda c: (scores.get(c, 0), -_CATEGORY_TIE_ORDER.index(c)))
-    if scores.get(best, 0) < rules.min_category_score:
-        return rules.fallback_category
-    return best
-
-
-def _decide_priority(category: str, signals: frozenset[str], rules: Rules) -> str:
-    for row in rules.priority_rows:
-        if row.applies(category, signals):
-            return row.priority
-    return rules.default_priority[category]
+def _decide(msg: InboundMessage, rules: Rules, hits: _Hits, text: str) -> tuple[Decision, str]:
+    """Category and priority: automated mail is `other`; else rules and model together."""
+    if msg.loop.automated:
+        # Bounces, auto-replies and reports: nobody to help, whatever words they quote.
+        return Decision(rules.fallback_category, "automated"), rules.default_priority[rules.fallback_category]
+    if rules.model is None:
+        decision = decide_category(hits.scores, rules, None)
+        return decision, decide_priority(decision.category, hits.signals, rules, None)
+    categories, priorities, corrected = rules.model.assess(text)
+    if corrected is not None:  # an agent routed a near-identical message: their word stands
+        return Decision(corrected[0], "correction", {corrected[0]: 1.0}), corrected[1]
+    decision = decide_category(hits.scores, rules, categories)
+    return decision, decide_priority(decision.category, hits.signals, rules, priorities)

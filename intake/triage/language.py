@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
-from typing import Literal
+from typing import Any, Literal
 
 LanguageGuess = Literal["zh", "en", "mixed", "unknown"]
 
@@ -173,6 +173,20 @@ def _stream_safe(text: str) -> str:
     )
 
 
+@functools.cache
+def _to_simplified() -> Any:
+    """OpenCC's Traditional (Taiwan, Hong Kong) to Simplified converter: phrase-aware, in C++."""
+    import opencc
+
+    return opencc.OpenCC("t2s")
+
+
 def fold(text: str) -> str:
     """Normalize a text for rule matching; lengths may change, never use for offsets."""
-    return unicodedata.normalize("NFKC", _stream_safe(text)).lower().translate(_FOLD_TABLE)
+    folded = unicodedata.normalize("NFKC", _stream_safe(text))
+    if not folded.isascii():
+        try:
+            folded = _to_simplified().convert(folded)
+        except UnicodeEncodeError:  # lone surrogates of an undecodable mail: C++ reads UTF-8
+            folded = _to_simplified().convert(folded.encode("utf-8", "replace").decode("utf-8"))
+    return folded.lower().translate(_FOLD_TABLE)

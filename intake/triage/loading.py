@@ -7,6 +7,7 @@ and the key path, so ops find a typo before the first message is mis-routed.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 from pathlib import Path
@@ -16,6 +17,8 @@ import re2
 import yaml
 
 from intake.triage.language import fold
+from intake.triage.matcher import Matcher
+from intake.triage.model import ModelError, load_model, model_path
 from intake.triage.privacy import MASKS
 from intake.triage.rules import (
     _DURATION, _DURATION_UNITS, _PYTHON_SPACE, BUILTIN_SIGNALS, CATEGORIES, DEFAULT_PATH, PRIORITIES, Near,
@@ -23,8 +26,10 @@ from intake.triage.rules import (
 )
 
 
-def load_rules(path: str | Path | None = None) -> Rules:
-    """Read, check and compile the triage config (default: the packaged intake/defaults/triage.yaml)."""
+def load_rules(path: str | Path | None = None, *, data_dir: Path | None = None, model: bool = True) -> Rules:
+    """Read, check and compile the triage config (default: the packaged intake/defaults/triage.yaml),
+    with the learned model: the one `intake triage train` left under `data_dir`, else the packaged
+    one (`model=False`: rules alone)."""
     source = Path(path) if path is not None else DEFAULT_PATH
     try:
         text = source.read_text(encoding="utf-8")
@@ -39,7 +44,15 @@ def load_rules(path: str | Path | None = None) -> Rules:
         raise TriageConfigError(f"{source}:{line}: YAML syntax error: {exc.problem or exc}") from exc
     except yaml.YAMLError as exc:
         raise TriageConfigError(f"{source}: YAML error: {exc}") from exc
-    return _Builder(source, root, data).build()
+    built = _Builder(source, root, data).build()
+    rules = dataclasses.replace(built, matcher=Matcher(built.rules))
+    found = model_path(data_dir) if model else None
+    if found is None:
+        return rules
+    try:
+        return dataclasses.replace(rules, model=load_model(found))
+    except ModelError as exc:
+        raise TriageConfigError(f"{exc} (retrain with `intake triage train`, or delete it)") from None
 
 
 class _Builder:
@@ -200,6 +213,7 @@ class _Builder:
                     category=category,
                     signal=signal,
                     weight=weight,
+                    words=tuple(terms),
                 )
             )
         return tuple(built)
@@ -209,7 +223,7 @@ class _Builder:
         first, second = self.strings((*at, "a")), self.strings((*at, "b"))
         if not first or not second:
             raise self.fail(at, "near needs terms in both 'a' and 'b'")
-        return Near(_terms_regex(first), _terms_regex(second), window)
+        return Near(_terms_regex(first), _terms_regex(second), window, tuple(first), tuple(second))
 
     def _amounts(self) -> tuple[dict[str, float], re.Pattern[str] | None, dict[str, str]]:
         if self.get(("amounts",), dict, required=False) is None:

@@ -17,6 +17,7 @@ import phonenumbers
 import re2
 
 from intake.messages import PiiSpan
+from intake.triage.numbers import address_spans, number_spans, spoken_email_spans
 
 MASKS = {
     "card": "[CARD]",
@@ -303,6 +304,9 @@ def detect_pii(text: str) -> tuple[PiiSpan, ...]:
         *_phones(text),
         *_secrets(text),
         *_simple(text),
+        *number_spans(text),
+        *spoken_email_spans(text),
+        *address_spans(text),
     ]
     return _merge(found)
 

@@ -9,12 +9,13 @@ import datetime as dt
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Protocol, get_args
+from typing import Any, Protocol, get_args
 
 
 from intake.messages import Category, Priority
 from intake.settings import DEFAULTS_DIR
 from intake.triage.language import fold
+from intake.triage.model import TriageModel
 
 CATEGORIES: tuple[str, ...] = get_args(Category)
 PRIORITIES: tuple[str, ...] = get_args(Priority)
@@ -51,6 +52,8 @@ class Near:
     first: re.Pattern[str]
     second: re.Pattern[str]
     window: int
+    first_words: tuple[str, ...] = ()  # the terms as written: what `Matcher` reads
+    second_words: tuple[str, ...] = ()
 
     def find(self, text: str) -> list[str]:
         """The text from the first `second` term that has a `first` term in reach, to it.
@@ -95,6 +98,7 @@ class Rule:
     category: str | None = None
     signal: str | None = None
     weight: int = 1
+    words: tuple[str, ...] = ()  # the terms as written: what `Matcher` reads
 
     def find(self, text: str) -> list[str]:
         """The distinct strings of `text` this rule matched, in order of appearance."""
@@ -168,6 +172,8 @@ class Rules:
     # What the category a sender chose (`category_hint` in the message's extra, from the
     # support form or the app) adds to that category's score: strong, but rules may outvote it.
     hint_weight: int = 0
+    model: TriageModel | None = None  # the learned side; None: rules decide alone
+    matcher: Any = None  # intake.triage.matcher.Matcher: every rule in one pass
 
     def department_for(self, category: str) -> str:
         return self.departments[category]

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from intake.db import insert_for
 from intake.runtime import Runtime
-from intake.tickets.models import TaskDuration
+from intake.tickets.records import TaskDuration
 
 log = logging.getLogger("intake.task_metrics")
 

@@ -19,7 +19,7 @@ from intake.access.tokens import Caller
 from intake.outbox import agents
 from intake.process.reprocess import replay
 from intake.runtime import Runtime
-from intake.tickets import queries
+from intake.tickets import corrections, queries
 from intake.tickets.views import MAX_SEARCH_CHARS, TicketFilter
 from intake.web.auth import Auth
 from intake.work import Enqueue, Work
@@ -37,6 +37,11 @@ class ReplyIn(BaseModel):
 class StatusIn(BaseModel):
     status: Literal["open", "pending", "resolved", "closed"]
     notify: bool = False
+
+
+class RouteIn(BaseModel):
+    category: str = Field(min_length=1, max_length=32)
+    priority: str | None = Field(default=None, max_length=16)
 
 
 class Queued(BaseModel):
@@ -121,6 +126,18 @@ def create_api(rt: Runtime, auth: Auth, enqueue: Enqueue) -> FastAPI:
     async def set_status(ref: str, body: StatusIn, caller: Writer) -> Queued:
         ref = _ref(ref)
         return await _queued(ref, await run_in_threadpool(agents.set_status, rt, ref, body.status, body.notify))
+
+    @api.post("/tickets/{ref}/route", summary="Re-route a ticket (an agent's correction of triage)")
+    async def route(ref: str, body: RouteIn, caller: Writer) -> dict[str, Any]:
+        ref = _ref(ref)
+        try:
+            outcome = await run_in_threadpool(corrections.route, rt, ref, body.category, body.priority,
+                                              f"token:{caller.name}")
+        except corrections.RouteError as exc:
+            raise HTTPException(422, str(exc)) from None
+        if outcome is None:
+            raise HTTPException(404, "no such ticket")
+        return outcome
 
     @api.get("/captures", summary="Failed (quarantined) captures, newest first")
     async def captures(caller: Reader, page: int = 1, per_page: int = 50) -> dict[str, Any]:

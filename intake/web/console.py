@@ -23,9 +23,10 @@ from intake.outbox import agents
 from intake.outbox.compose import composer_for
 from intake.process.reprocess import replay
 from intake.runtime import Runtime
-from intake.tickets import queries
+from intake.tickets import corrections, queries
 from intake.tickets.store import OPEN_STATUSES
 from intake.tickets.views import TicketFilter
+from intake.triage.rules import CATEGORIES, PRIORITIES
 from intake.web.api import MAX_REPLY_CHARS, valid_ref
 from intake.web.auth import Auth, TooManyAttempts
 from intake.web.csrf import FIELD, Csrf, set_cookie
@@ -195,7 +196,7 @@ def router(console: Console) -> APIRouter:
             return console.refuse(request, caller, 404, "console_no_ticket")
         return console.page(request, "ticket.html", caller, ticket=detail, statuses=agents.STATUSES,
                             open_statuses=OPEN_STATUSES, done=request.query_params.get("done", "")[:20],
-                            max_reply=MAX_REPLY_CHARS)
+                            max_reply=MAX_REPLY_CHARS, categories=CATEGORIES, priorities=PRIORITIES)
 
     @routes.post("/console/tickets/{ref}/reply")
     async def reply(request: Request, ref: str) -> Response:
@@ -226,6 +227,24 @@ def router(console: Console) -> APIRouter:
             return console.refuse(request, outcome[1], 404, "console_no_ticket")
         await run_in_threadpool(console.enqueue_send, ref, outbox)
         return _back(ref, "status")
+
+    @routes.post("/console/tickets/{ref}/route")
+    async def route(request: Request, ref: str) -> Response:
+        outcome = await console.posted(request, "write")
+        if isinstance(outcome, Response):
+            return outcome
+        form, caller = outcome
+        if not valid_ref(ref):
+            return console.refuse(request, caller, 400, "console_bad_form")
+        ref = ref.strip().upper()
+        try:
+            routed = await run_in_threadpool(corrections.route, console.rt, ref, str(form.get("category", "")),
+                                             str(form.get("priority", "")) or None, f"console:{caller.name if caller else ''}")
+        except corrections.RouteError:
+            return console.refuse(request, caller, 400, "console_bad_form")
+        if routed is None:
+            return console.refuse(request, caller, 404, "console_no_ticket")
+        return _back(ref, "route")
 
     @routes.post("/console/captures/{inbox_id}/replay")
     async def replay_capture(request: Request, inbox_id: str) -> Response:

@@ -16,7 +16,7 @@ from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from intake.db import insert_for
-from intake.tickets.models import RateCounter
+from intake.tickets.records import RateCounter
 
 
 def limit_key(secret: bytes, kind: str, value: str) -> str:

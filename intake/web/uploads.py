@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session
 
 from intake.crypto import Vault
 from intake.messages import Attachment
-from intake.tickets.models import WebUpload, utcnow
+from intake.tickets.models import utcnow
+from intake.tickets.records import WebUpload
 
 UPLOAD_TTL = dt.timedelta(hours=24)
 _ID_BYTES = 18

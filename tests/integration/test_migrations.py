@@ -7,7 +7,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from intake.db import make_engine, upgrade
-from intake.tickets.models import Base
+from intake.tickets import records
 
 pytestmark = pytest.mark.integration
 
@@ -17,7 +17,7 @@ def test_migrations_match_the_models(db_url: str) -> None:
     upgrade(db_url)  # a second upgrade is a no-op
     engine = make_engine(db_url)
     with engine.connect() as connection:
-        diffs = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+        diffs = compare_metadata(MigrationContext.configure(connection), records.Base.metadata)
     engine.dispose()
     assert diffs == []
 
@@ -37,6 +37,6 @@ def test_concurrent_upgrades_of_a_fresh_database(pg_url: str) -> None:
     assert [rc for rc, _ in outputs] == [0, 0, 0], outputs
     engine = make_engine(pg_url)
     with engine.connect() as connection:
-        diffs = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+        diffs = compare_metadata(MigrationContext.configure(connection), records.Base.metadata)
     engine.dispose()
     assert diffs == []

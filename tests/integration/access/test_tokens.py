@@ -15,7 +15,8 @@ from sqlalchemy import select, update
 from intake.access import tokens
 from intake.crypto import generate_key
 from intake.process.reprocess import replay
-from intake.tickets.models import ApiToken, Inbox
+from intake.tickets.models import Inbox
+from intake.tickets.records import ApiToken
 from tests.flows import INTAKE_BIN, ingest_raw, mail, make_runtime, subprocess_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]

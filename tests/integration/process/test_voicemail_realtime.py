@@ -142,7 +142,6 @@ def test_chinese_voicemail_that_is_not_private_names_its_department_in_chinese(
     assert ack.channel == "sms" and "技术支持" in sms and "我们已收到" in sms
 
 
-@pytest.mark.skip(reason="needs the triage redaction of Chinese numerals; enabled at merge")
 def test_chinese_voicemail_with_the_card_in_chinese_numerals(phone_app: PhoneApp, twilio_api: TwilioStandIn) -> None:
     data = recorded()
     numerals = data["chinese_numerals_utterance"]

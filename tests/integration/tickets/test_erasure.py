@@ -19,9 +19,8 @@ from intake.process import pipeline
 from intake.runtime import Runtime
 from intake.send.delivery import send_outbox
 from intake.tickets.erasure import erase_contact
-from intake.tickets.models import (
-    AttachmentRow, Contact, DataRemoval, Inbox, Message, Outbox, Ticket,
-)
+from intake.tickets.models import AttachmentRow, Contact, Inbox, Message, Outbox, Ticket
+from intake.tickets.records import DataRemoval
 from tests.flows import ingest_raw, mail, make_runtime
 from tests.integration.tickets.test_private_bytes_at_rest import database_bytes
 

@@ -18,9 +18,8 @@ from intake.capture.inbox import CaptureItem, capture
 from intake.process import pipeline
 from intake.runtime import Runtime
 from intake.send.delivery import send_outbox
-from intake.tickets.models import (
-    Contact, DataRemoval, Inbox, Message, Outbox, Ticket, utcnow,
-)
+from intake.tickets.models import Contact, Inbox, Message, Outbox, Ticket, utcnow
+from intake.tickets.records import DataRemoval
 from intake.upkeep.retention import purge
 from tests.flows import INTAKE_BIN, ingest_raw, mail, make_runtime, subprocess_env
 

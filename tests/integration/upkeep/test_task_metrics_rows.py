@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from intake.tickets.models import TaskDuration
+from intake.tickets.records import TaskDuration
 from intake.upkeep import task_metrics
 from intake.upkeep.task_metrics import TaskTimes
 from tests.flows import make_runtime

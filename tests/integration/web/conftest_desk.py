@@ -21,7 +21,8 @@ from sqlalchemy import func, select, update
 
 from intake.access import tokens
 from intake.runtime import Runtime
-from intake.tickets.models import Inbox, MailboxState, PrivateRead, utcnow
+from intake.tickets.models import Inbox, MailboxState, utcnow
+from intake.tickets.records import PrivateRead
 from tests.flows import ingest_raw, mail, make_runtime
 from tests.support.served import ServedApp, served_app
 

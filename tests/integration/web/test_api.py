@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from intake.tickets.models import Inbox, Outbox, Ticket
+from intake.tickets.records import Correction
 from tests.integration.web.conftest_desk import *  # noqa: F403 - fixtures
 from tests.integration.web.conftest_desk import PRIVATE_SECRETS, Desk, call
 
@@ -28,6 +29,7 @@ def routes(d: Desk) -> list[tuple[str, str, object, str]]:
         ("GET", "/api/v1/desk", None, "read"),
         ("POST", f"/api/v1/tickets/{d.public}/reply", {"text": "We are on it."}, "write"),
         ("POST", f"/api/v1/tickets/{d.public}/status", {"status": "pending", "notify": True}, "write"),
+        ("POST", f"/api/v1/tickets/{d.public}/route", {"category": "feedback"}, "write"),
         ("POST", f"/api/v1/captures/{d.failed_capture}/replay", None, "admin"),
     ]
 
@@ -220,3 +222,24 @@ def test_openapi_document_is_served_and_private_text_stays_out_of_logs(
     assert "agent reply" in logged  # the log lines are there, with ids only
     for secret in (*PRIVATE_SECRETS, "itk_", desk.tokens["private"][-20:]):
         assert secret not in logged
+
+
+def test_route_corrects_triage_and_a_private_category_seals_the_ticket(desk: Desk) -> None:
+    path = f"/api/v1/tickets/{desk.public}/route"
+    assert call(desk.app.base, "POST", path, desk.tokens["write"], body={"category": "nonsense"})[0] == 422
+    assert call(desk.app.base, "POST", path, desk.tokens["write"], body={"category": "payment", "priority": "x"})[0] == 422
+    assert call(desk.app.base, "POST", "/api/v1/tickets/TK-NOSUCH/route", desk.tokens["write"],
+                body={"category": "payment"})[0] == 404
+    status, _, text = call(desk.app.base, "POST", path, desk.tokens["write"],
+                           body={"category": "payment", "priority": "high"})
+    assert status == 200, text
+    routed = json.loads(text)
+    assert routed["category"] == "payment" and routed["priority"] == "high" and routed["private"]
+    with desk.rt.sessions() as session:
+        ticket = session.scalars(select(Ticket).where(Ticket.ref == desk.public)).one()
+        assert ticket.private and ticket.category == "payment"
+        corrections = session.scalars(select(Correction).where(Correction.ticket_id == ticket.id)).all()
+        assert [(c.category, c.by) for c in corrections] == [("payment", "token:write")]
+    # now private: a read token sees it masked
+    status, _, text = call(desk.app.base, "GET", f"/api/v1/tickets/{desk.public}", desk.tokens["read"])
+    assert status == 200 and json.loads(text)["private"]

@@ -167,6 +167,16 @@ def test_scopes_decide_the_forms(desk: Desk) -> None:
     answer = writer.post(f"{desk.app.base}/console/tickets/{desk.public}/status",
                          data={"status": "pending", "notify": "yes", "csrf_token": token}, timeout=10)
     assert answer.status_code == 200 and '<td id="status" data-status="pending">pending</td>' in answer.text
+    page = writer.get(f"{desk.app.base}/console/tickets/{desk.public}", timeout=10).text
+    assert 'id="route-form"' in page
+    assert writer.post(f"{desk.app.base}/console/tickets/{desk.public}/route",
+                       data={"category": "feedback"}, timeout=10).status_code in (400, 403)  # no CSRF token
+    answer = writer.post(f"{desk.app.base}/console/tickets/{desk.public}/route",
+                         data={"category": "nonsense", "csrf_token": token}, timeout=10)
+    assert answer.status_code == 400
+    answer = writer.post(f"{desk.app.base}/console/tickets/{desk.public}/route",
+                         data={"category": "feedback", "priority": "", "csrf_token": token}, timeout=10)
+    assert answer.status_code == 200 and 'id="done"' in answer.text
     admin, token = signed_in(desk, "admin")
     assert 'class="replay"' in admin.get(desk.app.base + "/console/", timeout=10).text
     answer = admin.post(f"{desk.app.base}/console/captures/{desk.failed_capture}/replay",

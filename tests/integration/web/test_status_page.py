@@ -18,7 +18,7 @@ from sqlalchemy import select, update
 from intake.outbox import agents
 from intake.tickets import status_links
 from intake.tickets.models import Outbox, Ticket
-from intake.tickets.models import StatusLink
+from intake.tickets.records import StatusLink
 from intake.web import limits
 from tests.flows import INTAKE_BIN, make_runtime, subprocess_env
 from tests.integration.web.help_centre import *  # noqa: F403 - fixtures

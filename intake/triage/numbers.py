@@ -1,0 +1,273 @@
+"""Numbers however they are written, and what the words around them say they are.
+
+The validating detectors of `privacy.py` miss numbers written the way people speak and type
+them: spaced or dashed groups, groups split over lines, full-width digits, Chinese numerals
+(六二一七, 幺 for one, 叉 for a final X) and English words ("oh two oh, seven nine four six",
+"double five") in voicemail transcripts. Here every such run of digits is found in one
+linear pass, whatever it is written with, and masked by its length and its context:
+
+* 7 or more digits: always masked (a phone, card, account or ID number; over-masking an order
+  number costs less than a leak). Its kind comes from the words around it and from checks
+  (Luhn for cards, an 18th character X for resident IDs).
+* 4 to 9 digits: masked as a secret when a code, PIN or password was mentioned shortly
+  before ("验证码是", "the code ... Latest one was 749216") or right after.
+* letters-and-digits tokens in the shapes of regional identity numbers (Hong Kong, Taiwan,
+  Singapore, India, UK), and any such token after "passport", "ID", "护照", "身份证"...
+
+Everything here is a single left-to-right scan with patterns that cannot backtrack over a
+run (alternations of literals and bounded classes), so a megabyte of digits costs a few
+tenths of a second.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import re2
+
+from intake.messages import PiiSpan
+
+_ZH_DIGITS = {"零": "0", "〇": "0", "○": "0", "洞": "0", "一": "1", "幺": "1", "二": "2", "三": "3", "四": "4",
+              "五": "5", "六": "6", "七": "7", "八": "8", "九": "9"}
+_EN_DIGITS = {"zero": "0", "oh": "0", "o": "0", "nil": "0", "one": "1", "two": "2", "three": "3", "four": "4",
+              "five": "5", "six": "6", "seven": "7", "eight": "8", "nine": "9"}
+# One token of a number: a run of digits (any script's, full-width too), a run of Chinese
+# numerals, one English digit word or "double"/"triple", or an X that may end an ID.
+_TOKEN = re.compile(
+    r"(?P<d>\d+)|(?P<z>[零〇○洞一幺二三四五六七八九]+)|(?P<x>[xX叉]\b|叉)"
+    r"|(?<![A-Za-z])(?P<w>zero|oh|o|nil|one|two|three|four|five|six|seven|eight|nine|double|triple)(?![A-Za-z])",
+    re.IGNORECASE,
+)
+_GAP_MAX = 12  # characters between two tokens of one number ("，呃，", ", uh, ")
+_GAP = re.compile(r"(?:[\s,，、\-‐‑–—_/()（）:：+]|uh|um|er|erm|ah|呃|嗯|啊|那个|dash|hyphen|space)*", re.IGNORECASE)
+_DATE = re.compile(r"(?:\d{4}[-./年]\d{1,2}[-./月]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./]\d{4})(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?")
+# "error code 1004", "zip code 10001": numbers after these are not secrets.
+_NOT_SECRET_BEFORE = re.compile(
+    r"(?:error|status|zip|postal|area|country|promo|discount|coupon|错误|錯誤|邮编|郵遞區號)\s*(?:code)?\s*[:：#]?\s*$", re.IGNORECASE)
+
+# Context words, found in one pass each; a number is judged by the nearest one before it
+# (within _BEFORE characters: the same sentence or the next) or just after it.
+_BEFORE, _AFTER = 200, 30
+_CONTEXT = {
+    "secret": re.compile(
+        r"验证码|驗證碼|校验码|動態碼|动态码|短信码|简讯码|確認碼|确认码|密码|密碼|口令|"
+        r"\b(?:code|codes|otp|pin|passcode|password|passwd|pwd|verification|one-time)\b", re.IGNORECASE),
+    "card": re.compile(r"卡号|卡號|银行卡|銀行卡|信用卡|\b(?:card|visa|mastercard|amex|debit|credit)\b", re.IGNORECASE),
+    "bank_account": re.compile(
+        r"银行账|銀行帳|收款账|收款帳|对公账|對公帳|账号|帳號|账户|帳戶|户口|戶口|"
+        r"\b(?:account (?:number|no)|acct|a/c|iban|routing|sort code|ifsc|bsb|bank account|nuban)\b", re.IGNORECASE),
+    "id": re.compile(
+        r"身份证|身分證|身份證|证件号|證件號|\b(?:id (?:card|number|no)|identity|identification|ic (?:number|no)|nric|"
+        r"fin (?:number|no)|hkid|aadhaar|aadhar|pan (?:card|number|no)|ssn|social security|nin|bvn|tax (?:id|number|no)|"
+        r"tin|national insurance|ni number)\b", re.IGNORECASE),
+    "phone": re.compile(
+        r"电话|電話|手机|手機|联系|聯絡|号码|號碼|\b(?:phone|mobile|cell|tel|call|reach|whatsapp|number is|my number)\b",
+        re.IGNORECASE),
+    "passport": re.compile(r"护照|護照|\bpassport\b", re.IGNORECASE),
+    "password": re.compile(r"密码|密碼|口令|\b(?:password|passwd|pwd|passcode|passphrase)\b", re.IGNORECASE),
+}
+# After a password word: a token with a letter and a digit ("Rosegarden52", "P@ss-w0rd!").
+_PASSWORDISH = re.compile(r"(?<!\S)(?=\S*\d)(?=\S*[A-Za-z])[^\s\u3000-\u303f\uff00-\uffef\u3400-\u9fff]{6,64}")
+_PASSWORD_AFTER = 80
+_TRAILING_PUNCTUATION = ".,;:!?)]}'\"”’"
+
+# Regional identity numbers by shape: HKID A123456(7), Taiwan A123456789, Singapore NRIC
+# S1234567D, India PAN ABCDE1234F, UK National Insurance QQ123456C.
+_ID_SHAPES = re.compile(
+    r"(?<![A-Za-z0-9])(?:[A-Z]{1,2}\d{6}\s?[(（]?[\dA][)）]?|[A-Z][12]\d{8}|[STFGM]\d{7}[A-Z]|[A-Z]{5}\d{4}[A-Z]|"
+    r"[A-CEGHJ-PR-TW-Z]{2}\s?\d{2}\s?\d{2}\s?\d{2}\s?[A-D])(?![A-Za-z0-9])",
+)
+# After "passport"/"ID" words: any token of letters and digits with at least four digits.
+_ALNUM_TOKEN = re.compile(r"(?<![A-Za-z0-9])(?=[A-Za-z]*\d)(?=(?:[A-Za-z]*\d){4})[A-Za-z0-9]{6,20}(?![A-Za-z0-9])")
+# "name dot surname at example dot com", "zhang 点 san 艾特 qq 点 com".
+_SPOKEN_EMAIL = re2.compile(
+    r"(?i)\b[a-z0-9]+(?:\s*(?:dot|点|點|underscore|下划线|dash)\s*[a-z0-9]+){0,4}\s*(?:\bat\b|艾特|@)\s*"
+    r"[a-z0-9]+(?:\s*(?:dot|点|點)\s*[a-z0-9]+){0,3}\s*(?:dot|点|點)\s*(?:com|net|org|edu|gov|io|co|uk|cn|sg|in|ng|hk|tw|me)\b"
+)
+# A street address after a cue, to the end of its line (bounded).
+_ADDRESS_CUE = re.compile(
+    r"(?:\b(?:my address is|address is|address:|deliver to|ship to|flat no\.?|flat|house no\.?|h\.? ?no\.?|door no\.?|plot no\.?)"
+    r"|地址[是為为:：]?|住址[是為为:：]?|住在)[ \t]*", re.IGNORECASE)
+_LINE_END = re.compile(r"[\n。]")
+_ADDRESS_MAX = 160
+
+
+@dataclass(frozen=True)
+class Run:
+    start: int
+    end: int
+    digits: str  # "0".."9", with a final "X" for a resident ID
+    spoken: bool
+
+
+def runs(text: str) -> Iterator[Run]:
+    """Maximal runs of number tokens joined by short separators, in order."""
+    start = end = -1
+    digits: list[str] = []
+    spoken = False
+    repeat = 1
+    for match in _TOKEN.finditer(text):
+        kind, value = match.lastgroup, match.group()
+        gap_ok = end >= 0 and match.start() - end <= _GAP_MAX and _GAP.fullmatch(text, end, match.start()) is not None
+        if not gap_ok and digits:
+            yield Run(start, end, "".join(digits), spoken)
+            digits, spoken, repeat = [], False, 1
+        if kind == "x":
+            if len(digits) in (14, 17):  # an ID's check character
+                digits.append("X")
+                end = match.end()
+            elif digits:
+                yield Run(start, end, "".join(digits), spoken)
+                digits, spoken, repeat, end = [], False, 1, -1
+            continue
+        if not digits:
+            start = match.start()
+        end = match.end()
+        if kind == "d":
+            digits.extend(str(int(c)) for c in value)
+        elif kind == "z":
+            digits.extend(_ZH_DIGITS[c] for c in value)
+            spoken = True
+        else:
+            word = value.lower()
+            if word in ("double", "triple"):
+                repeat = 2 if word == "double" else 3
+                continue
+            digits.extend(_EN_DIGITS[word] * repeat)
+            spoken, repeat = True, 1
+    if digits:
+        yield Run(start, end, "".join(digits), spoken)
+
+
+class _Mentions:
+    """Where each kind of context word occurs; nearest-before lookups by bisection.
+
+    A kind's words are looked for the first time a number asks: most messages hold no number
+    worth judging, and then no context scan runs at all.
+    """
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.found: dict[str, list[int]] = {}
+
+    def starts(self, kind: str) -> list[int]:
+        if kind not in self.found:
+            self.found[kind] = [m.start() for m in _CONTEXT[kind].finditer(self.text)]
+        return self.found[kind]
+
+    def nearest(self, kinds: tuple[str, ...], start: int) -> str | None:
+        """The kind whose mention is closest before `start`, within reach."""
+        best, best_at = None, -1
+        for kind in kinds:
+            positions = self.starts(kind)
+            index = bisect.bisect_right(positions, start)
+            if index and positions[index - 1] >= start - _BEFORE and positions[index - 1] > best_at:
+                best, best_at = kind, positions[index - 1]
+        return best
+
+    def last_before(self, kind: str, start: int) -> int:
+        """Where the last mention of `kind` before `start` (within reach) begins; -1 if none."""
+        positions = self.starts(kind)
+        index = bisect.bisect_right(positions, start)
+        return positions[index - 1] if index and positions[index - 1] >= start - _BEFORE else -1
+
+    def near(self, kind: str, start: int, end: int) -> bool:
+        positions = self.starts(kind)
+        index = bisect.bisect_right(positions, end + _AFTER)
+        return index > 0 and positions[index - 1] >= start - _BEFORE
+
+
+def _luhn(digits: str) -> bool:
+    total = 0
+    for index, char in enumerate(reversed(digits)):
+        value = int(char) * (2 if index % 2 else 1)
+        total += value - 9 if value > 9 else value
+    return total % 10 == 0
+
+
+_PRIVATE_BY_CONTEXT = ("passport", "id", "bank_account", "card")
+# "my card number is ...": a phone word this close after a card, ID or account word is part
+# of the same phrase, and the number is the card's.
+_SAME_PHRASE = 24
+
+
+def _kind_of(run: Run, text: str, mentions: _Mentions) -> str | None:
+    """The kind of a number run: by checks, then by the nearest context word before it."""
+    digits, count, start, end = run.digits, len(run.digits), run.start, run.end
+    if count < 4:  # no kind of personal data is this short
+        return None
+    if count >= 7 and not run.spoken and _DATE.fullmatch(text, start, end):
+        return None
+    if start > 0 and text[start - 1].isascii() and text[start - 1].isalpha() and not run.spoken:
+        return None  # part of a token like "TX4111...": an order id, judged by the ID shapes
+    if start > 0 and text[start - 1] in "/=@?&_":  # part of a link: not personal data
+        return None
+    if digits.endswith("X"):
+        return "id"
+    if 4 <= count <= 9 and mentions.near("secret", start, end) and not _looks_like_year(digits) and _plain(text, run):
+        if not _NOT_SECRET_BEFORE.search(text, max(0, start - 20), start):
+            return "secret"
+    context = mentions.nearest(_PRIVATE_BY_CONTEXT, start)
+    if context is None or mentions.last_before("phone", start) > mentions.last_before(context, start) + _SAME_PHRASE:
+        context = mentions.nearest(("phone", *_PRIVATE_BY_CONTEXT), start)
+    if context == "card" and count >= 12:
+        return "card"
+    if context in ("passport", "id", "bank_account") and count >= 6:
+        return context
+    if 13 <= count <= 19 and count >= 16 and not run.spoken and context != "phone" and _luhn(digits):
+        return "card"
+    if count >= 7:
+        return "phone"  # phone-shaped, valid or not: masked, though not private on its own
+    return None
+
+
+def _plain(text: str, run: Run) -> bool:
+    """Digits grouped by spaces or dashes only: not a time (10:30), amount (4,999.00) or version."""
+    chunk = text[run.start : run.end]
+    return ":" not in chunk and "." not in chunk and ("," not in chunk or run.spoken)
+
+
+def _looks_like_year(digits: str) -> bool:
+    return len(digits) == 4 and digits[:2] in ("19", "20")
+
+
+def number_spans(text: str) -> Iterator[PiiSpan]:
+    """Every number run that is (or may be) personal data, and tokens shaped like IDs."""
+    mentions = _Mentions(text)
+    for run in runs(text):
+        kind = _kind_of(run, text, mentions)
+        if kind is not None:
+            yield PiiSpan(kind, run.start, run.end)
+    for match in _ID_SHAPES.finditer(text):
+        # Masked always; private only where the words say it is an ID (message ids in headers
+        # of a bounce have the same shapes).
+        said = mentions.nearest(("id", "passport"), match.start())
+        yield PiiSpan(said or "phone", match.start(), match.end())
+    for match in _PASSWORDISH.finditer(text):
+        positions = mentions.starts("password")
+        index = bisect.bisect_right(positions, match.start())
+        if index and positions[index - 1] >= match.start() - _PASSWORD_AFTER:
+            value = match.group().rstrip(_TRAILING_PUNCTUATION)
+            yield PiiSpan("secret", match.start(), match.start() + len(value))
+    for match in _ALNUM_TOKEN.finditer(text):
+        for kind in ("passport", "id"):
+            if mentions.near(kind, match.start(), match.end()):
+                yield PiiSpan(kind, match.start(), match.end())
+                break
+
+
+def spoken_email_spans(text: str) -> Iterator[PiiSpan]:
+    for match in _SPOKEN_EMAIL.finditer(text):
+        yield PiiSpan("email", match.start(), match.end())
+
+
+def address_spans(text: str) -> Iterator[PiiSpan]:
+    """After an address cue, the rest of its line (at most 160 characters)."""
+    for cue in _ADDRESS_CUE.finditer(text):
+        end = _LINE_END.search(text, cue.end(), cue.end() + _ADDRESS_MAX)
+        stop = end.start() if end else min(len(text), cue.end() + _ADDRESS_MAX)
+        if stop - cue.end() >= 8:
+            yield PiiSpan("address", cue.end(), stop)

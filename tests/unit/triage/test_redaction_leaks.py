@@ -1,0 +1,111 @@
+"""Each kind of sensitive data that leaked on the held-out sets of issue 12, written the
+way a Chinese and an English writer (or a voicemail transcript) would, must be masked."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from intake.triage import redact
+from intake.triage.privacy import detect_pii
+
+LEAKS = [
+    # (case, text, the secret that must not survive)
+    ("resident id, lower-case x, zh", "我的身份证号是11010519491231002x，麻烦核实", "11010519491231002x"),
+    ("resident id, lower-case x, en", "My ID number is 11010519491231002x please check", "11010519491231002x"),
+    ("resident id spoken with 叉, zh", "身份证号码是幺幺零幺零五幺九四九幺二三幺零零二叉", "幺幺零幺零五幺九四九幺二三幺零零二叉"),
+    ("full-width card, zh", "卡号：６２２２０２１２３４５６７８９０", "６２２２０２１２３４５６７８９０"),
+    ("full-width card, en", "card number ６２２２ ０２１２ ３４５６ ７８９０ thanks", "６２２２ ０２１２ ３４５６ ７８９０"),
+    ("card split over lines, zh", "银行卡号是 6222 0212\n3456 7890 工商银行", "6222 0212\n3456 7890"),
+    ("card split over lines, en", "my card is 4111 1111\n1111 1111 and it was charged", "4111 1111\n1111 1111"),
+    ("card in Chinese numerals (voicemail), zh", "卡号是六二二二 零二一二 三四五六 七八九零，工商银行的",
+     "六二二二 零二一二 三四五六 七八九零"),
+    ("card in English words (voicemail), en", "the card is four one one one, one one one one, one one one one, one one one one",
+     "four one one one, one one one one, one one one one, one one one one"),
+    ("phone spoken as words, en", "call me back at oh two oh, seven nine four six, one two three four", "oh two oh, seven nine four six, one two three four"),
+    ("phone in Chinese numerals with filler, zh", "我电话是一八六，呃，一八六零二八七三三四五，直接打", "一八六，呃，一八六零二八七三三四五"),
+    ("phone with double, en", "my number is oh seven seven double oh, nine double one, two three four", "oh seven seven double oh, nine double one, two three four"),
+    ("spoken e-mail, en", "email me at mary dot jones at example dot com thanks", "mary dot jones at example dot com"),
+    ("spoken e-mail, zh", "邮箱是 zhang 点 san 艾特 qq 点 com 谢谢", "zhang 点 san 艾特 qq 点 com"),
+    ("Hong Kong ID, zh", "我的香港身份證號碼係 A123456(7)，唔該", "A123456(7)"),
+    ("Hong Kong ID, en", "HKID A123456(7) is on the account", "A123456(7)"),
+    ("Singapore NRIC, en", "my NRIC is S1234567D lah", "S1234567D"),
+    ("Singapore NRIC, zh", "我的NRIC是S1234567D", "S1234567D"),
+    ("India PAN, en", "PAN card ABCDE1234F for the tax form", "ABCDE1234F"),
+    ("India Aadhaar, en", "Aadhaar number 2345 6789 0123 attached", "2345 6789 0123"),
+    ("Taiwan ID, zh", "我的身分證字號是 F228716438", "F228716438"),
+    ("UK National Insurance, en", "NI number QQ 12 34 56 C", "QQ 12 34 56 C"),
+    ("Nigerian phone, en", "abeg call me on 0803 123 4567 or +234 803 123 4567", "0803 123 4567"),
+    ("Nigerian phone, international, en", "reach me on +234 803 123 4567", "234 803 123 4567"),
+    ("UK phone phonenumbers calls invalid, en", "my new number is +44 7700 900461 now", "44 7700 900461"),
+    ("UK phone, zh", "我换了英国号码 +44 7700 900461", "44 7700 900461"),
+    ("code with spaces, en", "the code they sent is 48 29 13", "48 29 13"),
+    ("code with spaces, zh", "验证码是 48 29 13", "48 29 13"),
+    ("code two sentences later, en",
+     "The app sends me a code but it never works. I tried again this morning. Latest one was 749216.", "749216"),
+    ("code two sentences later, zh", "一直收到验证码但是输进去没用。今天早上又试了一次。最新那个是749216。", "749216"),
+    ("passport number in context, en", "My passport number is 19FV42871 if you need it", "19FV42871"),
+    ("passport number in context, zh", "护照号码：19FV42871", "19FV42871"),
+    ("passport in the next sentence, en", "You asked for my passport. It is E12345678.", "E12345678"),
+    ("bank account with dashes, en", "my account number is 123-456-789012 at HDFC", "123-456-789012"),
+    ("bank account with dashes, zh", "收款账号 6214-8301-2345-678", "6214-8301-2345-678"),
+    ("password with symbols, en", "my password is P@ss-w0rd!#2024 and it stopped working", "P@ss-w0rd!#2024"),
+    ("password with symbols, zh", "登录密码是 Qw#8812!05x，现在登不上", "Qw#8812!05x"),
+    ("password spoken without colon, en", "she forgot her password, or she thinks it is, uh, Rosegarden52, like all", "Rosegarden52"),
+    ("street address in India, en", "My address is Flat 302, Sai Residency, 14th Cross, Indiranagar, Bengaluru 560038",
+     "Sai Residency, 14th Cross, Indiranagar, Bengaluru 560038"),
+    ("street address, zh", "地址：班加罗尔 Indiranagar 14th Cross 302室", "Indiranagar 14th Cross 302"),
+]
+
+
+def _squeeze(text: str) -> str:
+    return "".join(c for c in text.lower() if c not in " -\n\t\u3000")
+
+
+@pytest.mark.parametrize("case, text, secret", LEAKS, ids=[case for case, _, _ in LEAKS])
+def test_leak_pattern_is_masked(case: str, text: str, secret: str) -> None:
+    assert _squeeze(secret) not in _squeeze(redact(text)), case
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "我想问一下三千二百块什么时候到账",  # amounts in Chinese numerals
+        "I have two or three videos stuck, one of them since 2024-03-15",
+        "Video ID 7360014452198 was removed",  # not private: an ID of a video
+        "error code 1004 again after the update",
+    ],
+)
+def test_ordinary_numbers_are_not_private_kinds(text: str) -> None:
+    private_kinds = {"card", "id", "passport", "secret", "bank_account"}
+    assert not {span.kind for span in detect_pii(text)} & private_kinds
+
+
+@pytest.mark.parametrize(
+    "unit",
+    ["7", "七", "７", "seven ", "1 ", "一 ", "7-", "七，呃，", "\n", "幺", "x"],
+)
+def test_a_megabyte_of_numbers_is_masked_in_linear_time(unit: str) -> None:
+    text = "卡号 code passport " + unit * (1_000_000 // len(unit))
+    started = time.perf_counter()
+    redacted = redact(text)
+    assert time.perf_counter() - started < 30
+    digits = set("7七７1一幺")
+    if unit.strip() and unit[0] in digits:
+        assert not any(c in digits for c in redacted[40:]), "a long run must be masked whole"
+
+
+@pytest.mark.parametrize(
+    "text, kind",
+    [
+        ("卡号是六二二二 零二一二 三四五六 七八九零，工商银行的", "card"),
+        ("my card number is four five three two, one one one one, two two two two, three three three three", "card"),
+        ("身份证号码是幺幺零幺零五幺九四九幺二三幺零零二叉", "id"),
+        ("验证码是七四九二一六", "secret"),
+        ("my account number is 0123456789", "bank_account"),
+        ("卡号我之前发过了。电话是 139 0123 4567", "phone"),
+    ],
+)
+def test_spoken_numbers_take_the_kind_their_words_give(text: str, kind: str) -> None:
+    assert [span.kind for span in detect_pii(text)] == [kind]
