@@ -139,7 +139,7 @@ def process_batch(rt: Runtime, inbox_ids: list[int], prepared: dict[int, Prepare
         try:
             with rt.sessions() as session:
                 owned = claims.own(session, claimed, claimed_at)
-                mailboxes = dict(session.execute(select(Inbox.id, Inbox.mailbox).where(Inbox.id.in_(owned))).tuples())
+                mailboxes = {r.id: r.mailbox for r in session.execute(select(Inbox.id, Inbox.mailbox).where(Inbox.id.in_(owned)))}
                 order = [i for i in inbox_ids if i in owned]
                 now = utcnow()
                 stored = store_messages(rt, session, [Entry(i, mailboxes[i], prepared[i]) for i in order], now)
@@ -147,7 +147,7 @@ def process_batch(rt: Runtime, inbox_ids: list[int], prepared: dict[int, Prepare
                 outcomes = dict(zip(order, stored, strict=True))
                 session.commit()
         except Exception as exc:  # noqa: BLE001 - fall back to one transaction per row
-            log.info("batch of %d rolled back (%s); processing one by one", len(inbox_ids), type(exc).__name__)
+            log.warning("batch of %d rolled back (%s); processing one by one", len(inbox_ids), type(exc).__name__)
             claims.release(rt, claimed.values(), uncount=True)
             outcomes = {}
     for inbox_id in inbox_ids:
