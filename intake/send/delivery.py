@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select, update
 
 from intake.channels.sms import OutgoingSms, SmsSendError, TwilioSmsSender, make_sms_sender
-from intake.channels.smtp import EmailSendError, OutgoingEmail, build_message, make_email_sender
+from intake.channels.smtp import EmailSendError, OutgoingEmail, make_email_sender, to_wire
 from intake.failures import backoff, safe_error
 from intake.process.status import apply_pending_statuses
 from intake.tickets.store import outbox_bodies
@@ -308,7 +308,7 @@ def transmit_email(rt: "Runtime", sender: Any, claim: Claim) -> str:
     if claim.maybe_sent_since is not None:
         log.warning("outbox %s: an earlier attempt may have been delivered; sending again with "
                     "the same Message-ID", claim.id)
-    message = build_message(OutgoingEmail(
+    message = to_wire(OutgoingEmail(
         message_id=claim.header_message_id or f"outbox-{claim.id}@{rt.settings.mail_domain}",
         from_address=claim.from_address, to_address=claim.to, subject=claim.subject,
         text=claim.text, html=claim.html, to_name=str(headers.get("to_name") or ""),
