@@ -178,3 +178,54 @@ def test_one_bad_message_in_a_chunk_fails_alone(db_url: str, tmp_path: Path,
     assert outcomes[ids[6]] is not None and outcomes[ids[6]].outcome == "new_ticket"  # its reply: a new ticket
     assert sum(1 for o in outcomes.values() if o is not None and o.outcome == "duplicate") == 1
 
+
+
+@pytest.mark.timeout(240)
+def test_two_workers_on_chunks_store_each_capture_once(db_url: str, tmp_path: Path) -> None:
+    """Two processes' chunks at once: the same captures (claims let one take each), and
+    different captures from the same new senders (one contact each, one thread each)."""
+    import threading
+
+    key = generate_key()
+    runtimes = [make_runtime(db_url, tmp_path / f"w{n}", encryption_key=key) for n in range(2)]
+    rt = runtimes[0]
+    raws = [mail(subject=f"Upload fails {i}", body="Upload fails with error 500.", sender=f"user{i % 4}@example.com",
+                 message_id=f"<c{i}@example.com>",
+                 extra_headers=f"In-Reply-To: <c{i - 4}@example.com>" if i >= 4 else "")
+            for i in range(16)]
+    with rt.sessions() as session:
+        ids = [c.inbox_id for c in capture_many(session, rt.vault, [
+            CaptureItem("email", f"race:{i}", raw) for i, raw in enumerate(raws)])]
+        session.commit()
+    halves = [ids[:8] + ids[8:12], ids[8:] + ids[4:8]]  # overlapping, and the same senders in both
+    barrier = threading.Barrier(2)
+    results: list[dict[int, Any]] = [{}, {}]
+    errors: list[BaseException] = []
+
+    def work(n: int) -> None:
+        try:
+            barrier.wait(timeout=30)
+            results[n] = process_captured(runtimes[n], halves[n], workers=1, chunk=8, send=False)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=200)
+    assert not errors
+    leftover = [i for i in ids if all(r.get(i) is None for r in results)]
+    for inbox_id in leftover:  # a capture the other worker held when this one came: finished now
+        pipeline.process_with_retries(rt, inbox_id)
+    with rt.sessions() as session:
+        assert set(session.scalars(select(Inbox.status).where(Inbox.id.in_(ids)))) == {"done"}
+        assert session.scalar(select(text("count(*)")).select_from(Message)) == 16  # type: ignore[arg-type]
+        assert sorted(session.scalars(select(Contact.address))) == [f"user{n}@example.com" for n in range(4)]
+        per_contact = {c: set(session.scalars(select(Ticket.id).where(Ticket.contact_id == c)))
+                       for c in session.scalars(select(Contact.id))}
+        assert all(len(t) >= 1 for t in per_contact.values())
+        acks = session.scalars(select(Outbox.dedupe_key)).all()
+        assert len(acks) == len(set(acks)) == 16
+    for r in runtimes:
+        r.dispose()
