@@ -41,7 +41,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import case, select, update
 
 from intake.channels.sms import OutgoingSms, SmsSendError, TwilioSmsSender, make_sms_sender
 from intake.channels.smtp import EmailSendError, OutgoingEmail, make_email_sender, to_wire
@@ -223,6 +223,8 @@ def record_sent(rt: "Runtime", claim: Claim, provider_id: str, provider_status: 
 def record_sent_row(session: Any, claim: Claim, provider_id: str, provider_status: str | None,
                     now: dt.datetime) -> str:
     """Mark a claimed row sent (the caller commits)."""
+    if "send" not in claim.headers:
+        return _record_sent_plain(session, claim, provider_id, provider_status, now)
     row = session.get(Outbox, claim.id)
     if row is None:
         return "missing"
@@ -246,6 +248,28 @@ def record_sent_row(session: Any, claim: Claim, provider_id: str, provider_statu
     log.info("outbox %s (%s, ticket %s): sent by %s on attempt %s", claim.id, claim.kind,
              claim.ref, claim.channel, claim.attempt)
     return status
+
+
+
+def _record_sent_plain(session: Any, claim: Claim, provider_id: str, provider_status: str | None,
+                       now: dt.datetime) -> str:
+    """`record_sent_row` for a row claimed by the batch path, which keeps no send state in
+    its headers: two UPDATEs, nothing loaded."""
+    status = session.execute(
+        update(Outbox).where(Outbox.id == claim.id)
+        .values(status=case((Outbox.status == "sending", "sent"), else_=Outbox.status),
+                provider_id=provider_id[:128], provider_status=(provider_status or None) and provider_status[:32],
+                sent_at=now, updated_at=now, next_attempt_at=None, error_code=None, last_error=None)
+        .returning(Outbox.status).execution_options(synchronize_session=False)).scalar_one_or_none()
+    if status is None:
+        return "missing"
+    session.execute(
+        update(Message).where(Message.id == select(Outbox.message_id).where(Outbox.id == claim.id).scalar_subquery(),
+                              Message.direction == "out", Message.sent_at.is_(None))
+        .values(sent_at=now).execution_options(synchronize_session=False))
+    log.info("outbox %s (%s, ticket %s): sent by %s on attempt %s", claim.id, claim.kind,
+             claim.ref, claim.channel, claim.attempt)
+    return str(status)
 
 
 def record_failure(rt: "Runtime", claim: Claim, code: str, detail: str, *, permanent: bool,
