@@ -324,6 +324,10 @@ def atomic_write_once(directory: Path, name: str, data: bytes) -> bool:
 class FileEmailSender:
     """One complete .eml per follow-up in the outbox folder, named by outbox id."""
 
+    # The same follow-up written twice is one file (atomic_write_once): a crash between
+    # the write and its record resends nothing, so a batch may record its sends together.
+    idempotent = True
+
     def __init__(self, directory: Path) -> None:
         self.directory = directory
 

@@ -62,3 +62,37 @@ def test_a_failing_row_takes_the_careful_path(db_url: str, tmp_path: Path) -> No
         row = session.get(Outbox, bad_id)
         assert row.error_code == "bad_address" and row.attempts == 1
     rt.dispose()
+
+
+def test_a_crash_before_the_batch_records_its_file_sends_writes_nothing_twice(
+        db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The file backend's sends are recorded together after the batch; a crash before that
+    leaves the rows `sending`, and the careful path takes them after the lease."""
+    import datetime as dt
+
+    from intake.send import batch as send_batch_module
+    from intake.send import delivery
+    from intake.tickets.models import utcnow
+
+    rt = make_runtime(db_url, tmp_path / "var")
+    raws = [mail(subject=f"Upload fails {i}", sender=f"u{i}@example.com", message_id=f"<k{i}@x>") for i in range(3)]
+    outcomes = process_captured(rt, capture(rt, raws), workers=1, send=False)
+    ids = [i for o in outcomes.values() if o for i in o.outbox_ids]
+
+    def crash(*args: object) -> str:
+        raise RuntimeError("killed before the record")
+
+    monkeypatch.setattr(send_batch_module, "record_sent_row", crash)
+    with pytest.raises(RuntimeError):
+        send_batch(rt, ids)
+    monkeypatch.undo()
+    outbox = tmp_path / "var" / "outbox"
+    written = {p.name: p.read_bytes() for p in outbox.glob("*.eml")}
+    assert len(written) == 3
+    with rt.sessions() as session:
+        assert set(session.scalars(select(Outbox.status).where(Outbox.id.in_(ids)))) == {"sending"}
+    later = utcnow() + dt.timedelta(seconds=delivery.lease_seconds(rt.settings) + 5)
+    monkeypatch.setattr(delivery, "utcnow", lambda: later)
+    assert [delivery.send_now(rt, i) for i in ids] == ["sent"] * 3
+    assert {p.name: p.read_bytes() for p in outbox.glob("*.eml")} == written  # nothing written twice
+    rt.dispose()
