@@ -10,11 +10,12 @@ import logging
 import secrets
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sqlalchemy import bindparam, insert, update
+from sqlalchemy import bindparam, update
 from sqlalchemy.orm import Session
 
 from intake.outbox import loop_guard
 from intake.outbox.compose import TemplateError, composer_for
+from intake.tickets.chunk import inserted
 from intake.tickets.models import Outbox, core_table
 from intake.tickets.sealing import is_sealed, sealed_body
 
@@ -190,8 +191,8 @@ def insert_rows(session: Session, rt: "Runtime", rows: list[dict[str, Any]], ref
     if not rows:
         return []
     table = core_table(Outbox)
-    ids = [int(i) for i in session.execute(
-        insert(table).returning(table.c.id, sort_by_parameter_order=True), rows).scalars().all()]
+    by_key = inserted(session, table, rows, "dedupe_key")
+    ids = [by_key[row["dedupe_key"]] for row in rows]
     named = [{"row_id": row_id, "header_message_id": email_message_id(row_id, ref, rt.settings.mail_domain)}
              for row_id, ref, row in zip(ids, refs, rows, strict=True) if row["channel"] == "email"]
     if named:

@@ -31,7 +31,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
 from intake.crypto import Vault
@@ -128,9 +128,17 @@ def _insert_tickets(session: Session, drafts: list[TicketDraft], now: dt.datetim
     rows = [{**{name: getattr(d, name) for name in _TICKET_FIELDS}, "updated_at": now} for d in drafts]
     # 32^6 refs: a collision is a one-in-a-billion event per ticket; it fails this
     # transaction on the unique constraint and the retry draws new refs.
-    ids = session.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows).scalars().all()
-    for draft, ticket_id in zip(drafts, ids, strict=True):
-        draft.id = int(ticket_id)
+    ids = inserted(session, table, rows, "ref")
+    for draft in drafts:
+        draft.id = ids[draft.ref]
+
+
+def inserted(session: Session, table: Table, rows: list[dict[str, Any]], key: str) -> dict[Any, int]:
+    """INSERT the rows in one multi-row statement; their new ids by the unique column `key`.
+    (Asking for the ids in parameter order instead makes SQLAlchemy insert row by row on
+    SQLite, which cannot promise the order of RETURNING.)"""
+    result = session.execute(insert(table).returning(table.c[key], table.c.id), rows)
+    return {row[0]: int(row[1]) for row in result}
 
 
 # -- messages ----------------------------------------------------------------------------------
@@ -183,11 +191,10 @@ def _insert_messages(session: Session, vault: Vault, placed: list[Placed]) -> No
         if one.ticket.private:
             _seal(vault, one)
     table = core_table(Message)
-    ids = session.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True),
-                          [p.row for p in placed]).scalars().all()
+    ids = inserted(session, table, [p.row for p in placed], "dedupe_key")
     attachments: list[dict[str, Any]] = []
-    for one, message_id in zip(placed, ids, strict=True):
-        one.message_id = int(message_id)
+    for one in placed:
+        one.message_id = ids[one.row["dedupe_key"]]
         attachments.extend({**a, "message_id": one.message_id} for a in one.attachments)
     if attachments:
         session.execute(insert(core_table(AttachmentRow)), attachments)
