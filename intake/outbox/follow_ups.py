@@ -108,8 +108,8 @@ def queue_acknowledgements(session: Session, rt: "Runtime", requests: Sequence[A
     wanted = [r for r in requests if r.msg.channel in ("email", "sms", "voice")]
     keys = [_key(r.msg) for r in wanted]
     loop_guard.lock_recipients(session, keys)
-    counts = loop_guard.RateCounts.read(session, keys, (settings.ack_limit_per_hour,
-                                                       settings.ack_limit_per_domain_per_hour), now)
+    limits = (settings.ack_limit_per_hour, settings.ack_limit_per_domain_per_hour)
+    counts = loop_guard.RateCounts.read(session, keys, limits, now)
     answered = loop_guard.answered_before(session, [k for r, k in zip(wanted, keys) if r.msg.channel == "email"], now)
     rows: list[dict[str, Any]] = []
     for request, key in zip(wanted, keys, strict=True):

@@ -199,13 +199,12 @@ def store_messages(rt: Runtime, session: Session, entries: Sequence[Entry], now:
         AckRequest(p.ticket, p.message_id, p.item.msg, p.is_new, p.contact_language, p.sms_opted_out)
         for p in placed], now)
     for (n, item), one, ack in zip(fresh, placed, acks, strict=True):
-        ticket = one.ticket
-        outcomes[n] = Outcome(NEW_TICKET if one.is_new else ADDED, ticket_id=ticket.id, ticket_ref=ticket.ref,
-                              message_id=one.message_id, parse_error=bool(item.msg.parse_error),
-                              private=one.private,
+        ticket, name = one.ticket, NEW_TICKET if one.is_new else ADDED
+        outcomes[n] = Outcome(name, ticket_id=ticket.id, ticket_ref=ticket.ref, message_id=one.message_id,
+                              parse_error=bool(item.msg.parse_error), private=one.private,
                               outbox_ids=[ack.outbox_id] if ack is not None and ack.status == "queued" else [])
         log.info("inbox %s -> ticket %s (%s, %s) thread=%s private=%s", item.inbox_id, ticket.ref,
-                 outcomes[n].outcome, ticket.department, one.why, one.private)  # type: ignore[union-attr]
+                 name, ticket.department, one.why, one.private)
     for n, entry in enumerate(entries):
         if outcomes[n] is None:  # stored earlier in this chunk
             first = outcomes[first_of[entry.prepared.dedupe_key]]

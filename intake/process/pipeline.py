@@ -139,7 +139,8 @@ def process_batch(rt: Runtime, inbox_ids: list[int], prepared: dict[int, Prepare
         try:
             with rt.sessions() as session:
                 owned = claims.own(session, claimed, claimed_at)
-                mailboxes = {r.id: r.mailbox for r in session.execute(select(Inbox.id, Inbox.mailbox).where(Inbox.id.in_(owned)))}
+                mailboxes = {r.id: r.mailbox for r in session.execute(
+                    select(Inbox.id, Inbox.mailbox).where(Inbox.id.in_(owned)))}
                 order = [i for i in inbox_ids if i in owned]
                 now = utcnow()
                 stored = store_messages(rt, session, [Entry(i, mailboxes[i], prepared[i]) for i in order], now)

@@ -44,6 +44,7 @@ from intake.tickets.sealing import seal_texts
 
 __all__ = ["Item", "Placed", "Stored", "TicketDraft", "duplicates", "place"]
 
+
 @dataclass(frozen=True)
 class Stored:
     """A message already stored (the outcome of a duplicate)."""
@@ -52,6 +53,7 @@ class Stored:
     ticket_id: int
     ticket_ref: str | None
     private: bool
+
 
 @dataclass
 class Placed:
@@ -69,6 +71,7 @@ class Placed:
     attachments: list[dict[str, Any]]
     message_id: int = 0
 
+
 def duplicates(session: Session, keys: Iterable[str]) -> dict[str, Stored]:
     keys = sorted(set(keys))
     if not keys:
@@ -78,7 +81,9 @@ def duplicates(session: Session, keys: Iterable[str]) -> dict[str, Stored]:
         .join(Ticket, Ticket.id == Message.ticket_id).where(Message.dedupe_key.in_(keys))).all()
     return {str(r.dedupe_key): Stored(r.id, r.ticket_id, r.ref, bool(r.private)) for r in rows}
 
+
 # -- tickets -----------------------------------------------------------------------------------
+
 
 def _draft(msg: InboundMessage, triage: Triage, contact_id: int, mailbox: str | None,
            due_in: dt.timedelta, now: dt.datetime, why: str) -> TicketDraft:
@@ -143,6 +148,7 @@ def inserted(session: Session, table: Table, rows: list[dict[str, Any]], key: st
 
 # -- messages ----------------------------------------------------------------------------------
 
+
 def _message_row(item: Item, now: dt.datetime) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """`store.add_message`'s values: over-long inbound values cut to their columns (never a
     database error) and the original lengths recorded in `extra["cut"]`."""
@@ -201,6 +207,7 @@ def _insert_messages(session: Session, vault: Vault, placed: list[Placed]) -> No
 
 
 # -- the chunk ---------------------------------------------------------------------------------
+
 
 def place(session: Session, vault: Vault, items: Sequence[Item], now: dt.datetime,
           sms_window: dt.timedelta) -> list[Placed]:

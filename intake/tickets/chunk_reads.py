@@ -30,6 +30,7 @@ class Item:
     triage: Triage
     due_in: dt.timedelta
 
+
 @dataclass
 class TicketDraft:
     """A ticket this chunk opens: the attributes of `Ticket`, written once at the end."""
@@ -58,7 +59,9 @@ class TicketDraft:
 
 TicketLike = Ticket | TicketDraft
 
+
 # -- contacts ----------------------------------------------------------------------------------
+
 
 @dataclass
 class ContactState:
@@ -129,7 +132,9 @@ def see(contact: ContactState, msg: InboundMessage, language: str) -> None:
     if language in ("zh", "en") and contact.language != language:
         contact.language, contact.changed = language, True
 
+
 # -- threading ---------------------------------------------------------------------------------
+
 
 def _header_ids(msg: InboundMessage) -> list[str]:
     return [store.bounded(i, 512) for i in (msg.in_reply_to, *msg.references) if i]
