@@ -21,7 +21,7 @@ from sqlalchemy import or_, select, update
 from intake.channels.smtp import EmailSendError
 from intake.failures import safe_error
 from intake.send.delivery import (
-    Claim, RetryLater, record_failure, record_sent, record_sent_row, send_now, senders, transmit_email,
+    Claim, RetryLater, record_failure, record_sent, record_sent_many, send_now, senders, transmit_email,
 )
 from intake.tickets.store import outbox_bodies
 from intake.tickets.models import Outbox, Ticket, utcnow
@@ -56,8 +56,7 @@ def send_batch(rt: "Runtime", outbox_ids: list[int]) -> dict[int, str]:
         # A sender that delivers the same row twice as once: one transaction for all.
         with rt.sessions() as session:
             now = utcnow()
-            statuses.update({claim.id: record_sent_row(session, claim, provider_id, None, now)
-                             for claim, provider_id in sent})
+            statuses.update(record_sent_many(session, sent, now))
             session.commit()
 
     for outbox_id in outbox_ids:

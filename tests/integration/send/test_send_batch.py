@@ -82,7 +82,7 @@ def test_a_crash_before_the_batch_records_its_file_sends_writes_nothing_twice(
     def crash(*args: object) -> str:
         raise RuntimeError("killed before the record")
 
-    monkeypatch.setattr(send_batch_module, "record_sent_row", crash)
+    monkeypatch.setattr(send_batch_module, "record_sent_many", crash)
     with pytest.raises(RuntimeError):
         send_batch(rt, ids)
     monkeypatch.undo()
