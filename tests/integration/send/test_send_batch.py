@@ -96,3 +96,30 @@ def test_a_crash_before_the_batch_records_its_file_sends_writes_nothing_twice(
     assert [delivery.send_now(rt, i) for i in ids] == ["sent"] * 3
     assert {p.name: p.read_bytes() for p in outbox.glob("*.eml")} == written  # nothing written twice
     rt.dispose()
+
+
+@pytest.mark.timeout(120)
+def test_a_batch_over_smtp_records_each_send_as_it_goes(db_url: str, tmp_path: Path, smtp_server) -> None:  # type: ignore[no-untyped-def]
+    """SMTP cannot take a row twice as once: each send is recorded the moment it leaves,
+    and what reaches the server is the row's mail (directly built, read back here)."""
+    import email
+    import email.policy
+
+    rt = make_runtime(db_url, tmp_path / "var", email_backend="smtp", smtp_host=smtp_server.host,
+                      smtp_port=smtp_server.port, smtp_security="none", smtp_timeout=10.0)
+    raws = [mail(subject=f"提现没到账 {i}", sender=f"用户 {i} <u{i}@example.com>", message_id=f"<s{i}@x>")
+            for i in range(3)]
+    outcomes = process_captured(rt, capture(rt, raws), workers=1, send=False)
+    ids = [i for o in outcomes.values() if o for i in o.outbox_ids]
+    assert set(send_batch(rt, ids).values()) == {"sent"}
+    received = smtp_server.wait_for(3)
+    with rt.sessions() as session:
+        rows = {r.header_message_id: r for r in session.scalars(select(Outbox).where(Outbox.id.in_(ids)))}
+        for message in received:
+            parsed = email.message_from_bytes(message.raw, policy=email.policy.default)
+            row = rows[str(parsed["Message-ID"]).strip("<>")]
+            assert str(parsed["Subject"]) == row.subject and message.rcpt_tos == (row.to_address,)
+            assert parsed["In-Reply-To"] is not None and not parsed.defects
+            assert row.status == "sent" and row.provider_id and row.sent_at is not None
+    assert set(send_batch(rt, ids).values()) == {"sent"} and len(smtp_server.received()) == 3
+    rt.dispose()
