@@ -1,10 +1,19 @@
-"""How many mails per second `intake poll --once` turns into tickets.
+"""How many mails per second `intake poll --once` turns into tickets, against a floor.
 
 Fills a private Dovecot INBOX (loopback, started here) with N generated zh/en support mails
-(utf-8, gbk, gb2312, big5 incl. raw 8-bit, html, attachments, replies) and runs
-`intake poll --once` against it on SQLite and on PostgreSQL (a fresh schema in database
-`test` on 127.0.0.1:5432), follow-ups written by the file backend.
+(utf-8, gbk, gb2312, big5 incl. raw 8-bit, html, attachments, replies) and, on that same
+mailbox in the same run:
 
+1. the floor: a bare loop that fetches every mail with imapclient (chunks of
+   INTAKE_IMAP_BATCH_SIZE), parses it with mail-parser, makes one SQLite insert per mail
+   (one commit per chunk) and flags the chunk `\Seen`; then the flags are cleared;
+2. `intake poll --once` on SQLite or PostgreSQL (a fresh schema in database `test` on
+   127.0.0.1:5432): capture, process, acknowledgements sent by the file backend;
+
+and prints intake's rate as a ratio of the floor's. The machine's load moves both alike,
+so the ratio is the figure to compare between runs.
+
+    .venv/bin/pip install -e '.[bench]'
     .venv/bin/python benchmarks/poll_throughput.py [--count 1000] [--db sqlite,postgresql]
 """
 
@@ -14,11 +23,13 @@ import argparse
 import json
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -43,9 +54,46 @@ def drop_schema(schema: str) -> None:
         conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
+def floor(box: Any, count: int, work: Path, batch: int = 100) -> float:
+    """Seconds the bare loop takes over the mailbox (which it leaves unflagged again)."""
+    import sqlite3
+
+    import mailparser  # type: ignore[import-untyped]
+    from imapclient import IMAPClient
+
+    started = time.perf_counter()
+    client = IMAPClient(box.host, port=box.port, ssl=False, timeout=30)
+    client.login(box.user, box.password)
+    client.select_folder("INBOX")
+    uids = client.search(["ALL"])
+    db = sqlite3.connect(work / "floor.db")
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("CREATE TABLE mails (id INTEGER PRIMARY KEY, uid INTEGER UNIQUE, message_id TEXT, "
+               "sender TEXT, subject TEXT, body TEXT, raw BLOB)")
+    for start in range(0, len(uids), batch):
+        chunk = uids[start:start + batch]
+        for uid, data in client.fetch(chunk, ["BODY.PEEK[]"]).items():
+            raw = data[b"BODY[]"]
+            mail = mailparser.parse_from_bytes(raw)
+            db.execute("INSERT INTO mails (uid, message_id, sender, subject, body, raw) VALUES (?, ?, ?, ?, ?, ?)",
+                       (uid, mail.message_id, str(mail.from_), mail.subject, mail.body, raw))
+        db.commit()
+        client.add_flags(chunk, [b"\\Seen"])
+    seconds = time.perf_counter() - started
+    if len(uids) != count:
+        raise SystemExit(f"floor saw {len(uids)} mails, expected {count}")
+    client.remove_flags(uids, [b"\\Seen"])
+    client.logout()
+    db.close()
+    return seconds
+
+
 def run_once(server: Dovecot, count: int, db: str, seed: int) -> dict[str, object]:
     box = server.new_box()
     box.load(count, seed=seed)
+    floor_work = Path(tempfile.mkdtemp(prefix="intake-floor-"))
+    floor_seconds = floor(box, count, floor_work)
+    shutil.rmtree(floor_work, ignore_errors=True)
     work = Path(tempfile.mkdtemp(prefix="intake-bench-"))
     schema = None
     if db == "sqlite":
@@ -73,6 +121,10 @@ def run_once(server: Dovecot, count: int, db: str, seed: int) -> dict[str, objec
             "outcomes": summary["outcomes"], "command_seconds": round(wall, 2),
             "mails_per_second_command": round(count / wall, 1),
             "poll_seconds": summary["seconds"], "mails_per_second_poll": round(count / summary["seconds"], 1),
+            "floor_seconds": round(floor_seconds, 2), "floor_mails_per_second": round(count / floor_seconds, 1),
+            # intake's command (start-up included) against the floor on the same mailbox
+            "ratio_to_floor": round(floor_seconds / wall, 3),
+            "ratio_to_floor_poll": round(floor_seconds / summary["seconds"], 3),
             # CPU of intake itself (all its processes), per mail: what the 2 cores must pay
             "intake_cpu_ms_per_mail": round(cpu / count * 1000, 2)}
 

@@ -12,6 +12,7 @@ its exactly-once promise.
 
 from __future__ import annotations
 
+import datetime as dt
 import email.policy
 import os
 import re
@@ -27,6 +28,7 @@ from email.utils import format_datetime
 from pathlib import Path
 from typing import Protocol
 
+from intake.channels.wire import Wire, mailbox, render
 from intake.settings import Settings
 
 # Control characters (CR, LF and friends) never reach a header: a subject or display
@@ -121,8 +123,6 @@ def _angle(message_id: str) -> str:
 def build_message(mail: OutgoingEmail, date: object | None = None) -> EmailMessage:
     """A multipart/alternative UTF-8 message; EmailMessage with the SMTP policy encodes
     non-ASCII headers per RFC 2047 and refuses CR/LF in header values."""
-    import datetime as dt
-
     message = EmailMessage(policy=SMTP_POLICY)
     message["From"] = _address(mail.from_name, mail.from_address)
     message["To"] = _address(mail.to_name, mail.to_address)
@@ -157,8 +157,31 @@ def serialize(message: EmailMessage) -> bytes:
     return message.as_bytes(policy=policy)
 
 
+def to_wire(mail: OutgoingEmail, date: dt.datetime | None = None) -> Wire:
+    """A follow-up ready for a sender. Built directly (`wire.render`, the same message as
+    `build_message` at a fraction of its cost) unless an address needs SMTPUTF8, which
+    the EmailMessage path handles."""
+    for address in (mail.from_address, mail.to_address):
+        if not valid_address(address):
+            raise EmailSendError("bad_address", "address is not a plain addr-spec", permanent=True)
+    when = date if isinstance(date, dt.datetime) else dt.datetime.now(dt.timezone.utc)
+    if not (mail.from_address.isascii() and mail.to_address.isascii()):
+        return Wire(mail.from_address, mail.to_address, serialize(build_message(mail, when)))
+    references = [r for r in mail.references if r]
+    kept = references if len(references) <= 10 else [references[0], *references[-9:]]
+    data = render(
+        from_line=mailbox(clean_header(mail.from_name, 200), mail.from_address),
+        to_line=mailbox(clean_header(mail.to_name, 200), mail.to_address),
+        subject=clean_header(mail.subject, 900), date=when, message_id=_angle(mail.message_id),
+        in_reply_to=_angle(mail.in_reply_to) if mail.in_reply_to else None,
+        references=[_angle(r) for r in kept], auto_submitted=mail.auto_submitted,
+        extra_headers=[(clean_header(n, 70), clean_header(v, 500)) for n, v in mail.extra_headers],
+        text=mail.text, html=mail.html)
+    return Wire(mail.from_address, mail.to_address, data)
+
+
 class EmailSender(Protocol):
-    def send(self, message: EmailMessage, outbox_id: int) -> str:
+    def send(self, message: Wire, outbox_id: int) -> str:
         """Deliver; return the provider's id for the message (or our Message-ID)."""
 
 
@@ -195,10 +218,8 @@ class SmtpEmailSender:
             raise
         return smtp
 
-    def send(self, message: EmailMessage, outbox_id: int) -> str:
-        envelope_from = message["From"].addresses[0].addr_spec
-        rcpt = message["To"].addresses[0].addr_spec
-        data = serialize(message)
+    def send(self, message: Wire, outbox_id: int) -> str:
+        envelope_from, rcpt, data = message.envelope_from, message.rcpt, message.data
         try:
             smtp = self._connect()
         except smtplib.SMTPAuthenticationError as exc:
@@ -303,20 +324,24 @@ def atomic_write_once(directory: Path, name: str, data: bytes) -> bool:
 class FileEmailSender:
     """One complete .eml per follow-up in the outbox folder, named by outbox id."""
 
+    # The same follow-up written twice is one file (atomic_write_once): a crash between
+    # the write and its record resends nothing, so a batch may record its sends together.
+    idempotent = True
+
     def __init__(self, directory: Path) -> None:
         self.directory = directory
 
-    def send(self, message: EmailMessage, outbox_id: int) -> str:
-        atomic_write_once(self.directory, f"outbox-{outbox_id}.eml", serialize(message))
+    def send(self, message: Wire, outbox_id: int) -> str:
+        atomic_write_once(self.directory, f"outbox-{outbox_id}.eml", message.data)
         return f"file:outbox-{outbox_id}.eml"
 
 
 class ConsoleEmailSender:
     """The message on stderr (stdout carries the CLI's JSON lines)."""
 
-    def send(self, message: EmailMessage, outbox_id: int) -> str:
+    def send(self, message: Wire, outbox_id: int) -> str:
         sys.stderr.write(f"--- outbox {outbox_id} (email) ---\n")
-        sys.stderr.write(serialize(message).decode("utf-8", "replace"))
+        sys.stderr.write(message.data.decode("utf-8", "replace"))
         sys.stderr.write("\n--- end ---\n")
         sys.stderr.flush()
         return f"console:{outbox_id}"

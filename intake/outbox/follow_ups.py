@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
@@ -20,8 +21,12 @@ from sqlalchemy.orm import Session
 
 from intake.messages import InboundMessage
 from intake.outbox import loop_guard
-from intake.outbox.compose import TemplateError, choose_language, composer_for, response_time
-from intake.tickets import status_links, store
+from intake.outbox.compose import choose_language, composer_for, response_time
+from intake.tickets import status_links
+from intake.outbox.rows import (
+    TicketFields, email_message_id, email_values, from_address, insert_rows, our_addresses, our_domains,
+    seal, sms_values,
+)
 from intake.tickets.models import Message, Outbox, Ticket, utcnow
 
 if TYPE_CHECKING:
@@ -29,147 +34,36 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("intake.outbox.follow_ups")
 
-__all__ = ["handle_bounce", "queue_acknowledgement"]
-
-
-# -- addresses --------------------------------------------------------------------------------
-
-def from_address(rt: "Runtime", ticket: Ticket, inbound_recipient: str = "") -> str:
-    """The address a follow-up comes from: the mailbox the mail came to.
-
-    ticket.mailbox's user, else the address the mail was sent to *if it is one of ours*
-    (a mail that reached us by Bcc or forwarding names someone else in To:, and we must
-    not send as them), else INTAKE_FROM_ADDRESS, else support@INTAKE_MAIL_DOMAIN.
-    """
-    settings = rt.settings
-    if ticket.mailbox:
-        try:
-            from intake.mailboxes import get_mailbox
-
-            user = get_mailbox(settings, ticket.mailbox).user
-        except Exception:  # noqa: BLE001 - mailbox renamed / removed since: fall through
-            user = ""
-        if "@" in user:
-            return user.strip()
-    recipient = (inbound_recipient or "").strip().lower()
-    if recipient and "@" in recipient:
-        if recipient in our_addresses(rt) or recipient.rpartition("@")[2] in our_domains(rt):
-            return recipient
-    if settings.from_address:
-        return settings.from_address.strip()
-    return f"support@{settings.mail_domain}"
-
-
-def our_addresses(rt: "Runtime") -> frozenset[str]:
-    """Cached per runtime: settings and the mailbox file are read once (STYLE 12)."""
-    return rt.cached("replies.our_addresses", lambda: loop_guard.our_addresses(rt.settings))  # type: ignore[no-any-return]
-
-
-def our_domains(rt: "Runtime") -> frozenset[str]:
-    return rt.cached("replies.our_domains", lambda: loop_guard.our_domains(rt.settings))  # type: ignore[no-any-return]
-
-
-def email_message_id(outbox_id: int, ref: str, mail_domain: str) -> str:
-    """A Message-ID with a random part, fixed per row (stored on it, so a resend after a
-    crash carries the same id). The random part is what makes it proof: a reply naming it
-    in In-Reply-To may join the ticket, and a bounce naming it may fail the row; a
-    predictable id (outbox-N.ref@domain) let anyone forge both."""
-    return f"outbox-{outbox_id}.{secrets.token_hex(8)}.{ref}@{mail_domain}"
+__all__ = [
+    "AckRequest", "Queued", "from_address", "handle_bounce", "our_addresses", "our_domains", "queue_acknowledgement",
+    "queue_acknowledgements", "queue_email", "queue_sms",
+]
 
 
 # -- writing rows -------------------------------------------------------------------------------
 
-def _row(session: Session, rt: "Runtime", ticket: Ticket, *, kind: str, channel: str, to: str,
-         dedupe_key: str, message_id: int | None, suppressed: str | None, now: dt.datetime) -> Outbox:
-    row = Outbox(
-        ticket_id=ticket.id, message_id=message_id, dedupe_key=dedupe_key[:128], kind=kind,
-        channel=channel, to_address=to[:320], status="suppressed" if suppressed else "queued",
-        suppressed_reason=suppressed and suppressed[:128], attempts=0, headers={}, created_at=now, updated_at=now,
-        deadline=now + dt.timedelta(seconds=rt.settings.send_deadline_seconds),
-    )
+def _add(session: Session, rt: "Runtime", ticket: Ticket, values: dict[str, Any]) -> Outbox:
+    row = Outbox(**values)
     session.add(row)
-    return row
-
-
-def _failed_compose(row: Outbox, exc: Exception) -> None:
-    # A broken template must not cost the sender their ticket: the row is failed, visibly.
-    row.status = "failed"
-    row.suppressed_reason = None
-    row.error_code = "template"
-    row.last_error = str(exc)[:500] if isinstance(exc, TemplateError) else type(exc).__name__
-    log.error("outbox %s (%s): cannot compose: %s", row.id, row.kind, row.last_error)
-
-
-def queue_email(session: Session, rt: "Runtime", ticket: Ticket, *, kind: str, lang: str,
-                context: dict[str, Any], their_subject: str, to: str, to_name: str,
-                dedupe_key: str, in_reply_to: str | None, references: tuple[str, ...] | list[str],
-                inbound_recipient: str = "", message_id: int | None = None,
-                suppressed: str | None = None, auto_submitted: bool = True,
-                sender: str | None = None, now: dt.datetime | None = None) -> Outbox:
-    from intake.channels.smtp import clean_header, valid_address
-
-    now = now or utcnow()
-    to = (to or "").strip().lower()
-    if suppressed is None and not valid_address(to):
-        suppressed = loop_guard.BAD_ADDRESS
-    row = _row(session, rt, ticket, kind=kind, channel="email", to=to, dedupe_key=dedupe_key,
-               message_id=message_id, suppressed=suppressed, now=now)
-    row.from_address = (sender or from_address(rt, ticket, inbound_recipient))[:320]
     session.flush()  # the id names the Message-ID
-    row.header_message_id = email_message_id(row.id, ticket.ref, rt.settings.mail_domain)
-    refs = [r for r in references if r]
-    if in_reply_to and in_reply_to not in refs:
-        refs.append(in_reply_to)
-    row.headers = {
-        "to_name": clean_header(to_name, 200), "in_reply_to": in_reply_to or None,
-        "references": refs[-20:], "inbound_recipient": (inbound_recipient or "")[:320],
-        "auto_submitted": auto_submitted, "lang": lang, "rcpt": loop_guard.mailbox_key(to),
-    }
-    try:
-        composed = composer_for(rt).email(kind, lang, context, their_subject)
-    except Exception as exc:  # noqa: BLE001 - see _failed_compose
-        _failed_compose(row, exc)
-        return row
-    row.subject, row.body_text, row.body_html = composed.subject, composed.text, composed.html
-    if ticket.private:
-        store.seal_outbox(rt.vault, row)
+    if row.channel == "email":
+        row.header_message_id = email_message_id(row.id, ticket.ref, rt.settings.mail_domain)
     return row
 
 
-def queue_sms(session: Session, rt: "Runtime", ticket: Ticket, *, kind: str, lang: str,
-              context: dict[str, Any], to: str, dedupe_key: str, strict: bool,
-              opted_out: bool, message_id: int | None = None, suppressed: str | None = None,
-              now: dt.datetime | None = None) -> Outbox:
-    """strict: the number is a caller's (voice), not a texter's; see sms_capability."""
-    from intake.channels.sms import sms_capability
-
-    now = now or utcnow()
-    to = (to or "").strip()
-    if suppressed is None and opted_out:
-        suppressed = loop_guard.OPTED_OUT
-    if suppressed is None:
-        suppressed = sms_capability(to, strict=strict)
-    row = _row(session, rt, ticket, kind=kind, channel="sms", to=to, dedupe_key=dedupe_key,
-               message_id=message_id, suppressed=suppressed, now=now)
-    row.from_address = (rt.settings.twilio_from_number or rt.settings.twilio_messaging_service_sid)[:320]
-    session.flush()
-    row.headers = {"lang": lang, "rcpt": to}
-    try:
-        composed = composer_for(rt).sms(kind, lang, context)
-    except Exception as exc:  # noqa: BLE001 - see _failed_compose
-        _failed_compose(row, exc)
-        return row
-    row.body_text = composed.text
-    row.headers = {"lang": lang, "rcpt": to, "segments": composed.segments, "truncated": composed.truncated}
-    if composed.truncated:
-        log.warning("outbox %s (%s, ticket %s): SMS shortened to fit two segments",
-                    row.id, kind, ticket.ref)
-    if ticket.private:
-        store.seal_outbox(rt.vault, row)
-    return row
+def queue_email(session: Session, rt: "Runtime", ticket: Ticket, *, now: dt.datetime | None = None,
+                **fields: Any) -> Outbox:
+    """One e-mail follow-up (`rows.email_values`), added to the session and flushed."""
+    return _add(session, rt, ticket, email_values(rt, ticket, now=now or utcnow(), **fields))
 
 
-def base_context(rt: "Runtime", ticket: Ticket, lang: str, now: dt.datetime) -> dict[str, Any]:
+def queue_sms(session: Session, rt: "Runtime", ticket: Ticket, *, now: dt.datetime | None = None,
+              **fields: Any) -> Outbox:
+    """One SMS follow-up (`rows.sms_values`), added to the session and flushed."""
+    return _add(session, rt, ticket, sms_values(rt, ticket, now=now or utcnow(), **fields))
+
+
+def base_context(rt: "Runtime", ticket: TicketFields, lang: str, now: dt.datetime) -> dict[str, Any]:
     composer = composer_for(rt)
     return {
         "ref": ticket.ref, "private": bool(ticket.private),
@@ -179,60 +73,108 @@ def base_context(rt: "Runtime", ticket: Ticket, lang: str, now: dt.datetime) -> 
     }
 
 
-def follow_up_channel(ticket: Ticket) -> str:
+def follow_up_channel(ticket: TicketFields) -> str:
     return "email" if ticket.channel == "email" else "sms"
 
 
 # -- the acknowledgement ------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class AckRequest:
+    """An inbound message just stored, to acknowledge: its ticket, and its contact's
+    language and SMS opt-out as they were when it arrived."""
+
+    ticket: TicketFields
+    message_id: int
+    msg: InboundMessage
+    is_new: bool
+    contact_language: str
+    sms_opted_out: bool
+
+
+@dataclass(frozen=True)
+class Queued:
+    outbox_id: int
+    status: str
+
+
+def queue_acknowledgements(session: Session, rt: "Runtime", requests: Sequence[AckRequest],
+                           now: dt.datetime) -> list[Queued | None]:
+    """Write the acknowledgements of a chunk of inbound messages (none acknowledged yet):
+    each `queued`, or `suppressed` with the loop guard's reason; None for a channel we
+    cannot answer on. The recipients' locks, hourly counts and "answered before" are read
+    once for the chunk and counted on in memory, in order. Never commits."""
+    settings = rt.settings
+    ours = our_addresses(rt)
+    wanted = [r for r in requests if r.msg.channel in ("email", "sms", "voice")]
+    keys = [_key(r.msg) for r in wanted]
+    loop_guard.lock_recipients(session, keys)
+    limits = (settings.ack_limit_per_hour, settings.ack_limit_per_domain_per_hour)
+    counts = loop_guard.RateCounts.read(session, keys, limits, now)
+    answered = loop_guard.answered_before(session, [k for r, k in zip(wanted, keys) if r.msg.channel == "email"], now)
+    rows: list[dict[str, Any]] = []
+    for request, key in zip(wanted, keys, strict=True):
+        reason = loop_guard.message_reason(request.msg, request.is_new, ours)
+        if reason is None and key:
+            reason = counts.reason(key)
+        # The signed status link (none without INTAKE_PUBLIC_URL); minted only for a row to send.
+        status_url = status_links.url_for_new(session, rt, request.ticket, now) if reason is None else None
+        values = _ack_values(rt, request, reason, key in answered, now, status_url)
+        if values["status"] == "queued" and key:
+            counts.add(key)
+        rows.append(values)
+    for values, request in zip(rows, wanted, strict=True):
+        if request.ticket.private:  # made private by a later message of the chunk
+            seal(rt, values)
+    ids = insert_rows(session, rt, rows, [r.ticket.ref for r in wanted])
+    queued = {id(r): Queued(i, v["status"]) for r, i, v in zip(wanted, ids, rows, strict=True)}
+    for request, values, row_id in zip(wanted, rows, ids, strict=True):
+        if values["status"] == "suppressed":
+            log.info("outbox %s: ack for ticket %s suppressed (%s)", row_id, request.ticket.ref,
+                     (values["suppressed_reason"] or "").split(":", 1)[0])
+        else:
+            log.info("outbox %s: ack for ticket %s %s (%s, %s)", row_id, request.ticket.ref, values["status"],
+                     values["channel"], values["headers"].get("lang"))
+    return [queued.get(id(r)) for r in requests]
+
+
+def _key(msg: InboundMessage) -> str:
+    to = (msg.sender or "").strip()
+    return loop_guard.mailbox_key(to) if msg.channel == "email" else to
+
+
+def _ack_values(rt: "Runtime", request: AckRequest, reason: str | None, answered: bool,
+                now: dt.datetime, status_url: str | None) -> dict[str, Any]:
+    msg, ticket = request.msg, request.ticket
+    lang = choose_language(ticket.language, request.contact_language, msg.new_text or msg.text)
+    context = base_context(rt, ticket, lang, now)
+    if status_url:
+        context["status_url"] = status_url
+    to = (msg.sender or "").strip()
+    dedupe_key = f"ack:{request.message_id}"
+    if msg.channel == "email":
+        return email_values(
+            rt, ticket, kind="ack", lang=lang, context=context, their_subject=msg.subject if answered else "",
+            to=to, to_name=msg.sender_name, dedupe_key=dedupe_key, in_reply_to=msg.message_id,
+            references=list(msg.references), inbound_recipient=msg.recipient, message_id=request.message_id,
+            suppressed=reason, now=now)
+    return sms_values(rt, ticket, kind="ack", lang=lang, context=context, to=to, dedupe_key=dedupe_key,
+                      strict=msg.channel == "voice", opted_out=request.sms_opted_out,
+                      message_id=request.message_id, suppressed=reason, now=now)
+
+
 def queue_acknowledgement(session: Session, rt: "Runtime", ticket: Ticket, message: Message,
                           msg: InboundMessage, is_new: bool) -> Outbox | None:
-    """Write the acknowledgement of an inbound message: `queued`, or `suppressed` with
-    the loop guard's reason. Returns None only for a channel we cannot answer on. Never
-    commits."""
-    settings = rt.settings
-    now = utcnow()
-    if msg.channel not in ("email", "sms", "voice"):
-        return None
+    """The acknowledgement of one stored message (a chunk of one); the existing row when
+    the message was acknowledged before (reprocess). Never commits."""
     existing = session.scalar(select(Outbox).where(Outbox.dedupe_key == f"ack:{message.id}"))
-    if existing is not None:  # the same message processed again (reprocess)
+    if existing is not None:
         return existing
-    ours = our_addresses(rt)
-    reason = loop_guard.message_reason(msg, is_new, ours)
     contact = ticket.contact
-    text = msg.new_text or msg.text
-    lang = choose_language(ticket.language, contact.language if contact else "unknown", text)
-    to = (msg.sender or "").strip()
-    to_key = loop_guard.mailbox_key(to) if msg.channel == "email" else to
-    if reason is None and to_key:
-        loop_guard.lock_recipient(session, to_key)
-        limits = (settings.ack_limit_per_hour, settings.ack_limit_per_domain_per_hour)
-        reason = loop_guard.rate_limit_reason(session, to_key, limits, now)
-    context = base_context(rt, ticket, lang, now)
-    # The signed status link (none without INTAKE_PUBLIC_URL); minted only for a row to send.
-    if reason is None:
-        context["status_url"] = status_links.url_for_new(session, rt, ticket, now)
-    dedupe_key = f"ack:{message.id}"
-    if msg.channel == "email":
-        row = queue_email(
-            session, rt, ticket, kind="ack", lang=lang, context=context,
-            their_subject=msg.subject if loop_guard.answered_before(session, to_key) else "",
-            to=to, to_name=msg.sender_name, dedupe_key=dedupe_key,
-            in_reply_to=msg.message_id, references=list(msg.references),
-            inbound_recipient=msg.recipient, message_id=message.id, suppressed=reason, now=now)
-    else:
-        row = queue_sms(
-            session, rt, ticket, kind="ack", lang=lang, context=context, to=to,
-            dedupe_key=dedupe_key, strict=msg.channel == "voice",
-            opted_out=bool(contact and contact.sms_opted_out), message_id=message.id,
-            suppressed=reason, now=now)
-    if row.status == "suppressed":
-        log.info("outbox %s: ack for ticket %s suppressed (%s)", row.id, ticket.ref,
-                 (row.suppressed_reason or "").split(":", 1)[0])
-    else:
-        log.info("outbox %s: ack for ticket %s %s (%s, %s)", row.id, ticket.ref, row.status,
-                 row.channel, lang)
-    return row
+    request = AckRequest(ticket, message.id, msg, is_new, contact.language if contact else "unknown",
+                         bool(contact and contact.sms_opted_out))
+    queued = queue_acknowledgements(session, rt, [request], utcnow())[0]
+    return session.get(Outbox, queued.outbox_id) if queued is not None else None
 
 
 # -- bounces ------------------------------------------------------------------------------------

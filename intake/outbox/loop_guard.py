@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
@@ -75,14 +77,18 @@ def message_reason(msg: InboundMessage, is_new: bool, ours: frozenset[str]) -> s
     return None
 
 
-def lock_recipient(session: Session, address: str) -> None:
-    """Serialise the rate-limit check per recipient on PostgreSQL (a transaction-scoped
-    advisory lock), so two workers cannot both see "2 of 3" and send the 4th. SQLite
-    serialises writers already."""
+def lock_recipients(session: Session, keys: Iterable[str]) -> None:
+    """Serialise the rate-limit check per recipient on PostgreSQL (transaction-scoped
+    advisory locks), so two workers cannot both see "2 of 3" and send the 4th. A chunk
+    takes all its recipients' locks in one statement, in key order, so two chunks never
+    wait for each other in a circle. SQLite serialises writers already."""
     if session.get_bind().dialect.name != "postgresql":
         return
-    key = int.from_bytes(hashlib.sha256(b"intake-ack:" + address.encode()).digest()[:8], "big", signed=True)
-    session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+    numbers = sorted({int.from_bytes(hashlib.sha256(b"intake-ack:" + key.encode()).digest()[:8], "big",
+                                     signed=True) for key in keys if key})
+    if numbers:
+        session.execute(text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) AS k "
+                             "ORDER BY k"), {"keys": numbers})
 
 
 # Providers that ignore dots in the local part (a.b.c@gmail.com is abc@gmail.com).
@@ -103,30 +109,69 @@ def mailbox_key(address: str) -> str:
     return f"{local}@{domain}"
 
 
-def rate_limit_reason(session: Session, key: str, limits: tuple[int, int], now: dt.datetime) -> str | None:
-    """Has this mailbox (`mailbox_key`) had `limits[0]` acknowledgements within the last
-    hour, or its e-mail domain `limits[1]`? Acknowledgements record their recipient's key
-    (`Outbox.headers["rcpt"]`), so plus-tags and dotted variants count together."""
-    recent = (Outbox.kind == "ack", Outbox.status.in_(_LIVE), Outbox.created_at >= now - dt.timedelta(hours=1))
-    per_mailbox, per_domain = limits
-    count = session.scalar(select(func.count()).select_from(Outbox).where(
-        *recent, Outbox.headers["rcpt"].as_string() == key)) or 0
-    if count >= per_mailbox:
-        return RATE_LIMITED
-    domain = key.rpartition("@")[2] if "@" in key else ""
-    if domain:
-        count = session.scalar(select(func.count()).select_from(Outbox).where(
-            *recent, Outbox.headers["rcpt"].as_string().like(f"%@{domain}"))) or 0
-        if count >= per_domain:
+def domain_of(key: str) -> str | None:
+    """The e-mail domain of a mailbox key (None for a phone number)."""
+    return key.rpartition("@")[2][:255] if "@" in key else None
+
+
+# How far back `answered_before` looks: a person of ours answering this mailbox that long
+# ago no longer vouches for echoing their subject (and the lookup stays bounded in time).
+ANSWERED_LOOK_BACK = dt.timedelta(days=180)
+
+
+@dataclass
+class RateCounts:
+    """The live acknowledgements of the last hour per mailbox key and per domain, read once
+    for a chunk and counted up as the chunk queues more (`add`)."""
+
+    limits: tuple[int, int]
+    per_key: dict[str, int] = field(default_factory=dict)
+    per_domain: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def read(cls, session: Session, keys: Iterable[str], limits: tuple[int, int],
+             now: dt.datetime) -> "RateCounts":
+        keys = sorted({k for k in keys if k})
+        domains = sorted({d for d in map(domain_of, keys) if d})
+        recent = (Outbox.kind == "ack", Outbox.status.in_(_LIVE), Outbox.created_at >= now - dt.timedelta(hours=1))
+        counts = cls(limits)
+        if keys:
+            counts.per_key = {str(k): int(n) for k, n in session.execute(
+                select(Outbox.rcpt, func.count()).where(Outbox.rcpt.in_(keys), *recent).group_by(Outbox.rcpt))}
+        if domains:
+            counts.per_domain = {str(d): int(n) for d, n in session.execute(
+                select(Outbox.rcpt_domain, func.count()).where(Outbox.rcpt_domain.in_(domains), *recent)
+                .group_by(Outbox.rcpt_domain))}
+        return counts
+
+    def reason(self, key: str) -> str | None:
+        """Has this mailbox had `limits[0]` acknowledgements within the last hour, or its
+        e-mail domain `limits[1]`? Plus-tags and dotted variants count together."""
+        per_mailbox, per_domain = self.limits
+        if self.per_key.get(key, 0) >= per_mailbox:
+            return RATE_LIMITED
+        domain = domain_of(key)
+        if domain and self.per_domain.get(domain, 0) >= per_domain:
             return RATE_LIMITED_DOMAIN
-    return None
+        return None
+
+    def add(self, key: str) -> None:
+        """One more live acknowledgement to `key`, queued in this transaction."""
+        self.per_key[key] = self.per_key.get(key, 0) + 1
+        domain = domain_of(key)
+        if domain:
+            self.per_domain[domain] = self.per_domain.get(domain, 0) + 1
 
 
-def answered_before(session: Session, key: str) -> bool:
-    """Has a person of ours answered this mailbox before (an agent's reply or a status
-    notice reached it)? Until then an acknowledgement carries the reference and a neutral
-    title, never their subject: the subject could be an attacker's text, and we would be
-    the ones mailing it to a victim (an automatic acknowledgement proves nothing)."""
-    return session.scalar(select(Outbox.id).where(
-        Outbox.headers["rcpt"].as_string() == key, Outbox.kind.in_(("reply", "status")),
-        Outbox.status.in_(("sent", "delivered"))).limit(1)) is not None
+def answered_before(session: Session, keys: Iterable[str], now: dt.datetime) -> set[str]:
+    """The mailboxes among `keys` a person of ours has answered (an agent's reply or a
+    status notice reached them) within ANSWERED_LOOK_BACK. Until then an acknowledgement
+    carries the reference and a neutral title, never their subject: the subject could be
+    an attacker's text, and we would be the ones mailing it to a victim (an automatic
+    acknowledgement proves nothing)."""
+    keys = sorted({k for k in keys if k})
+    if not keys:
+        return set()
+    return {str(k) for k in session.scalars(select(Outbox.rcpt).distinct().where(
+        Outbox.rcpt.in_(keys), Outbox.kind.in_(("reply", "status")), Outbox.status.in_(("sent", "delivered")),
+        Outbox.created_at >= now - ANSWERED_LOOK_BACK))}

@@ -3,6 +3,9 @@ the channel handlers share (STYLE 4):
 
     dedupe -> bounce? -> contact -> thread -> create or join ticket -> message -> follow-ups
 
+for a chunk of messages at once (`store_messages`; one message is a chunk of one,
+`message_flow`).
+
 Each step passes a value on or ends the flow with a named `Outcome` (raised as `Ended`).
 Everything runs in the caller's transaction; the caller commits and then enqueues the
 outbox ids collected in `Context.outbox_ids` (STYLE 10).
@@ -12,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -23,9 +26,9 @@ from intake.capture.twilio import decode_params
 from intake.failures import UserError
 from intake.messages import InboundMessage, Triage
 from intake.normalize.email import MailLimits, ParseFailure, parse_email
-from intake.outbox.follow_ups import handle_bounce, queue_acknowledgement
+from intake.outbox.follow_ups import AckRequest, handle_bounce, queue_acknowledgements
 from intake.runtime import Runtime
-from intake.tickets import store
+from intake.tickets import chunk, store
 from intake.tickets.models import Inbox, Message, Ticket
 from intake.settings import Settings
 from intake.triage import Rules, triage_message
@@ -158,56 +161,75 @@ def find_duplicate(session: Session, key: str) -> Outcome | None:
                    message_id=existing.id, private=bool(ticket and ticket.private))
 
 
-def step_dedupe(ctx: Context, key: str) -> None:
-    duplicate = find_duplicate(ctx.session, key)
-    if duplicate is not None:
-        raise Ended(duplicate)
+@dataclass(frozen=True)
+class Entry:
+    """One capture of a chunk, prepared: what `store_messages` stores."""
+
+    inbox_id: int | None
+    mailbox: str | None
+    prepared: Prepared
+
+
+def store_messages(rt: Runtime, session: Session, entries: Sequence[Entry], now: dt.datetime) -> list[Outcome]:
+    """The message flow for a chunk of prepared messages, in the caller's transaction:
+
+        dedupe -> bounce? -> contact, thread, ticket, message (tickets/chunk.py) -> follow-ups
+
+    A message already stored, or stored earlier in the chunk, ends as DUPLICATE; every other
+    one opens or joins a ticket and gets its acknowledgement row. One outcome per entry."""
+    stored = chunk.duplicates(session, [e.prepared.dedupe_key for e in entries])
+    outcomes: list[Outcome | None] = [None] * len(entries)
+    first_of: dict[str, int] = {}
+    fresh: list[tuple[int, chunk.Item]] = []
+    for n, entry in enumerate(entries):
+        msg, key, triage = entry.prepared.msg, entry.prepared.dedupe_key, entry.prepared.triage
+        if key in stored:
+            found = stored[key]
+            outcomes[n] = Outcome(DUPLICATE, ticket_id=found.ticket_id, ticket_ref=found.ticket_ref,
+                                  message_id=found.message_id, private=found.private)
+        elif key not in first_of:
+            first_of[key] = n
+            if msg.loop.is_bounce:
+                step_bounce(rt, session, msg)
+            due_in = rt.rules.response_target(triage.category, triage.priority)
+            fresh.append((n, chunk.Item(entry.inbox_id, entry.mailbox, msg, key, triage, due_in)))
+    window = dt.timedelta(hours=rt.settings.sms_thread_window_hours)
+    placed = chunk.place(session, rt.vault, [item for _, item in fresh], now, window)
+    acks = queue_acknowledgements(session, rt, [
+        AckRequest(p.ticket, p.message_id, p.item.msg, p.is_new, p.contact_language, p.sms_opted_out)
+        for p in placed], now)
+    for (n, item), one, ack in zip(fresh, placed, acks, strict=True):
+        ticket, name = one.ticket, NEW_TICKET if one.is_new else ADDED
+        outcomes[n] = Outcome(name, ticket_id=ticket.id, ticket_ref=ticket.ref, message_id=one.message_id,
+                              parse_error=bool(item.msg.parse_error), private=one.private,
+                              outbox_ids=[ack.outbox_id] if ack is not None and ack.status == "queued" else [])
+        log.info("inbox %s -> ticket %s (%s, %s) thread=%s private=%s", item.inbox_id, ticket.ref,
+                 name, ticket.department, one.why, one.private)
+    for n, entry in enumerate(entries):
+        if outcomes[n] is None:  # stored earlier in this chunk
+            first = outcomes[first_of[entry.prepared.dedupe_key]]
+            assert first is not None
+            outcomes[n] = Outcome(DUPLICATE, ticket_id=first.ticket_id, ticket_ref=first.ticket_ref,
+                                  message_id=first.message_id, private=first.private)
+    return [o for o in outcomes if o is not None]
 
 
 def message_flow(ctx: Context, msg: InboundMessage, raw: bytes | None = None,
                  prepared: Prepared | None = None) -> Outcome:
-    """The common flow of every inbound message that may open or join a ticket."""
-    settings = ctx.rt.settings
+    """The common flow of every inbound message that may open or join a ticket: a chunk
+    of one (`store_messages`), recorded on the context's capture."""
     if prepared is None:
         prepared = Prepared(msg, store.message_fingerprint(msg, raw),
-                            triage_for(msg, ctx.rt.rules, ctx.inbox.meta, Caps.of(settings)))
-    msg, key, triage = prepared.msg, prepared.dedupe_key, prepared.triage
-    step_dedupe(ctx, key)
-    if msg.loop.is_bounce:
-        step_bounce(ctx, msg)
-    kind = "email" if msg.channel == "email" else "phone"
-    contact = store.get_or_create_contact(ctx.session, msg.sender or "unknown", kind,
-                                          msg.sender_name, triage.language)
-    ticket, why = store.find_thread(ctx.session, msg, contact,
-                                    dt.timedelta(hours=settings.sms_thread_window_hours), ctx.now)
-    if ticket is None:
-        due_in = ctx.rt.rules.response_target(triage.category, triage.priority)
-        ticket = store.create_ticket(ctx.session, ctx.rt.vault, msg, triage, contact,
-                                     ctx.inbox.mailbox, due_in, ctx.now, why)
-        outcome_name = NEW_TICKET
-    else:
-        store.apply_triage_to_ticket(ctx.session, ctx.rt.vault, ticket, triage, ctx.now)
-        outcome_name = ADDED
-    message = store.add_message(ctx.session, ctx.rt.vault, ticket, msg, triage, ctx.inbox.id,
-                                key, ctx.now)
-    ctx.inbox.private = ticket.private
-    ctx.inbox.ticket_id = ticket.id
-    step_followups(ctx, ticket, message, msg, outcome_name == NEW_TICKET)
-    log.info("inbox %s -> ticket %s (%s, %s) thread=%s private=%s", ctx.inbox.id, ticket.ref,
-             outcome_name, ticket.department, why, ticket.private)
-    return Outcome(outcome_name, ticket_id=ticket.id, ticket_ref=ticket.ref, message_id=message.id,
-                   parse_error=bool(msg.parse_error), private=ticket.private)
+                            triage_for(msg, ctx.rt.rules, ctx.inbox.meta, Caps.of(ctx.rt.settings)))
+    outcome = store_messages(ctx.rt, ctx.session, [Entry(ctx.inbox.id, ctx.inbox.mailbox, prepared)], ctx.now)[0]
+    if outcome.outcome != DUPLICATE:
+        ctx.inbox.private = outcome.private
+        ctx.inbox.ticket_id = outcome.ticket_id
+        ctx.outbox_ids.extend(outcome.outbox_ids)
+    return outcome
 
 
-def step_bounce(ctx: Context, msg: InboundMessage) -> None:
+def step_bounce(rt: Runtime, session: Session, msg: InboundMessage) -> None:
     """A bounce of one of our follow-ups marks that follow-up failed (the replies package
     matches it). The bounce itself still joins the ticket as a message, without an ack."""
-    handle_bounce(ctx.session, ctx.rt, msg)
-
-
-def step_followups(ctx: Context, ticket: Ticket, message: Message, msg: InboundMessage,
-                   is_new: bool) -> None:
-    """Queue the acknowledgement (the replies package decides whether one is due)."""
-    row = queue_acknowledgement(ctx.session, ctx.rt, ticket, message, msg, is_new=is_new)
-    if row is not None and row.status == "queued":
-        ctx.outbox_ids.append(row.id)
+    handle_bounce(session, rt, msg)

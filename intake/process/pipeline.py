@@ -12,9 +12,10 @@ worker at a time, quarantined when INTAKE_PROCESS_MAX_ATTEMPTS run out.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -23,10 +24,10 @@ from intake.process import claims, email, sms, status, voice, web
 from intake.process.claims import Busy
 from intake.process.flow import (
     ADDED, DUPLICATE, IGNORED, NEW_TICKET, OPT_CHANGE, STATUS_QUERY, UPDATED, Context, Ended,
-    Handler, Outcome, Prepared, message_flow, prepare_email,
+    Entry, Handler, Outcome, Prepared, message_flow, prepare_email, store_messages,
 )
 from intake.runtime import Runtime
-from intake.tickets.models import Inbox, Ticket, utcnow
+from intake.tickets.models import Inbox, Ticket, core_table, utcnow
 
 __all__ = [
     "ADDED", "DUPLICATE", "HANDLERS", "Busy", "IGNORED", "NEW_TICKET", "OPT_CHANGE", "STATUS_QUERY", "UPDATED",
@@ -123,37 +124,54 @@ def process_inbox(rt: Runtime, inbox_id: int, prepared: Prepared | None = None) 
         return outcome
 
 
-def process_batch(rt: Runtime, inbox_ids: list[int], prepared: dict[int, Prepared] | None = None
+def process_batch(rt: Runtime, inbox_ids: list[int], prepared: dict[int, Prepared]
                   ) -> dict[int, Outcome | None]:
-    """Process many captures in one transaction (one commit instead of one per mail).
+    """Process many prepared e-mail captures in one transaction: the never-claimed rows are
+    claimed in one statement and stored as one chunk (`flow.store_messages`), their inbox
+    rows finished in one executemany, one commit.
 
-    The never-claimed rows are claimed in one statement; the rest (claimed before, done,
-    failed) go one by one. If anything in the batch fails, the batch is rolled back, its
-    claims given back, and each row is processed on its own with the usual retries, so one
-    bad mail costs its neighbours only time.
+    The rest (claimed before, done, failed, not prepared) go one by one. If anything in the
+    chunk fails, it is rolled back, its claims given back, and each row is processed on its
+    own with the usual retries (a chunk of one), so one bad mail costs its neighbours only
+    time and gets its own recorded reason.
     """
-    prepared = prepared or {}
-    claimed = claims.claim_fresh(rt, inbox_ids)
+    claimed = claims.claim_fresh(rt, [i for i in inbox_ids if i in prepared])
     outcomes: dict[int, Outcome | None] = {}
     if claimed:
         claimed_at = next(iter(claimed.values())).claimed_at
         try:
             with rt.sessions() as session:
                 owned = claims.own(session, claimed, claimed_at)
-                rows = {row.id: row for row in session.scalars(
-                    select(Inbox).where(Inbox.id.in_(owned)).order_by(Inbox.id))}
-                for inbox_id in inbox_ids:
-                    if inbox_id in rows:
-                        outcomes[inbox_id] = _run_one(rt, session, rows[inbox_id], prepared.get(inbox_id))
+                mailboxes = {r.id: r.mailbox for r in session.execute(
+                    select(Inbox.id, Inbox.mailbox).where(Inbox.id.in_(owned)))}
+                order = [i for i in inbox_ids if i in owned]
+                now = utcnow()
+                stored = store_messages(rt, session, [Entry(i, mailboxes[i], prepared[i]) for i in order], now)
+                _finish(session, dict(zip(order, stored, strict=True)), now)
+                outcomes = dict(zip(order, stored, strict=True))
                 session.commit()
         except Exception as exc:  # noqa: BLE001 - fall back to one transaction per row
-            log.info("batch of %d rolled back (%s); processing one by one", len(inbox_ids), type(exc).__name__)
+            log.warning("batch of %d rolled back (%s); processing one by one", len(inbox_ids), type(exc).__name__)
             claims.release(rt, claimed.values(), uncount=True)
             outcomes = {}
     for inbox_id in inbox_ids:
         if inbox_id not in outcomes:
             outcomes[inbox_id] = process_with_retries(rt, inbox_id)
     return outcomes
+
+
+def _finish(session: Session, outcomes: dict[int, Outcome], now: dt.datetime) -> None:
+    """`_run_one`'s record on each inbox row of a chunk, in one executemany."""
+    if not outcomes:
+        return
+    table = core_table(Inbox)
+    session.execute(
+        update(table).where(table.c.id == bindparam("inbox_id"))
+        .values(status="done", outcome=bindparam("outcome_name"), ticket_id=bindparam("ticket"),
+                private=bindparam("is_private"), processed_at=now, updated_at=now, claimed_at=None,
+                last_error=None, failure_reason=None),
+        [{"inbox_id": inbox_id, "outcome_name": o.outcome, "ticket": o.ticket_id,
+          "is_private": o.private and o.outcome != DUPLICATE} for inbox_id, o in outcomes.items()])
 
 
 def record_failure(rt: Runtime, inbox_id: int, exc: BaseException, final: bool = False,

@@ -1,5 +1,8 @@
 """Sending many follow-ups at once for the one-shot commands: one statement claims the
-batch, the sender delivers each, and each is recorded as sent the moment it leaves.
+batch, the sender delivers each, and each is recorded as sent the moment it leaves (or,
+with a sender for which a second delivery of a row is no delivery, the file backend, all
+in one transaction after the batch: a crash before it leaves rows `sending`, and their
+retry after the lease writes nothing twice).
 
 The exactly-once rules are those of `delivery.py`: the claim (status `sending`, attempts + 1,
 updated_at = the claim's start, which `delivery.py` reads as the lease) is committed before
@@ -17,7 +20,9 @@ from sqlalchemy import or_, select, update
 
 from intake.channels.smtp import EmailSendError
 from intake.failures import safe_error
-from intake.send.delivery import Claim, RetryLater, record_failure, record_sent, send_now, senders, transmit_email
+from intake.send.delivery import (
+    Claim, RetryLater, record_failure, record_sent, record_sent_many, send_now, senders, transmit_email,
+)
 from intake.tickets.store import outbox_bodies
 from intake.tickets.models import Outbox, Ticket, utcnow
 
@@ -34,14 +39,25 @@ def send_batch(rt: "Runtime", outbox_ids: list[int]) -> dict[int, str]:
     statuses: dict[int, str] = {}
     claims = _claim_fresh(rt, outbox_ids)
     email_sender, _ = senders(rt)
+    together = bool(getattr(email_sender, "idempotent", False))
+    sent: list[tuple[Claim, str]] = []
     for claim in claims:
         try:
             provider_id = transmit_email(rt, email_sender, claim)
         except Exception as exc:  # noqa: BLE001 - recorded as delivery records any failure
             statuses[claim.id] = _failed(rt, claim, exc)
             continue
-        # Recorded row by row as it goes: a crash mid-batch resends nothing already sent.
-        statuses[claim.id] = record_sent(rt, claim, provider_id, None)
+        if together:
+            sent.append((claim, provider_id))
+        else:
+            # Recorded row by row as it goes: a crash mid-batch resends nothing already sent.
+            statuses[claim.id] = record_sent(rt, claim, provider_id, None)
+    if sent:
+        # A sender that delivers the same row twice as once: one transaction for all.
+        with rt.sessions() as session:
+            now = utcnow()
+            statuses.update(record_sent_many(session, sent, now))
+            session.commit()
 
     for outbox_id in outbox_ids:
         if outbox_id not in statuses:

@@ -41,14 +41,14 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, case, select, update
 
 from intake.channels.sms import OutgoingSms, SmsSendError, TwilioSmsSender, make_sms_sender
-from intake.channels.smtp import EmailSendError, OutgoingEmail, build_message, make_email_sender
+from intake.channels.smtp import EmailSendError, OutgoingEmail, make_email_sender, to_wire
 from intake.failures import backoff, safe_error
 from intake.process.status import apply_pending_statuses
 from intake.tickets.store import outbox_bodies
-from intake.tickets.models import Contact, Message, Outbox, Ticket, utcnow
+from intake.tickets.models import Contact, Message, Outbox, Ticket, core_table, utcnow
 
 if TYPE_CHECKING:
     from intake.runtime import Runtime
@@ -223,6 +223,8 @@ def record_sent(rt: "Runtime", claim: Claim, provider_id: str, provider_status: 
 def record_sent_row(session: Any, claim: Claim, provider_id: str, provider_status: str | None,
                     now: dt.datetime) -> str:
     """Mark a claimed row sent (the caller commits)."""
+    if "send" not in claim.headers:  # claimed by send/batch.py: no send state to clear
+        return record_sent_many(session, [(claim, provider_id)], now)[claim.id]
     row = session.get(Outbox, claim.id)
     if row is None:
         return "missing"
@@ -246,6 +248,28 @@ def record_sent_row(session: Any, claim: Claim, provider_id: str, provider_statu
     log.info("outbox %s (%s, ticket %s): sent by %s on attempt %s", claim.id, claim.kind,
              claim.ref, claim.channel, claim.attempt)
     return status
+
+
+def record_sent_many(session: Any, sent: list[tuple[Claim, str]], now: dt.datetime) -> dict[int, str]:
+    """Mark e-mails claimed by send/batch.py sent (the caller commits), nothing loaded: one
+    executemany for the rows, one UPDATE for their outbound messages, the statuses read back."""
+    table = core_table(Outbox)
+    session.execute(
+        update(table).where(table.c.id == bindparam("row_id"))
+        .values(status=case((table.c.status == "sending", "sent"), else_=table.c.status),
+                provider_id=bindparam("provider"), provider_status=None, sent_at=now, updated_at=now,
+                next_attempt_at=None, error_code=None, last_error=None),
+        [{"row_id": claim.id, "provider": provider_id[:128]} for claim, provider_id in sent])
+    ids = [claim.id for claim, _ in sent]
+    session.execute(
+        update(Message).where(Message.id.in_(select(Outbox.message_id).where(Outbox.id.in_(ids))),
+                              Message.direction == "out", Message.sent_at.is_(None))
+        .values(sent_at=now).execution_options(synchronize_session=False))
+    statuses = {row.id: str(row.status) for row in session.execute(
+        select(Outbox.id, Outbox.status).where(Outbox.id.in_(ids)))}
+    for claim, _ in sent:
+        log.info("outbox %s (%s, ticket %s): sent by email on attempt %s", claim.id, claim.kind, claim.ref, claim.attempt)
+    return {claim.id: statuses.get(claim.id, "missing") for claim, _ in sent}
 
 
 def record_failure(rt: "Runtime", claim: Claim, code: str, detail: str, *, permanent: bool,
@@ -308,7 +332,7 @@ def transmit_email(rt: "Runtime", sender: Any, claim: Claim) -> str:
     if claim.maybe_sent_since is not None:
         log.warning("outbox %s: an earlier attempt may have been delivered; sending again with "
                     "the same Message-ID", claim.id)
-    message = build_message(OutgoingEmail(
+    message = to_wire(OutgoingEmail(
         message_id=claim.header_message_id or f"outbox-{claim.id}@{rt.settings.mail_domain}",
         from_address=claim.from_address, to_address=claim.to, subject=claim.subject,
         text=claim.text, html=claim.html, to_name=str(headers.get("to_name") or ""),

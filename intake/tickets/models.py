@@ -7,10 +7,10 @@ Idempotency lives here as unique constraints, not as checks in Python (STYLE 7).
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
-    JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text,
+    JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Table, Text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -48,6 +48,11 @@ class UtcDateTime(TypeDecorator[dt.datetime]):
 
 class Base(DeclarativeBase):
     pass
+
+
+def core_table(model: type[Base]) -> Table:
+    """A model's Core table, for the bulk statements of a chunk (executemany, RETURNING)."""
+    return cast(Table, model.__table__)
 
 
 class Inbox(Base):
@@ -234,6 +239,9 @@ class Outbox(Base):
         Index("ix_outbox_header_id", "header_message_id"),
         # The per-recipient acknowledgement limit counts recent rows to one address.
         Index("ix_outbox_to_created", "to_address", "created_at"),
+        # The acknowledgement loop guard reads a recipient's (or its domain's) recent rows.
+        Index("ix_outbox_rcpt", "rcpt", "kind", "created_at"),
+        Index("ix_outbox_rcpt_domain", "rcpt_domain", "kind", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
@@ -249,6 +257,10 @@ class Outbox(Base):
     body_html: Mapped[str | None] = mapped_column(Text, nullable=True)
     headers: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     header_message_id: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    # The recipient's mailbox key (`loop_guard.mailbox_key`: plus-tags and Gmail dots
+    # folded; a phone number as is) and its e-mail domain, for the loop guard's counts.
+    rcpt: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    rcpt_domain: Mapped[str | None] = mapped_column(String(255), nullable=True)
     # queued, sending, sent, delivered, undelivered, failed, suppressed
     status: Mapped[str] = mapped_column(String(16), default="queued")
     suppressed_reason: Mapped[str | None] = mapped_column(String(128), nullable=True)

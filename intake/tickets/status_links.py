@@ -13,12 +13,12 @@ import datetime as dt
 import hashlib
 import secrets
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from intake.tickets.models import Ticket, utcnow
+from intake.tickets.models import utcnow
 from intake.tickets.records import StatusLink
 
 if TYPE_CHECKING:
@@ -38,16 +38,24 @@ def well_formed(token: str) -> bool:
         c.isalnum() or c in "-_" for c in token)
 
 
-def mint(session: Session, ticket: Ticket, days: float, now: dt.datetime | None = None) -> str:
+def mint(session: Session, ticket: "HasId", days: float, now: dt.datetime | None = None) -> str:
     """A new token for the ticket (its row added to the session; the caller commits)."""
     now = now or utcnow()
     token = secrets.token_urlsafe(_TOKEN_BYTES)
+    assert ticket.id is not None, "a status link names a stored ticket"
     session.add(StatusLink(token_sha256=_digest(token), ticket_id=ticket.id, created_at=now,
                            expires_at=now + dt.timedelta(days=days)))
     return token
 
 
-def url_for_new(session: Session, rt: "Runtime", ticket: Ticket, now: dt.datetime | None = None) -> str | None:
+class HasId(Protocol):
+    """A stored `Ticket`, or the fields of one a chunk has just inserted."""
+
+    @property
+    def id(self) -> int | None: ...
+
+
+def url_for_new(session: Session, rt: "Runtime", ticket: HasId, now: dt.datetime | None = None) -> str | None:
     """The status URL for a follow-up about `ticket`; None without INTAKE_PUBLIC_URL
     (then no link is minted and none is shown)."""
     base = (rt.settings.public_url or "").rstrip("/")

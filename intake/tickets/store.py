@@ -22,6 +22,7 @@ from intake.messages import InboundMessage, Triage
 from intake.tickets.models import (
     AttachmentRow, Contact, Message, Outbox, Ticket, utcnow,
 )
+from intake.tickets.sealing import SEALED_PREFIX, is_sealed, seal_texts, sealed_body
 
 # Crockford base32 without I, L, O, U: nothing a caller can misread over the phone.
 REF_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -281,23 +282,19 @@ def make_private(session: Session, vault: Vault, ticket: Ticket, reasons: Iterab
 def private_subject(ticket: Ticket) -> str:
     """The visible subject of a private ticket: its category and reference, never the
     sender's words (masking patterns in them still left "my password hunter")."""
-    return f"Private {ticket.category} case {ticket.ref}"
+    return private_title(ticket.category, ticket.ref)
 
 
-# Links to a private message's media (Twilio keeps them; they open the recording or the
-# picture): sealed with the text, never left in `extra`.
-_LINK_KEYS = ("RecordingUrl", "MediaUrl")
+def private_title(category: str, ref: str) -> str:
+    return f"Private {category} case {ref}"
 
 
 def seal_outbox(vault: Vault, row: Outbox) -> None:
     """A private ticket's follow-up keeps its bodies only encrypted, before and after it is
-    sent. The marker is part of the value itself, so no concurrent header write can lose it."""
-    import json
-
-    if (row.body_text or "").startswith(SEALED_PREFIX):
+    sent."""
+    if is_sealed(row.body_text):
         return
-    document = json.dumps({"text": row.body_text or "", "html": row.body_html}, ensure_ascii=False)
-    row.body_text = SEALED_PREFIX + vault.encrypt_text(document).decode("ascii")
+    row.body_text = sealed_body(vault, row.body_text, row.body_html)
     row.body_html = None
 
 
@@ -311,20 +308,11 @@ def outbox_bodies(vault: Vault, text: str | None, html: str | None) -> tuple[str
     return data["text"], data["html"]
 
 
-SEALED_PREFIX = "sealed:"
-
-
 def seal_message(vault: Vault, message: Message, text: str, new_text: str) -> None:
-    import json
-
-    extra = dict(message.extra or {})
-    links = {k: extra.pop(k) for k in list(extra) if k.startswith(_LINK_KEYS)}
     message.private = True
-    message.text_secret = vault.encrypt_text(json.dumps({"text": text, "new_text": new_text, "links": links},
-                                                        ensure_ascii=False))
+    message.text_secret, message.extra = seal_texts(vault, text, new_text, message.extra or {})
     message.text = None
     message.new_text = None
-    message.extra = extra
 
 
 def open_message(vault: Vault, message: Message) -> tuple[str, str]:

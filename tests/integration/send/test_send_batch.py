@@ -62,3 +62,64 @@ def test_a_failing_row_takes_the_careful_path(db_url: str, tmp_path: Path) -> No
         row = session.get(Outbox, bad_id)
         assert row.error_code == "bad_address" and row.attempts == 1
     rt.dispose()
+
+
+def test_a_crash_before_the_batch_records_its_file_sends_writes_nothing_twice(
+        db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The file backend's sends are recorded together after the batch; a crash before that
+    leaves the rows `sending`, and the careful path takes them after the lease."""
+    import datetime as dt
+
+    from intake.send import batch as send_batch_module
+    from intake.send import delivery
+    from intake.tickets.models import utcnow
+
+    rt = make_runtime(db_url, tmp_path / "var")
+    raws = [mail(subject=f"Upload fails {i}", sender=f"u{i}@example.com", message_id=f"<k{i}@x>") for i in range(3)]
+    outcomes = process_captured(rt, capture(rt, raws), workers=1, send=False)
+    ids = [i for o in outcomes.values() if o for i in o.outbox_ids]
+
+    def crash(*args: object) -> str:
+        raise RuntimeError("killed before the record")
+
+    monkeypatch.setattr(send_batch_module, "record_sent_many", crash)
+    with pytest.raises(RuntimeError):
+        send_batch(rt, ids)
+    monkeypatch.undo()
+    outbox = tmp_path / "var" / "outbox"
+    written = {p.name: p.read_bytes() for p in outbox.glob("*.eml")}
+    assert len(written) == 3
+    with rt.sessions() as session:
+        assert set(session.scalars(select(Outbox.status).where(Outbox.id.in_(ids)))) == {"sending"}
+    later = utcnow() + dt.timedelta(seconds=delivery.lease_seconds(rt.settings) + 5)
+    monkeypatch.setattr(delivery, "utcnow", lambda: later)
+    assert [delivery.send_now(rt, i) for i in ids] == ["sent"] * 3
+    assert {p.name: p.read_bytes() for p in outbox.glob("*.eml")} == written  # nothing written twice
+    rt.dispose()
+
+
+@pytest.mark.timeout(120)
+def test_a_batch_over_smtp_records_each_send_as_it_goes(db_url: str, tmp_path: Path, smtp_server) -> None:  # type: ignore[no-untyped-def]
+    """SMTP cannot take a row twice as once: each send is recorded the moment it leaves,
+    and what reaches the server is the row's mail (directly built, read back here)."""
+    import email
+    import email.policy
+
+    rt = make_runtime(db_url, tmp_path / "var", email_backend="smtp", smtp_host=smtp_server.host,
+                      smtp_port=smtp_server.port, smtp_security="none", smtp_timeout=10.0)
+    raws = [mail(subject=f"提现没到账 {i}", sender=f"用户 {i} <u{i}@example.com>", message_id=f"<s{i}@x>")
+            for i in range(3)]
+    outcomes = process_captured(rt, capture(rt, raws), workers=1, send=False)
+    ids = [i for o in outcomes.values() if o for i in o.outbox_ids]
+    assert set(send_batch(rt, ids).values()) == {"sent"}
+    received = smtp_server.wait_for(3)
+    with rt.sessions() as session:
+        rows = {r.header_message_id: r for r in session.scalars(select(Outbox).where(Outbox.id.in_(ids)))}
+        for message in received:
+            parsed = email.message_from_bytes(message.raw, policy=email.policy.default)
+            row = rows[str(parsed["Message-ID"]).strip("<>")]
+            assert str(parsed["Subject"]) == row.subject and message.rcpt_tos == (row.to_address,)
+            assert parsed["In-Reply-To"] is not None and not parsed.defects
+            assert row.status == "sent" and row.provider_id and row.sent_at is not None
+    assert set(send_batch(rt, ids).values()) == {"sent"} and len(smtp_server.received()) == 3
+    rt.dispose()

@@ -10,7 +10,7 @@ import pytest
 
 from intake.channels.sms import sms_capability, sms_size
 from intake.channels.smtp import (
-    EmailSendError, OutgoingEmail, atomic_write_once, build_message, clean_header, serialize,
+    EmailSendError, OutgoingEmail, atomic_write_once, build_message, clean_header, serialize, to_wire,
 )
 
 
@@ -141,7 +141,7 @@ def test_console_senders_write_to_stderr_not_stdout(capsys: pytest.CaptureFixtur
     from intake.channels.sms import ConsoleSmsSender, OutgoingSms
     from intake.channels.smtp import ConsoleEmailSender
 
-    ConsoleEmailSender().send(build_message(_mail()), 7)
+    ConsoleEmailSender().send(to_wire(_mail()), 7)
     ConsoleSmsSender().send(OutgoingSms(to="+8613800001234", body="编号TK-7QX2M9", ticket_ref="TK-7QX2M9"), 8)
     out, err = capsys.readouterr()
     assert out == ""

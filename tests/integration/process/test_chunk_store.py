@@ -1,0 +1,231 @@
+"""The chunk store (`flow.store_messages` via `pipeline.process_batch`) gives the same
+tickets, messages, threads, follow-ups and outcomes as processing the same captures one by
+one, and one bad message in a chunk costs its neighbours nothing."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select, text
+
+from intake.capture.inbox import CaptureItem, capture_many
+from intake.crypto import generate_key
+from intake.process import pipeline
+from intake.process.batch import process_captured
+from intake.runtime import Runtime
+from intake.tickets import chunk, store
+from intake.tickets.models import AttachmentRow, Contact, Inbox, Message, Outbox, Ticket
+from tests.flows import ingest_raw, mail, make_runtime
+
+pytestmark = pytest.mark.integration
+
+CARD = "6222 0212 3456 7894"  # passes Luhn
+SECRETS = [b"6222 0212", b"hunter2", b"dark mode to the editor", b"STATEMENT-LINE-123456"]
+
+
+def corpus(owner_ref: str) -> list[bytes]:
+    """Mixed mail for one chunk. `owner_ref` is a ticket of owner@example.com opened before."""
+    return [
+        mail(subject="Cannot upload videos", body="Upload fails with error 500.", sender="Ann <ann@example.com>",
+             message_id="<a1@example.com>"),
+        # a reply inside the chunk, from its sender: joins the ticket a1 opened
+        mail(subject="Re: Cannot upload videos", body="Still failing today.", sender="ann@example.com",
+             message_id="<a2@example.com>", extra_headers="In-Reply-To: <a1@example.com>"),
+        # the same reference from someone else: a ticket of their own
+        mail(subject="Re: Cannot upload videos", body="Me too!", sender="mallory@example.net",
+             message_id="<m1@example.net>", extra_headers="In-Reply-To: <a1@example.com>"),
+        # a duplicate inside the chunk (the same mail through another relay)
+        mail(subject="Cannot upload videos", body="Upload fails with error 500.", sender="Ann <ann@example.com>",
+             message_id="<a1@example.com>", extra_headers="Received: from relay2.example.com"),
+        # a private case, in Chinese
+        mail(subject="提现没有到账", body=f"我的提现48,500元到银行卡{CARD}一直没到账，密码是hunter2",
+             sender="李雷 <lilei@example.cn>", message_id="<z1@example.cn>"),
+        # a public ticket made private by a later message of the same chunk
+        mail(subject="Suggestion: dark mode", body="Please add a dark mode to the editor",
+             sender="bo@example.com", message_id="<s1@example.com>"),
+        mail(subject="Re: Suggestion: dark mode", body=f"Also my card {CARD} was charged twice",
+             sender="bo@example.com", message_id="<s2@example.com>", extra_headers="In-Reply-To: <s1@example.com>"),
+        # the owner's ref joins their ticket; a stranger's opens a linked one
+        mail(subject=f"Update on [{owner_ref}]", body="Any news?", sender="owner@example.com",
+             message_id="<o2@example.com>"),
+        mail(subject=f"About [{owner_ref}]", body="I know this ticket", sender="eve@example.org",
+             message_id="<e1@example.org>"),
+        # automated mail and a plus-tagged flood: suppressed acknowledgements
+        mail(subject="Out of office", body="I am away", sender="away@example.com", message_id="<ooo@example.com>",
+             extra_headers="Auto-Submitted: auto-replied"),
+        *[mail(subject=f"Help {i}", body="Please help with my login", sender=f"victim+{i}@example.com",
+               message_id=f"<v{i}@example.com>") for i in range(5)],
+        # a private attachment
+        (b"Message-ID: <att@example.com>\r\nFrom: c@example.com\r\nTo: support@example.test\r\n"
+         b"Subject: refund for double charge\r\nMIME-Version: 1.0\r\n"
+         b"Content-Type: multipart/mixed; boundary=XX\r\n\r\n--XX\r\nContent-Type: text/plain\r\n\r\n"
+         b"I was charged twice, please refund.\r\n--XX\r\nContent-Type: text/plain; name=statement.txt\r\n"
+         b"Content-Disposition: attachment; filename=statement.txt\r\n\r\nSTATEMENT-LINE-123456\r\n--XX--\r\n"),
+        # nothing to read at all: fails before the store, with its reason
+        b"\r\n\r\n",
+    ]
+
+
+def setup(db_url: str, path: Path, key: str) -> tuple[Runtime, list[int]]:
+    rt = make_runtime(db_url, path, encryption_key=key)
+    with rt.engine.begin() as conn:  # the same database twice: from nothing each time
+        for table in ("attachments", "outbox", "messages", "inbox", "tickets", "contacts", "mailbox_state"):
+            conn.execute(text(f"DELETE FROM {table}"))
+    owner = ingest_raw(rt, mail(subject="My account is locked", body="I cannot log in", sender="owner@example.com",
+                                message_id="<o1@example.com>"))
+    with rt.sessions() as session:
+        ids = [c.inbox_id for c in capture_many(session, rt.vault, [
+            CaptureItem("email", f"chunk:{i}", raw) for i, raw in enumerate(corpus(str(owner.ticket_ref)))])]
+        session.commit()
+    return rt, ids
+
+
+def unref(subject: str) -> str:
+    return store.REF_RE.sub("TK-ref", subject)  # refs are random: the same text around them
+
+
+def picture(rt: Runtime, ids: list[int], outcomes: dict[int, Any]) -> dict[str, Any]:
+    """Everything stored, with database ids and random refs replaced by first-seen order."""
+    names: dict[int, int] = {}
+
+    def name(ticket_id: int | None) -> int | None:
+        return None if ticket_id is None else names.setdefault(ticket_id, len(names))
+
+    with rt.sessions() as session:
+        tickets = {t.id: t for t in session.scalars(select(Ticket))}
+        refs = {t.ref: t.id for t in tickets.values()}
+        shown = [(o.outcome, name(o.ticket_id), o.private, o.parse_error, len(o.outbox_ids)) if o else None
+                 for o in (outcomes[i] for i in ids)]
+        inbox = [(r.status, r.outcome, name(r.ticket_id), r.private, r.failure_reason)
+                 for r in (session.get(Inbox, i) for i in ids) if r is not None]
+        ticket_rows = sorted(
+            (name(t.id), t.status, t.category, t.department, t.priority, t.language, t.private,
+             sorted(t.private_reasons), sorted(t.triage_reasons) if not t.private else t.triage_reasons,
+             name(refs.get(t.linked_ref or "")), t.subject_secret is not None,
+             unref(t.subject) if not t.private else "sealed", session.get(Contact, t.contact_id).address)  # type: ignore[union-attr]
+            for t in tickets.values())
+        messages = sorted((name(m.ticket_id), m.header_message_id, m.private, m.text is None, m.text_secret is not None,
+                           m.category, m.language, sorted(m.private_reasons), sorted(m.extra))
+                          for m in session.scalars(select(Message)))
+        attachments = sorted((a.filename, a.encrypted, a.size) for a in session.scalars(select(AttachmentRow)))
+        outbox = sorted((name(r.ticket_id), r.kind, r.channel, r.status, r.suppressed_reason, r.to_address,
+                         r.rcpt, r.rcpt_domain, r.from_address, r.body_text.startswith("sealed:"),
+                         unref(r.subject), r.header_message_id is not None, r.headers.get("in_reply_to"))
+                        for r in session.scalars(select(Outbox)))
+        contacts = sorted((c.address, c.display_name, c.language) for c in session.scalars(select(Contact)))
+    return {"outcomes": shown, "inbox": inbox, "tickets": ticket_rows, "messages": messages,
+            "attachments": attachments, "outbox": outbox, "contacts": contacts}
+
+
+def dump(rt: Runtime) -> bytes:
+    out = b""
+    with rt.engine.connect() as conn:
+        for table in ("tickets", "messages", "attachments", "outbox", "contacts"):
+            for row in conn.execute(text(f"SELECT * FROM {table}")):
+                out += b"".join(v if isinstance(v, bytes) else str(v).encode() for v in row)
+    return out
+
+
+def test_a_chunk_stores_what_one_by_one_stores(db_url: str, tmp_path: Path,
+                                                caplog: pytest.LogCaptureFixture) -> None:
+    key = generate_key()
+    one_rt, one_ids = setup(db_url, tmp_path / "one", key)
+    one = {i: pipeline.process_with_retries(one_rt, i) for i in one_ids}
+    expected = picture(one_rt, one_ids, one)
+    one_rt.dispose()
+
+    rt, ids = setup(db_url, tmp_path / "chunk", key)
+    with caplog.at_level(logging.WARNING, logger="intake.process"):
+        outcomes = process_captured(rt, ids, workers=1, chunk=len(ids), send=False)
+    assert "rolled back" not in caplog.text  # the chunk path itself, not its fallback
+    got = picture(rt, ids, outcomes)
+    assert got == expected
+
+    names = [o[0] if o else None for o in got["outcomes"]]
+    assert names[:4] == ["new_ticket", "added_to_ticket", "new_ticket", "duplicate"]
+    assert got["outcomes"][1][1] == got["outcomes"][0][1] == got["outcomes"][3][1]  # one thread
+    assert names[7:9] == ["added_to_ticket", "new_ticket"] and names[-1] is None
+    assert got["inbox"][-1][0] == "failed" and got["inbox"][-1][4] == "user_error"
+    stored = dump(rt)
+    assert not [s for s in SECRETS if s in stored]
+    statuses = [r[3] for r in got["outbox"] if r[5].startswith("victim")]
+    assert statuses.count("queued") == 3 and statuses.count("suppressed") == 2  # INTAKE_ACK_LIMIT_PER_HOUR
+
+
+def test_one_bad_message_in_a_chunk_fails_alone(db_url: str, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    rt, ids = setup(db_url, tmp_path / "chunk", generate_key())
+    real = chunk._message_row
+
+    def failing(item: chunk.Item, now: Any) -> Any:
+        if item.msg.message_id == "s1@example.com":
+            raise RuntimeError("disk on fire")
+        return real(item, now)
+
+    monkeypatch.setattr(chunk, "_message_row", failing)
+    outcomes = process_captured(rt, ids, workers=1, chunk=len(ids), send=False)
+    bad = ids[5]
+    assert outcomes[bad] is None
+    with rt.sessions() as session:
+        row = session.get(Inbox, bad)
+        assert row is not None and row.status == "failed" and row.failure_reason == "error"
+        assert row.last_error and "RuntimeError" in row.last_error
+        done = session.scalars(select(Inbox.status).where(Inbox.id.in_(ids))).all()
+    assert done.count("done") == len(ids) - 2  # all but the bad one and the empty one
+    assert outcomes[ids[6]] is not None and outcomes[ids[6]].outcome == "new_ticket"  # its reply: a new ticket
+    assert sum(1 for o in outcomes.values() if o is not None and o.outcome == "duplicate") == 1
+
+
+
+@pytest.mark.timeout(240)
+def test_two_workers_on_chunks_store_each_capture_once(db_url: str, tmp_path: Path) -> None:
+    """Two processes' chunks at once: the same captures (claims let one take each), and
+    different captures from the same new senders (one contact each, one thread each)."""
+    import threading
+
+    key = generate_key()
+    runtimes = [make_runtime(db_url, tmp_path / f"w{n}", encryption_key=key) for n in range(2)]
+    rt = runtimes[0]
+    raws = [mail(subject=f"Upload fails {i}", body="Upload fails with error 500.", sender=f"user{i % 4}@example.com",
+                 message_id=f"<c{i}@example.com>",
+                 extra_headers=f"In-Reply-To: <c{i - 4}@example.com>" if i >= 4 else "")
+            for i in range(16)]
+    with rt.sessions() as session:
+        ids = [c.inbox_id for c in capture_many(session, rt.vault, [
+            CaptureItem("email", f"race:{i}", raw) for i, raw in enumerate(raws)])]
+        session.commit()
+    halves = [ids[:8] + ids[8:12], ids[8:] + ids[4:8]]  # overlapping, and the same senders in both
+    barrier = threading.Barrier(2)
+    results: list[dict[int, Any]] = [{}, {}]
+    errors: list[BaseException] = []
+
+    def work(n: int) -> None:
+        try:
+            barrier.wait(timeout=30)
+            results[n] = process_captured(runtimes[n], halves[n], workers=1, chunk=8, send=False)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=200)
+    assert not errors
+    leftover = [i for i in ids if all(r.get(i) is None for r in results)]
+    for inbox_id in leftover:  # a capture the other worker held when this one came: finished now
+        pipeline.process_with_retries(rt, inbox_id)
+    with rt.sessions() as session:
+        assert set(session.scalars(select(Inbox.status).where(Inbox.id.in_(ids)))) == {"done"}
+        assert session.scalar(select(text("count(*)")).select_from(Message)) == 16  # type: ignore[arg-type]
+        assert sorted(session.scalars(select(Contact.address))) == [f"user{n}@example.com" for n in range(4)]
+        per_contact = {c: set(session.scalars(select(Ticket.id).where(Ticket.contact_id == c)))
+                       for c in session.scalars(select(Contact.id))}
+        assert all(len(t) >= 1 for t in per_contact.values())
+        acks = session.scalars(select(Outbox.dedupe_key)).all()
+        assert len(acks) == len(set(acks)) == 16
+    for r in runtimes:
+        r.dispose()
