@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, delete, select, update
+from sqlalchemy import Engine, delete, exists, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from intake.tickets.models import AttachmentRow, Contact, Inbox, Message, Outbox, Ticket, utcnow
-from intake.tickets.records import DataRemoval
+from intake.tickets.records import Correction, DataRemoval, StatusLink
 
 log = logging.getLogger("intake.removal")
 
@@ -46,6 +46,9 @@ class Doomed:
     inbox: set[int] = field(default_factory=set)
     outbox: set[int] = field(default_factory=set)
     contacts: set[int] = field(default_factory=set)
+    # Retention deletes a contact only while no ticket names it: a reply being stored at
+    # that moment may have just opened one (erasure deletes its contact whatever comes).
+    contacts_only_unused: bool = False
 
 
 def ids(session: Session, query: Any) -> set[int]:
@@ -72,6 +75,10 @@ def delete_rows(session: Session, doomed: Doomed) -> dict[str, int]:
     counts = {"attachments": 0, "outbox": len(doomed.outbox), "messages": len(doomed.messages),
               "inbox": len(doomed.inbox), "tickets": len(doomed.tickets), "contacts": len(doomed.contacts)}
     quiet = {"synchronize_session": False}
+    for part in chunks(doomed.tickets | _tickets_of(session, doomed.messages)):
+        # Corrections keep the text triage read (training data): they go with any ticket
+        # that loses a message. Status links name the ticket only, and go with it (below).
+        session.execute(delete(Correction).where(Correction.ticket_id.in_(part)).execution_options(**quiet))
     for part in chunks(doomed.messages):
         result = session.execute(delete(AttachmentRow).where(AttachmentRow.message_id.in_(part))
                                  .execution_options(**quiet))
@@ -88,10 +95,21 @@ def delete_rows(session: Session, doomed: Doomed) -> dict[str, int]:
     for part in chunks(doomed.inbox):
         session.execute(delete(Inbox).where(Inbox.id.in_(part)).execution_options(**quiet))
     for part in chunks(doomed.tickets):
+        session.execute(delete(StatusLink).where(StatusLink.ticket_id.in_(part)).execution_options(**quiet))
         session.execute(delete(Ticket).where(Ticket.id.in_(part)).execution_options(**quiet))
     for part in chunks(doomed.contacts):
-        session.execute(delete(Contact).where(Contact.id.in_(part)).execution_options(**quiet))
+        statement = delete(Contact).where(Contact.id.in_(part))
+        if doomed.contacts_only_unused:
+            statement = statement.where(~exists().where(Ticket.contact_id == Contact.id))
+        session.execute(statement.execution_options(**quiet))
     return counts
+
+
+def _tickets_of(session: Session, messages: set[int]) -> set[int]:
+    found: set[int] = set()
+    for part in chunks(messages):
+        found |= ids(session, select(Message.ticket_id).where(Message.id.in_(part)))
+    return found
 
 
 def audit(session: Session, kind: str, counts: dict[str, int]) -> str:

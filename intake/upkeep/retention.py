@@ -71,10 +71,13 @@ def _expired_captures(session: Session, general: dt.datetime, limit: int) -> lis
 
 def _lapsed_contacts(session: Session, general: dt.datetime) -> list[int]:
     """Contacts left with no ticket, not opted out, and older than the general limit."""
-    return [int(i) for i in session.scalars(
-        select(Contact.id).where(~exists().where(Ticket.contact_id == Contact.id),
-                                 Contact.sms_opted_out.is_(False), Contact.created_at < general)
-        .order_by(Contact.id).limit(BATCH))]
+    # Locked, skipping a contact a worker holds (it may be opening a ticket for them), and
+    # deleted only while still unused (`contacts_only_unused`): a reply stored at the same
+    # moment keeps its contact.
+    query = (select(Contact.id).where(~exists().where(Ticket.contact_id == Contact.id),
+                                      Contact.sms_opted_out.is_(False), Contact.created_at < general)
+             .order_by(Contact.id).limit(BATCH))
+    return [int(i) for i in session.scalars(for_update(session, query, skip_locked=True))]
 
 
 def purge(rt: Runtime, dry_run: bool = False, now: dt.datetime | None = None) -> PurgeReport:
@@ -97,6 +100,7 @@ def purge(rt: Runtime, dry_run: bool = False, now: dt.datetime | None = None) ->
                     inbox=set(_expired_captures(session, general, BATCH)))
                 if not doomed.tickets and not doomed.inbox:
                     doomed.contacts = set(_lapsed_contacts(session, general))
+                    doomed.contacts_only_unused = True
                 if not (doomed.tickets or doomed.inbox or doomed.contacts):
                     session.rollback()
                     break

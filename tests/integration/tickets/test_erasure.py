@@ -20,7 +20,8 @@ from intake.runtime import Runtime
 from intake.send.delivery import send_outbox
 from intake.tickets.erasure import erase_contact
 from intake.tickets.models import AttachmentRow, Contact, Inbox, Message, Outbox, Ticket
-from intake.tickets.records import DataRemoval
+from intake.tickets import corrections, status_links
+from intake.tickets.records import Correction, DataRemoval, StatusLink
 from tests.flows import ingest_raw, mail, make_runtime
 from tests.integration.tickets.test_private_bytes_at_rest import database_bytes
 
@@ -125,6 +126,16 @@ def test_erasure_leaves_no_trace_and_others_intact(db_url: str, tmp_path: Path) 
     assert all(holds(before, s) for s in (b"alice.erased@example.com", b"ALICE-BODY-7731",
                                           b"ALICE-ATTACHED-5521", b"8613800138000"))  # the check below can see them
 
+    # an agent's correction (it keeps the text triage read, sealed) and a status link, on
+    # Alice's own ticket and on the shared one: both go with what they describe
+    with rt.sessions() as session:
+        refs = {name: session.get(Ticket, tickets[name]).ref for name in ("own", "shared", "carol")}  # type: ignore[union-attr]
+        for name in refs:
+            status_links.mint(session, session.get(Ticket, tickets[name]), 30)  # type: ignore[arg-type]
+        session.commit()
+    for name, ref in refs.items():
+        assert corrections.route(rt, ref, "feedback") is not None
+
     first = erase_contact(rt, "  ALICE.ERASED@example.com ")
     second = erase_contact(rt, "+86 138-0013-8000")
     assert first.found and second.found
@@ -144,6 +155,8 @@ def test_erasure_leaves_no_trace_and_others_intact(db_url: str, tmp_path: Path) 
         audits = list(session.scalars(select(DataRemoval).order_by(DataRemoval.created_at)))
         assert [a.kind for a in audits] == ["erasure", "erasure"]
         assert session.scalar(select(func.count()).select_from(Inbox).where(Inbox.ticket_id.is_(None))) == 0
+        assert set(session.scalars(select(Correction.ticket_id))) == {tickets["carol"]}
+        assert set(session.scalars(select(StatusLink.ticket_id))) == {tickets["shared"], tickets["carol"]}
     assert senders(rt, tickets["shared"]) == [BOB]
     with rt.sessions() as session:  # Bob's answer no longer points at Alice's Message-ID
         assert session.scalar(select(Message.in_reply_to).where(Message.ticket_id == tickets["shared"])) is None
