@@ -1,7 +1,10 @@
-"""Thin Celery tasks: load by id, call one function of intake/, enqueue the next (STYLE 8).
+"""Thin Celery tasks: load by id (or a chunk of ids), call one function of intake/, enqueue
+the next (STYLE 8).
 
 Arguments are ids and mailbox names only: never message text or raw bytes. The tasks are
-registered on the app they are given, with the runtime that app was built from.
+registered on the app they are given, with the runtime that app was built from. The chunk
+tasks are the fast path (workers/chunks.py); the single-row tasks take what a chunk hands
+back.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from intake.runtime import Runtime
 from intake.send.delivery import RetryLater, send_outbox
 from intake.upkeep.sweeper import sweep
 from intake.work import Work
+from workers import chunks
 from workers.dispatch import Dispatcher
 
 log = logging.getLogger("intake.tasks")
@@ -77,6 +81,32 @@ def register(app: Celery, runtime: Callable[[], Runtime]) -> None:
         dispatch(Work.of(send=outcome.outbox_ids, private=outcome.private))
         return outcome.outcome
 
+    @app.task(name="intake.process_chunk", bind=True, acks_late=True, max_retries=None)
+    def process_chunk(self: Any, inbox_ids: list[int]) -> int:
+        try:
+            send, careful = chunks.process_chunk(runtime(), inbox_ids)
+        except DATABASE_AWAY as exc:
+            log.warning("chunk of %d: database unavailable (%s), retrying", len(inbox_ids), type(exc).__name__)
+            raise self.retry(countdown=_retry_in(self.request.retries), max_retries=20) from None
+        except SoftTimeLimitExceeded:
+            # Past its soft limit the chunk stops; what it did not finish goes row by row,
+            # where the slow row's time limit is recorded against it alone.
+            send, careful = Work(), chunks.leftovers(runtime(), inbox_ids)
+        dispatch(send)
+        dispatch.one_by_one(careful)
+        return len(inbox_ids) - len(careful.process)
+
+    @app.task(name="intake.send_chunk", bind=True, acks_late=True, max_retries=None)
+    def send_chunk(self: Any, outbox_ids: list[int]) -> int:
+        try:
+            pending = chunks.send_chunk(runtime(), outbox_ids)
+        except DATABASE_AWAY as exc:
+            log.warning("send chunk of %d: database unavailable (%s), retrying", len(outbox_ids),
+                        type(exc).__name__)
+            raise self.retry(countdown=_retry_in(self.request.retries), max_retries=20) from None
+        dispatch.one_by_one(pending)
+        return len(outbox_ids) - len(pending.send)
+
     @app.task(name="intake.send_outbox", bind=True, acks_late=True, max_retries=None)
     def send(self: Any, outbox_id: int) -> str:
         try:
@@ -89,9 +119,8 @@ def register(app: Celery, runtime: Callable[[], Runtime]) -> None:
 
     @app.task(name="intake.poll_mailbox", acks_late=True)
     def poll_mailbox(mailbox: str) -> int:
-        work = poll_named(runtime(), mailbox)
-        dispatch(work)
-        return len(work.process)
+        # Each batch is enqueued as it is committed: processing starts while capture goes on.
+        return poll_named(runtime(), mailbox, dispatch)
 
     @app.task(name="intake.poll_all")
     def poll_all() -> int:
