@@ -50,12 +50,14 @@ def run_worker(beat: bool = False, concurrency: int | None = None,
         argv += ["--concurrency", str(concurrency)]
     if beat:
         argv += ["--beat"]
+        Dispatcher(app).poll_all()  # beat's first poll comes one interval after its start
     app.worker_main(argv)
     return 0
 
 
 def run_beat() -> int:
     app = make_celery(get_settings())
+    Dispatcher(app).poll_all()  # beat's first poll comes one interval after its start
     app.start(["beat", "--loglevel", os.environ.get("INTAKE_LOG_LEVEL", "INFO")])
     return 0
 

@@ -72,6 +72,9 @@ class Dispatcher:
     def poll(self, mailbox: str) -> bool:
         return self._send("intake.poll_mailbox", [mailbox], "capture")
 
+    def poll_all(self) -> bool:
+        return self._send("intake.poll_all", [], "capture")
+
     def check_broker(self) -> str | None:
         """None when the broker answers, else the exception's class name (for health)."""
         try:
