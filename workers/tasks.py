@@ -57,15 +57,15 @@ def _release_quietly(rt: Runtime, inbox_id: int) -> None:
 def register(app: Celery, runtime: Callable[[], Runtime]) -> None:
     dispatch = Dispatcher(app)
 
-    @app.task(name="intake.process_inbox", bind=True, acks_late=True, max_retries=None)
-    def process_inbox(self: Any, inbox_id: int) -> str:
+    def process_one(task: Any, inbox_id: int) -> str:
         # Attempts are counted in the database by the claim, not by Celery's retry count (a
         # re-enqueue by the sweeper or a redelivery after a lost worker would reset that).
+        # A retry re-runs the calling task with its own arguments: this id, alone.
         rt = runtime()
         try:
             outcome = pipeline.process_inbox(rt, inbox_id)
         except pipeline.Busy as busy:  # another worker has it; check again when its claim ends
-            raise self.retry(countdown=busy.delay, max_retries=None) from None
+            raise task.retry(countdown=busy.delay, max_retries=None) from None
         except UserError as exc:
             pipeline.record_failure(rt, inbox_id, exc, final=True)
             return "failed"
@@ -73,16 +73,28 @@ def register(app: Celery, runtime: Callable[[], Runtime]) -> None:
             # The database is away: nothing to record it in. Retry; the sweeper is the backstop.
             log.warning("inbox %s: database unavailable (%s), retrying", inbox_id, type(exc).__name__)
             _release_quietly(rt, inbox_id)
-            raise self.retry(countdown=_retry_in(self.request.retries), max_retries=20) from None
+            raise task.retry(countdown=_retry_in(task.request.retries), max_retries=20) from None
         except SoftTimeLimitExceeded as exc:
-            return _failed_or_retry(self, rt, inbox_id, exc, claims.TIME_LIMIT)
+            return _failed_or_retry(task, rt, inbox_id, exc, claims.TIME_LIMIT)
         except Exception as exc:  # noqa: BLE001 - our fault: record, retry, quarantine at the end
-            return _failed_or_retry(self, rt, inbox_id, exc, None)
+            return _failed_or_retry(task, rt, inbox_id, exc, None)
         dispatch(Work.of(send=outcome.outbox_ids, private=outcome.private))
         return outcome.outcome
 
+    @app.task(name="intake.process_inbox", bind=True, acks_late=True, max_retries=None)
+    def process_inbox(self: Any, inbox_id: int) -> str:
+        return process_one(self, inbox_id)
+
     @app.task(name="intake.process_chunk", bind=True, acks_late=True, max_retries=None)
     def process_chunk(self: Any, inbox_ids: list[int]) -> int:
+        if len(inbox_ids) == 1:
+            # A mail on its own (IDLE hands them over as they come) takes the single-row path:
+            # no batch to share a transaction with, and a time limit or a failure is recorded
+            # against it at once. In a batch a row past the soft limit is retried in-process
+            # until the hard limit ends the task; its rows then wait for the sweeper, which
+            # hands each row tried before to the single-row task.
+            process_one(self, inbox_ids[0])
+            return 1
         try:
             send, careful = chunks.process_chunk(runtime(), inbox_ids)
         except DATABASE_AWAY as exc:
