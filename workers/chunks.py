@@ -20,6 +20,9 @@ Exactly once is the claims' work (intake/process/claims.py); this only decides t
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterable
+
 from sqlalchemy import select
 
 from intake.process.batch import process_captured
@@ -28,7 +31,24 @@ from intake.send.batch import send_batch
 from intake.tickets.models import Inbox, Outbox, Ticket
 from intake.work import Work
 
+log = logging.getLogger("intake.tasks")
 SENT_OR_FINAL = frozenset({"sent", "delivered", "undelivered", "failed", "suppressed", "missing"})
+
+
+def clean_ids(values: Iterable[object]) -> list[int]:
+    """The ids of a task's arguments, each once, in order. Anything that is not a positive
+    integer (a forged or corrupted message) is dropped with a log line: the rows it might
+    have meant stay in the database for the sweeper."""
+    ids: dict[int, None] = {}
+    dropped = 0
+    for value in values:
+        if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**63:
+            ids[value] = None
+        else:
+            dropped += 1
+    if dropped:
+        log.warning("a chunk task carried %d values that are not row ids; ignored", dropped)
+    return list(ids)
 
 
 def _captured(rt: Runtime, inbox_ids: list[int]) -> dict[int, tuple[int, bool]]:
@@ -42,6 +62,7 @@ def _captured(rt: Runtime, inbox_ids: list[int]) -> dict[int, tuple[int, bool]]:
 def process_chunk(rt: Runtime, inbox_ids: list[int]) -> tuple[Work, Work]:
     """Process a chunk of captures; returns the follow-ups to send and the rows the
     single-row task must take."""
+    inbox_ids = clean_ids(inbox_ids)
     waiting = _captured(rt, inbox_ids)
     fresh = [i for i in inbox_ids if i in waiting and waiting[i][0] == 0]
     careful = [(i, waiting[i][1]) for i in inbox_ids if i in waiting and waiting[i][0] > 0]
@@ -65,6 +86,7 @@ def send_chunk(rt: Runtime, outbox_ids: list[int]) -> Work:
     """Deliver a chunk of follow-ups; returns the rows not finished now (a transient failure
     waiting for its retry, or a row another worker is sending) for the single-row task,
     which backs off as each one needs."""
+    outbox_ids = clean_ids(outbox_ids)
     statuses = send_batch(rt, outbox_ids)
     pending = [i for i in outbox_ids if statuses.get(i) not in SENT_OR_FINAL]
     if not pending:

@@ -87,6 +87,7 @@ def register(app: Celery, runtime: Callable[[], Runtime]) -> None:
 
     @app.task(name="intake.process_chunk", bind=True, acks_late=True, max_retries=None)
     def process_chunk(self: Any, inbox_ids: list[int]) -> int:
+        inbox_ids = chunks.clean_ids(inbox_ids)
         if len(inbox_ids) == 1:
             # A mail on its own (IDLE hands them over as they come) takes the single-row path:
             # no batch to share a transaction with, and a time limit or a failure is recorded
