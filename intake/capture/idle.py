@@ -30,6 +30,7 @@ import threading
 import time
 
 from imapclient import IMAPClient
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from intake.capture.imap import (MailboxBusy, acquire_lease, close_quietly, connect, poll_connected,
@@ -37,6 +38,7 @@ from intake.capture.imap import (MailboxBusy, acquire_lease, close_quietly, conn
 from intake.failures import backoff
 from intake.mailboxes import MailboxConfig
 from intake.runtime import Runtime
+from intake.tickets.models import MailboxState
 from intake.work import Enqueue, Work
 
 log = logging.getLogger("intake.capture.idle")
@@ -104,12 +106,25 @@ class MailboxWatcher:
             result = poll_connected(self.rt, self.box, session, client, self._hand_on)
             if result.lease_lost:
                 return
+            if self._arrived_meanwhile(session, client):
+                continue  # its EXISTS came with a reply during the poll: IDLE would not see it
             if idle:
                 kept = self._idle(session, client)
             else:
                 kept = self._wait(session, self.poll_every)
             if not kept:
                 return
+
+    def _arrived_meanwhile(self, session: Session, client: IMAPClient) -> bool:
+        """Mail that arrived while the poll ran, above the watermark it left. The server
+        announced it (EXISTS) in a reply to one of the poll's commands, so IDLE will not
+        announce it again; without this check it would wait for the next mail."""
+        last_uid = session.scalar(select(MailboxState.last_uid).where(MailboxState.name == self.box.name))
+        session.commit()
+        if last_uid is None:
+            return False
+        # "n:*" always matches the highest UID, even below n (RFC 3501 6.4.8): filter.
+        return any(uid > last_uid for uid in client.search(["UID", f"{last_uid + 1}:*"]))
 
     def _hand_on(self, inbox_ids: list[int]) -> None:
         self.captured += len(inbox_ids)

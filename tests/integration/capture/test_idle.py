@@ -134,3 +134,21 @@ def test_a_server_without_idle_is_polled(no_idle_dovecot: Dovecot, tmp_path: Pat
         assert box.count("Processed") == 2
     finally:
         no_idle_dovecot.drop_box(box)
+
+
+def test_mail_arriving_during_a_poll_is_not_left_waiting_for_the_next(mailbox: Mailbox, tmp_path: Path) -> None:
+    """Its EXISTS comes with the reply to one of the poll's own commands (the MOVE), so the
+    IDLE that follows never announces it: the watcher must look for it before idling."""
+    rt = runtime_for(mailbox, tmp_path, poll_interval=float(NEVER))
+    handed = Handed()
+
+    def append_during_the_first_poll(work: Work) -> int:
+        if not handed.ids:
+            mailbox.append(_mail(2))  # after the poll's SEARCH, before its MOVE
+        return handed(work)
+
+    with watching(rt, append_during_the_first_poll) as watcher:
+        wait_until(lambda: watcher.mode == idle.IDLING, 20, "the watcher to idle")
+        mailbox.append(_mail(1))
+        wait_until(lambda: len(handed.ids) == 2, 10, "the mail that came during the poll")
+    assert mailbox.count("INBOX") == 0
