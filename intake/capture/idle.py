@@ -33,7 +33,7 @@ from imapclient import IMAPClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from intake.capture.imap import (MailboxBusy, acquire_lease, close_quietly, connect, poll_connected,
+from intake.capture.imap import (MailboxBusy, acquire_lease, close_quietly, open_connection, poll_connected,
                                  release_lease)
 from intake.failures import backoff
 from intake.mailboxes import MailboxConfig
@@ -89,13 +89,14 @@ class MailboxWatcher:
             if not self._renew(session):
                 raise MailboxBusy(box.name)
             try:
-                client = connect(rt, box, session)
+                client = open_connection(rt, box, session)
                 self.sessions += 1
                 try:
                     self._watch(session, client)
                 finally:
                     close_quietly(client)
             finally:
+                session.rollback()  # a statement that failed (the database away) leaves it aborted
                 release_lease(session, box.name)
 
     def _watch(self, session: Session, client: IMAPClient) -> None:

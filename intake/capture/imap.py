@@ -176,7 +176,7 @@ def poll(rt: Runtime, box: MailboxConfig, on_captured: OnCaptured | None = None)
         if not acquire_lease(session, box.name, box.folder, rt.settings.lease_seconds):
             raise MailboxBusy(box.name)
         try:
-            client = connect(rt, box, session)
+            client = open_connection(rt, box, session)
             try:
                 return poll_connected(rt, box, session, client, on_captured)
             finally:
@@ -200,12 +200,25 @@ def poll_connected(rt: Runtime, box: MailboxConfig, session: Session, client: IM
                                 last_error=FOLDER_PROBLEM + problems if problems else None))
         session.commit()
     except Exception as exc:
-        session.rollback()
-        session.execute(update(MailboxState).where(MailboxState.name == box.name)
-                        .values(last_error=f"{type(exc).__name__}: {str(exc)[:200]}"))
-        session.commit()
+        _record_error(session, box.name, exc)
         raise
     return result
+
+
+def open_connection(rt: Runtime, box: MailboxConfig, session: Session) -> IMAPClient:
+    """`connect`, with a failure recorded on the mailbox for `intake health`."""
+    try:
+        return connect(rt, box, session)
+    except Exception as exc:
+        _record_error(session, box.name, exc)
+        raise
+
+
+def _record_error(session: Session, name: str, exc: Exception) -> None:
+    session.rollback()
+    session.execute(update(MailboxState).where(MailboxState.name == name)
+                    .values(last_error=f"{type(exc).__name__}: {str(exc)[:200]}"))
+    session.commit()
 
 
 def _poll_folder(rt: Runtime, configured: MailboxConfig, session: Session, client: IMAPClient,
