@@ -178,6 +178,8 @@ def main(argv: list[str] | None = None) -> int:
             "INTAKE_SMTP_PORT": str(smtp.port), "INTAKE_SMTP_SECURITY": "none",
             "INTAKE_OUR_ADDRESSES": SUPPORT, "INTAKE_MAIL_DOMAIN": "help.example.test",
             "INTAKE_ACK_LIMIT_PER_HOUR": "1000",
+            # every sender is @example.com: the per-domain limit (100 an hour) would suppress the rest
+            "INTAKE_ACK_LIMIT_PER_DOMAIN_PER_HOUR": "100000",
             "INTAKE_SMS_BACKEND": "twilio", "INTAKE_TWILIO_API_BASE": api.base_url,
             "TWILIO_ACCOUNT_SID": api.account_sid, "TWILIO_AUTH_TOKEN": api.auth_token,
             "TWILIO_FROM_NUMBER": OUR_NUMBER, "INTAKE_PUBLIC_URL": PUBLIC_URL,
