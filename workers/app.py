@@ -41,6 +41,7 @@ def make_celery(settings: Settings) -> Celery:
             # default, 1 s, is the pick-up delay of every task); a directory listing per
             # queue every 50 ms costs next to nothing.
             "polling_interval": POLLING_INTERVAL,
+            "drain_timeout": 0.1,  # see workers/broker.Transport
         }
     elif settings.broker_url.startswith(("redis", "rediss")):
         transport_options = {

@@ -74,7 +74,20 @@ class Channel(filesystem.Channel):
 
 
 class Transport(filesystem.Transport):
+    """The transport, with one more option: `drain_timeout` caps each wait for a message.
+
+    Celery's worker loop for transports without an event loop waits up to 2 s per call and
+    performs the acks of finished tasks (late acks) only between calls; until then the
+    prefetch slot stays taken, so each next task waited up to 2 s. With the cap a finished
+    task's slot is free within `drain_timeout`."""
+
     Channel = Channel
+
+    def drain_events(self, connection: Any, timeout: Any = None) -> Any:  # type: ignore[override]
+        cap = self.client.transport_options.get("drain_timeout")
+        if cap is not None:
+            timeout = cap if timeout is None else min(timeout, cap)
+        return super().drain_events(connection, timeout=timeout)
 
 
 TRANSPORT_ALIASES.setdefault(SCHEME, "workers.broker:Transport")
