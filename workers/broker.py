@@ -84,7 +84,7 @@ class Transport(filesystem.Transport):
     Channel = Channel
 
     def drain_events(self, connection: Any, timeout: Any = None) -> Any:  # type: ignore[override]
-        cap = self.client.transport_options.get("drain_timeout")
+        cap = getattr(self.client, "transport_options", {}).get("drain_timeout")
         if cap is not None:
             timeout = cap if timeout is None else min(timeout, cap)
         return super().drain_events(connection, timeout=timeout)
