@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import secrets
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -34,6 +32,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.floor import floor_rate  # noqa: E402
 from tests.flows import INTAKE_BIN, subprocess_env  # noqa: E402
 from tests.support.dovecot import Dovecot  # noqa: E402
 
@@ -54,46 +53,18 @@ def drop_schema(schema: str) -> None:
         conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
-def floor(box: Any, count: int, work: Path, batch: int = 100) -> float:
-    """Seconds the bare loop takes over the mailbox (which it leaves unflagged again)."""
-    import sqlite3
-
-    import mailparser  # type: ignore[import-untyped]
-    from imapclient import IMAPClient
-
-    started = time.perf_counter()
-    client = IMAPClient(box.host, port=box.port, ssl=False, timeout=30)
-    client.login(box.user, box.password)
-    client.select_folder("INBOX")
-    uids = client.search(["ALL"])
-    db = sqlite3.connect(work / "floor.db")
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute("CREATE TABLE mails (id INTEGER PRIMARY KEY, uid INTEGER UNIQUE, message_id TEXT, "
-               "sender TEXT, subject TEXT, body TEXT, raw BLOB)")
-    for start in range(0, len(uids), batch):
-        chunk = uids[start:start + batch]
-        for uid, data in client.fetch(chunk, ["BODY.PEEK[]"]).items():
-            raw = data[b"BODY[]"]
-            mail = mailparser.parse_from_bytes(raw)
-            db.execute("INSERT INTO mails (uid, message_id, sender, subject, body, raw) VALUES (?, ?, ?, ?, ?, ?)",
-                       (uid, mail.message_id, str(mail.from_), mail.subject, mail.body, raw))
-        db.commit()
-        client.add_flags(chunk, [b"\\Seen"])
-    seconds = time.perf_counter() - started
-    if len(uids) != count:
-        raise SystemExit(f"floor saw {len(uids)} mails, expected {count}")
-    client.remove_flags(uids, [b"\\Seen"])
-    client.logout()
-    db.close()
-    return seconds
+def floor(box: Any, count: int) -> float:
+    """Seconds the bare loop (benchmarks/floor.py) takes over the same mailbox."""
+    result = floor_rate(box.host, box.port, box.user, box.password)
+    if result["mails"] != count:
+        raise SystemExit(f"floor saw {result['mails']} mails, expected {count}")
+    return float(result["seconds"])
 
 
 def run_once(server: Dovecot, count: int, db: str, seed: int) -> dict[str, object]:
     box = server.new_box()
     box.load(count, seed=seed)
-    floor_work = Path(tempfile.mkdtemp(prefix="intake-floor-"))
-    floor_seconds = floor(box, count, floor_work)
-    shutil.rmtree(floor_work, ignore_errors=True)
+    floor_seconds = floor(box, count)
     work = Path(tempfile.mkdtemp(prefix="intake-bench-"))
     schema = None
     if db == "sqlite":

@@ -1,7 +1,10 @@
-"""Starting the long-running processes: Celery worker, beat, the web app, or all three.
+"""Starting the long-running processes: Celery worker, beat, the mailbox poller, the web
+app, or all of them.
 
-Each builds its Celery app from the settings, and the web app receives the enqueue function
-and the broker check of that app (the domain never reaches the broker itself)."""
+Each builds its Celery app from the settings, and the web app and the poller receive the
+enqueue function of that app (the domain never reaches the broker itself). The poller keeps
+one IDLE connection per mailbox in a thread of its own process (intake/capture/idle.py):
+an IDLE lasts as long as the connection, so it must not hold a Celery worker slot."""
 
 from __future__ import annotations
 
@@ -10,10 +13,13 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 from fastapi import FastAPI
 
+from intake.capture.idle import watch_all
+from intake.mailboxes import load_mailboxes
 from intake.runtime import get_runtime
 from intake.settings import get_settings
 from intake.web.app import create_app
@@ -44,13 +50,35 @@ def run_worker(beat: bool = False, concurrency: int | None = None,
         argv += ["--concurrency", str(concurrency)]
     if beat:
         argv += ["--beat"]
+        Dispatcher(app).poll_all()  # beat's first poll comes one interval after its start
     app.worker_main(argv)
     return 0
 
 
 def run_beat() -> int:
     app = make_celery(get_settings())
+    Dispatcher(app).poll_all()  # beat's first poll comes one interval after its start
     app.start(["beat", "--loglevel", os.environ.get("INTAKE_LOG_LEVEL", "INFO")])
+    return 0
+
+
+def run_poller() -> int:
+    """Watch every configured mailbox (IDLE, or polling where the server has none) until
+    SIGTERM/SIGINT; captures are enqueued in chunks as each batch commits."""
+    settings = get_settings()
+    rt = get_runtime()
+    boxes = load_mailboxes(settings)
+    dispatcher = Dispatcher(make_celery(settings))
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda _signum, _frame: stop.set())
+    if not boxes:
+        log.warning("no mailbox configured (INTAKE_IMAP_HOST or INTAKE_MAILBOXES_FILE): the poller has nothing to do")
+    threads = watch_all(rt, boxes, dispatcher, stop)
+    while not stop.wait(1.0):
+        pass
+    for thread in threads:  # each notices the stop within a second, then logs out
+        thread.join(timeout=15)
     return 0
 
 
@@ -76,8 +104,9 @@ def run_web(host: str | None, port: int | None, require_twilio: bool = True, wor
 
 
 def run_all(host: str | None, port: int | None, concurrency: int | None) -> int:
-    """One command for one machine: a worker with embedded beat, and the web app, as child
-    processes supervised here; SIGTERM/SIGINT stop them all."""
+    """One command for one machine: a worker with embedded beat, the mailbox poller (when a
+    mailbox is configured) and the web app, as child processes supervised here;
+    SIGTERM/SIGINT stop them all."""
     settings = get_settings()
     exe = [sys.executable, "-m", "intake.cli"]
     worker = exe + ["worker", "--beat-embedded"]
@@ -94,9 +123,11 @@ def run_all(host: str | None, port: int | None, concurrency: int | None) -> int:
           "tickets, --scope admin to replay captures)", file=sys.stderr, flush=True)
     # Each child leads its own process group, so stopping one stops what it started too
     # (the worker's pool and embedded beat, uvicorn's workers) and nothing is left behind.
-    children = [subprocess.Popen(worker, start_new_session=True),
-                subprocess.Popen(web, start_new_session=True)]
-    names = {children[0].pid: "worker", children[1].pid: "web"}
+    commands = {"worker": worker, "web": web}
+    if load_mailboxes(settings):
+        commands["poller"] = exe + ["poller"]
+    children = [subprocess.Popen(argv, start_new_session=True) for argv in commands.values()]
+    names = {child.pid: name for child, name in zip(children, commands)}
     stopping = False
 
     def signal_groups(signum: int) -> None:

@@ -1,7 +1,10 @@
-"""Thin Celery tasks: load by id, call one function of intake/, enqueue the next (STYLE 8).
+"""Thin Celery tasks: load by id (or a chunk of ids), call one function of intake/, enqueue
+the next (STYLE 8).
 
 Arguments are ids and mailbox names only: never message text or raw bytes. The tasks are
-registered on the app they are given, with the runtime that app was built from.
+registered on the app they are given, with the runtime that app was built from. The chunk
+tasks are the fast path (workers/chunks.py); the single-row tasks take what a chunk hands
+back.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from intake.send.delivery import RetryLater, send_outbox
 from intake.upkeep.retention import purge
 from intake.upkeep.sweeper import sweep
 from intake.work import Work
+from workers import chunks
 from workers.dispatch import Dispatcher
 
 log = logging.getLogger("intake.tasks")
@@ -54,15 +58,15 @@ def _release_quietly(rt: Runtime, inbox_id: int) -> None:
 def register(app: Celery, runtime: Callable[[], Runtime]) -> None:
     dispatch = Dispatcher(app)
 
-    @app.task(name="intake.process_inbox", bind=True, acks_late=True, max_retries=None)
-    def process_inbox(self: Any, inbox_id: int) -> str:
+    def process_one(task: Any, inbox_id: int) -> str:
         # Attempts are counted in the database by the claim, not by Celery's retry count (a
         # re-enqueue by the sweeper or a redelivery after a lost worker would reset that).
+        # A retry re-runs the calling task with its own arguments: this id, alone.
         rt = runtime()
         try:
             outcome = pipeline.process_inbox(rt, inbox_id)
         except pipeline.Busy as busy:  # another worker has it; check again when its claim ends
-            raise self.retry(countdown=busy.delay, max_retries=None) from None
+            raise task.retry(countdown=busy.delay, max_retries=None) from None
         except UserError as exc:
             pipeline.record_failure(rt, inbox_id, exc, final=True)
             return "failed"
@@ -70,13 +74,52 @@ def register(app: Celery, runtime: Callable[[], Runtime]) -> None:
             # The database is away: nothing to record it in. Retry; the sweeper is the backstop.
             log.warning("inbox %s: database unavailable (%s), retrying", inbox_id, type(exc).__name__)
             _release_quietly(rt, inbox_id)
-            raise self.retry(countdown=_retry_in(self.request.retries), max_retries=20) from None
+            raise task.retry(countdown=_retry_in(task.request.retries), max_retries=20) from None
         except SoftTimeLimitExceeded as exc:
-            return _failed_or_retry(self, rt, inbox_id, exc, claims.TIME_LIMIT)
+            return _failed_or_retry(task, rt, inbox_id, exc, claims.TIME_LIMIT)
         except Exception as exc:  # noqa: BLE001 - our fault: record, retry, quarantine at the end
-            return _failed_or_retry(self, rt, inbox_id, exc, None)
+            return _failed_or_retry(task, rt, inbox_id, exc, None)
         dispatch(Work.of(send=outcome.outbox_ids, private=outcome.private))
         return outcome.outcome
+
+    @app.task(name="intake.process_inbox", bind=True, acks_late=True, max_retries=None)
+    def process_inbox(self: Any, inbox_id: int) -> str:
+        return process_one(self, inbox_id)
+
+    @app.task(name="intake.process_chunk", bind=True, acks_late=True, max_retries=None)
+    def process_chunk(self: Any, inbox_ids: list[int]) -> int:
+        inbox_ids = chunks.clean_ids(inbox_ids)
+        if len(inbox_ids) == 1:
+            # A mail on its own (IDLE hands them over as they come) takes the single-row path:
+            # no batch to share a transaction with, and a time limit or a failure is recorded
+            # against it at once. In a batch a row past the soft limit is retried in-process
+            # until the hard limit ends the task; its rows then wait for the sweeper, which
+            # hands each row tried before to the single-row task.
+            process_one(self, inbox_ids[0])
+            return 1
+        try:
+            send, careful = chunks.process_chunk(runtime(), inbox_ids)
+        except DATABASE_AWAY as exc:
+            log.warning("chunk of %d: database unavailable (%s), retrying", len(inbox_ids), type(exc).__name__)
+            raise self.retry(countdown=_retry_in(self.request.retries), max_retries=20) from None
+        except SoftTimeLimitExceeded:
+            # Past its soft limit the chunk stops; what it did not finish goes row by row,
+            # where the slow row's time limit is recorded against it alone.
+            send, careful = Work(), chunks.leftovers(runtime(), inbox_ids)
+        dispatch(send)
+        dispatch.one_by_one(careful)
+        return len(inbox_ids) - len(careful.process)
+
+    @app.task(name="intake.send_chunk", bind=True, acks_late=True, max_retries=None)
+    def send_chunk(self: Any, outbox_ids: list[int]) -> int:
+        try:
+            pending = chunks.send_chunk(runtime(), outbox_ids)
+        except DATABASE_AWAY as exc:
+            log.warning("send chunk of %d: database unavailable (%s), retrying", len(outbox_ids),
+                        type(exc).__name__)
+            raise self.retry(countdown=_retry_in(self.request.retries), max_retries=20) from None
+        dispatch.one_by_one(pending)
+        return len(outbox_ids) - len(pending.send)
 
     @app.task(name="intake.send_outbox", bind=True, acks_late=True, max_retries=None)
     def send(self: Any, outbox_id: int) -> str:
@@ -90,9 +133,8 @@ def register(app: Celery, runtime: Callable[[], Runtime]) -> None:
 
     @app.task(name="intake.poll_mailbox", acks_late=True)
     def poll_mailbox(mailbox: str) -> int:
-        work = poll_named(runtime(), mailbox)
-        dispatch(work)
-        return len(work.process)
+        # Each batch is enqueued as it is committed: processing starts while capture goes on.
+        return poll_named(runtime(), mailbox, dispatch)
 
     @app.task(name="intake.poll_all")
     def poll_all() -> int:

@@ -15,6 +15,7 @@ import socket
 import ssl
 import subprocess
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from imapclient import IMAPClient
@@ -28,10 +29,11 @@ from intake.tickets.models import MailboxState, utcnow
 from intake.capture.folders import FolderUnusable, prepare, switch_off, uid_next
 from intake.capture.inbox import CaptureItem, capture_many
 from intake.db import insert_for
-from intake.work import Work
+from intake.work import Enqueue, Work
 
 log = logging.getLogger("intake.imap")
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+OnCaptured = Callable[[list[int]], object]  # gets the new inbox ids of a committed batch
 
 
 class MailboxBusy(Exception):
@@ -122,12 +124,12 @@ def connect(rt: Runtime, box: MailboxConfig, session: Session) -> IMAPClient:
         else:
             client.login(box.user, box.password)
     except Exception:
-        _close(client)
+        close_quietly(client)
         raise
     return client
 
 
-def _close(client: IMAPClient) -> None:
+def close_quietly(client: IMAPClient) -> None:
     try:
         client.logout()
     except Exception:  # noqa: BLE001 - the connection may already be gone
@@ -170,39 +172,62 @@ def _move(client: IMAPClient, uids: list[int], folder: str) -> None:
 
 # -- polling ----------------------------------------------------------------------------------------
 
-def poll(rt: Runtime, box: MailboxConfig) -> PollResult:
-    """Capture everything new in one mailbox. Raises MailboxBusy if another poller has it."""
-    result = PollResult(box.name)
+def poll(rt: Runtime, box: MailboxConfig, on_captured: OnCaptured | None = None) -> PollResult:
+    """Capture everything new in one mailbox. Raises MailboxBusy if another poller has it.
+    `on_captured` gets each batch's new inbox ids as soon as the batch is committed, so the
+    caller can hand them on while the next batch is fetched."""
     with rt.sessions() as session:
         if not acquire_lease(session, box.name, box.folder, rt.settings.lease_seconds):
             raise MailboxBusy(box.name)
         try:
-            client = connect(rt, box, session)
+            client = open_connection(rt, box, session)
             try:
-                _poll_folder(rt, box, session, client, result)
+                return poll_connected(rt, box, session, client, on_captured)
             finally:
-                _close(client)
-            problems = " | ".join(result.folder_problems)
-            if problems:  # once per poll, naming the settings to change
-                log.warning("mailbox %s: %s%s", box.name, FOLDER_PROBLEM, problems)
-            session.execute(update(MailboxState).where(MailboxState.name == box.name)
-                            .values(last_poll_at=utcnow(), last_error_class=None,
-                                    last_error=FOLDER_PROBLEM + problems if problems else None))
-            session.commit()
-        except Exception as exc:
-            session.rollback()
-            session.execute(update(MailboxState).where(MailboxState.name == box.name)
-                            .values(last_error=f"{type(exc).__name__}: {str(exc)[:200]}",
-                                    last_error_class=type(exc).__name__[:64]))
-            session.commit()
-            raise
+                close_quietly(client)
         finally:
             release_lease(session, box.name)
+
+
+def poll_connected(rt: Runtime, box: MailboxConfig, session: Session, client: IMAPClient,
+                   on_captured: OnCaptured | None = None) -> PollResult:
+    """One poll on a connection whose mailbox lease this process holds (the IDLE watcher
+    keeps both between polls); records the poll's time or error on the mailbox."""
+    result = PollResult(box.name)
+    try:
+        _poll_folder(rt, box, session, client, result, on_captured)
+        problems = " | ".join(result.folder_problems)
+        if problems:  # once per poll, naming the settings to change
+            log.warning("mailbox %s: %s%s", box.name, FOLDER_PROBLEM, problems)
+        session.execute(update(MailboxState).where(MailboxState.name == box.name)
+                        .values(last_poll_at=utcnow(), last_error_class=None,
+                                last_error=FOLDER_PROBLEM + problems if problems else None))
+        session.commit()
+    except Exception as exc:
+        _record_error(session, box.name, exc)
+        raise
     return result
 
 
+def open_connection(rt: Runtime, box: MailboxConfig, session: Session) -> IMAPClient:
+    """`connect`, with a failure recorded on the mailbox for `intake health`."""
+    try:
+        return connect(rt, box, session)
+    except Exception as exc:
+        _record_error(session, box.name, exc)
+        raise
+
+
+def _record_error(session: Session, name: str, exc: Exception) -> None:
+    session.rollback()
+    session.execute(update(MailboxState).where(MailboxState.name == name)
+                    .values(last_error=f"{type(exc).__name__}: {str(exc)[:200]}",
+                            last_error_class=type(exc).__name__[:64]))
+    session.commit()
+
+
 def _poll_folder(rt: Runtime, configured: MailboxConfig, session: Session, client: IMAPClient,
-                 result: PollResult) -> None:
+                 result: PollResult, on_captured: OnCaptured | None) -> None:
     # Folder names as this server has them; an unusable move target is switched off ("").
     box, result.folder_problems = prepare(client, configured)
     selected = client.select_folder(box.folder)
@@ -236,7 +261,7 @@ def _poll_folder(rt: Runtime, configured: MailboxConfig, session: Session, clien
     for start in range(0, len(uids), box.batch_size):
         batch = uids[start:start + box.batch_size]
         try:
-            _capture_batch(rt, box, session, client, state, uidvalidity, batch, sizes, result)
+            _capture_batch(rt, box, session, client, state, uidvalidity, batch, sizes, result, on_captured)
         except FolderUnusable as failure:  # captured and committed; only the move failed
             box = _switched_off(box, failure, configured, result)
         if result.lease_lost:
@@ -272,7 +297,7 @@ def _tidy_captured(rt: Runtime, box: MailboxConfig, session: Session, client: IM
 
 def _capture_batch(rt: Runtime, box: MailboxConfig, session: Session, client: IMAPClient,
                    state: MailboxState, uidvalidity: int, batch: list[int], sizes: dict[int, int],
-                   result: PollResult) -> None:
+                   result: PollResult, on_captured: OnCaptured | None) -> None:
     normal = [u for u in batch if sizes.get(u, 0) <= box.max_message_bytes]
     oversize = [u for u in batch if u not in normal]
     fetched: dict[int, dict[bytes, object]] = {}
@@ -306,11 +331,11 @@ def _capture_batch(rt: Runtime, box: MailboxConfig, session: Session, client: IM
                                            for u, r in result.skipped_uids)][-500:]
         result.skipped_uids.clear()
     session.commit()  # persist before we acknowledge: only now touch the messages
-    for item, cap in zip(items, captured):
-        if cap.created:
-            result.captured.append(cap.inbox_id)
-        else:
-            result.duplicates += 1
+    created = [cap.inbox_id for cap in captured if cap.created]
+    result.captured += created
+    result.duplicates += len(captured) - len(created)
+    if created and on_captured is not None:
+        on_captured(created)  # committed: the workers may start on them now
     # Move only while the lease is still ours (renewed here, committed): a poller whose lease
     # ran out meanwhile would move mail the new holder is moving too, and COPY-based moves
     # leave a second copy. What is captured but not moved, the holder tidies up.
@@ -344,13 +369,14 @@ def _fetch(client: IMAPClient, uids: list[int], parts: list[bytes], result: Poll
     return out
 
 
-def poll_named(rt: Runtime, mailbox: str) -> Work:
-    """Poll one mailbox by name; returns the captures to process (committed already). A
-    mailbox another worker holds the lease on yields no work."""
+def poll_named(rt: Runtime, mailbox: str, enqueue: Enqueue) -> int:
+    """Poll one mailbox by name, handing each committed batch of captures to `enqueue`;
+    returns how many were captured. A mailbox another poller holds the lease on yields
+    nothing."""
     box = get_mailbox(rt.settings, mailbox)
     try:
-        result = poll(rt, box)
+        result = poll(rt, box, lambda ids: enqueue(Work.of(process=ids, private=box.private)))
     except MailboxBusy:
         log.info("mailbox %s is being polled by another worker", mailbox)
-        return Work()
-    return Work.of(process=result.captured, private=box.private)
+        return 0
+    return len(result.captured)

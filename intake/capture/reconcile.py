@@ -13,7 +13,7 @@ from intake.tickets.models import Inbox, MailboxState
 
 def reconcile(rt: Runtime, mailbox: str | None = None) -> dict[str, Any]:
     from intake.capture.folders import server_layout, server_name
-    from intake.capture.imap import _close, connect
+    from intake.capture.imap import close_quietly, connect
     from intake.mailboxes import load_mailboxes
 
     report: dict[str, Any] = {"mailboxes": []}
@@ -29,7 +29,7 @@ def reconcile(rt: Runtime, mailbox: str | None = None) -> dict[str, Any]:
                 uidvalidity = int(selected[b"UIDVALIDITY"])
                 uids = sorted(client.search(["ALL"]))
             finally:
-                _close(client)
+                close_quietly(client)
             keys = {f"imap:{box.name}:{uidvalidity}:{uid}": uid for uid in uids}
             captured = set(session.scalars(select(Inbox.capture_key).where(Inbox.capture_key.in_(list(keys)))))
             state = session.get(MailboxState, box.name)

@@ -47,6 +47,13 @@ def cmd_beat(args: argparse.Namespace) -> int:
     return run_beat()
 
 
+def cmd_poller(args: argparse.Namespace) -> int:
+    from workers.daemons import run_poller
+
+    runtime(check=True)
+    return run_poller()
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from workers.daemons import run_all
 
@@ -184,6 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_worker)
     p = sub.add_parser("beat", help="run the Celery beat scheduler")
     p.set_defaults(func=cmd_beat)
+    p = sub.add_parser("poller", help="watch the mailboxes (IMAP IDLE, else polling) and enqueue new mail")
+    p.set_defaults(func=cmd_poller)
     p = sub.add_parser("run", help="worker, beat and web server in one process group (one machine)")
     p.add_argument("--host", default=None)
     p.add_argument("--port", type=int, default=None)

@@ -16,7 +16,7 @@ from intake.cli.common import emit, runtime
 
 def check_mailbox(rt: Any, box: Any) -> dict[str, Any]:
     from intake.capture.folders import MOVE_TARGETS, probe_create, resolve, server_layout, uid_next
-    from intake.capture.imap import _close, connect
+    from intake.capture.imap import close_quietly, connect
 
     report: dict[str, Any] = {"name": box.name, "host": box.host, "port": box.port,
                               "user": box.user, "ok": False}
@@ -49,7 +49,7 @@ def check_mailbox(rt: Any, box: Any) -> dict[str, Any]:
             value, origin = uid_next(client, source.name, selected)
             report["uidnext"] = {"value": value, "from": origin}
     finally:
-        _close(client)
+        close_quietly(client)
     report["problems"] = [f.problem for f in folders if f.problem]
     report["ok"] = not report["problems"]
     return report

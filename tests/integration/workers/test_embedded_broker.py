@@ -52,3 +52,48 @@ def test_concurrent_producers_and_a_consumer_lose_and_duplicate_nothing(tmp_path
         assert producer.exitcode == 0
     assert sorted(received) == list(range(COUNT))
     assert not [p for p in folder.iterdir() if p.is_file()]
+
+
+@pytest.mark.timeout(180)
+def test_a_worker_on_the_embedded_broker_picks_a_task_up_at_once(tmp_path: Path) -> None:
+    """kombu's filesystem transport looks for new files once per polling interval (1 s by
+    default, per queue); the app sets it far lower, so a task starts well under a second
+    after it is enqueued (asserted generously: the machine is shared)."""
+    import time
+
+    from sqlalchemy import select
+
+    from intake.capture.inbox import CaptureItem, capture
+    from intake.tickets.models import Inbox
+    from intake.work import Work
+    from tests.e2e.processes import WorkerProcess, wait_until
+    from tests.flows import mail, make_runtime, subprocess_env
+    from workers.app import make_celery
+    from workers.dispatch import Dispatcher
+
+    url = f"sqlite:///{tmp_path}/intake.db"
+    rt = make_runtime(url, tmp_path / "var")
+    assert rt.settings.broker_url.startswith("filesystem")
+    dispatch = Dispatcher(make_celery(rt.settings))
+    worker = WorkerProcess(subprocess_env(url, tmp_path / "var"), tmp_path / "worker.log", beat=False,
+                           concurrency=1).start()
+
+    def done(inbox_id: int) -> bool:
+        with rt.sessions() as session:
+            return session.scalar(select(Inbox.status).where(Inbox.id == inbox_id)) == "done"
+
+    try:
+        delays = []
+        for n in range(4):  # the first one also waits for the worker to start
+            with rt.sessions() as session:
+                inbox_id = capture(session, rt.vault, CaptureItem(
+                    "email", f"embedded:{n}", mail(message_id=f"<embedded{n}@example.com>"))).inbox_id
+                session.commit()
+            started = time.monotonic()
+            assert dispatch(Work.of(process=[inbox_id])) == 1
+            wait_until(lambda: done(inbox_id), 90, "the task to run", worker.log_tail, interval=0.02)
+            delays.append(time.monotonic() - started)
+    finally:
+        worker.kill()
+        rt.dispose()
+    assert max(delays[1:]) < 5, delays

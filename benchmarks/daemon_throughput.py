@@ -1,0 +1,186 @@
+"""How fast the daemons turn a full INBOX into tickets, as a ratio to the floor.
+
+Fills a private Dovecot INBOX (loopback, started here) with N generated zh/en mails, runs the
+floor over it (benchmarks/floor.py: fetch + mail-parser + one SQLite insert + \\Seen), then
+times the daemons from their start until all N mails are ticket messages:
+
+    embedded   `intake run` on the embedded defaults: SQLite file, filesystem broker, file outbox
+    redis-pg   `intake beat` + W x `intake worker` on Redis (a spare db of 127.0.0.1:6379)
+               and PostgreSQL (a fresh schema in database `test` on 127.0.0.1:5432)
+
+    .venv/bin/python benchmarks/daemon_throughput.py [--count 1000] [--setups embedded,redis-pg] [--workers 2]
+
+BENCH_LOG_LEVEL=INFO keeps the daemons' task lines in the logs (the work directory is kept).
+Each line is JSON: seconds from start (includes the daemons' start-up), seconds from the
+first capture, mails/s, and the ratio to the floor measured on the same mailbox just before.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.floor import floor_rate  # noqa: E402
+from benchmarks.poll_throughput import drop_schema, pg_schema  # noqa: E402
+from tests.flows import INTAKE_BIN, subprocess_env  # noqa: E402
+from tests.support.dovecot import Dovecot, Mailbox  # noqa: E402
+from tests.support.ports import free_port  # noqa: E402
+
+
+@contextmanager
+def spare_redis() -> Iterator[str]:
+    """A db of 127.0.0.1:6379 claimed the way the test suite claims one, flushed before and after."""
+    import redis
+
+    admin = redis.Redis(host="127.0.0.1", port=6379, db=0, socket_connect_timeout=2)
+    for db in range(15, 0, -1):
+        if admin.set(f"intake-test:db-claim:{db}", "benchmark", nx=True, ex=3600):
+            break
+    else:
+        raise SystemExit("no free Redis db on 127.0.0.1:6379 (all claimed)")
+    client = redis.Redis(host="127.0.0.1", port=6379, db=db)
+    client.flushdb()
+    try:
+        yield f"redis://127.0.0.1:6379/{db}"
+    finally:
+        client.flushdb()
+        client.close()
+        admin.delete(f"intake-test:db-claim:{db}")
+        admin.close()
+
+
+def _counts(url: str) -> tuple[int, int]:
+    """(captures, ticket messages in) so far; (0, 0) before the schema exists."""
+    from sqlalchemy import func, select
+
+    from intake.db import make_engine
+    from intake.tickets.models import Inbox, Message
+
+    engine = _engines.setdefault(url, make_engine(url))
+    try:
+        with engine.connect() as conn:
+            captured = conn.execute(select(func.count()).select_from(Inbox)).scalar_one()
+            messages = conn.execute(select(func.count()).select_from(Message)
+                                    .where(Message.direction == "in")).scalar_one()
+        return int(captured), int(messages)
+    except Exception:  # noqa: BLE001 - not created yet, or locked for a moment
+        return 0, 0
+
+
+_engines: dict[str, object] = {}
+
+
+def _spawn(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with open(log, "ab") as out:
+        return subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True, cwd=str(log.parent))
+
+
+def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    for proc in procs:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + 30
+    for proc in procs:
+        try:
+            proc.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            pass
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # whatever of the group is left
+        except ProcessLookupError:
+            pass
+        proc.wait()
+
+
+def timed_run(setup: str, box: Mailbox, count: int, workers: int, work: Path, broker: str = "",
+              database_url: str = "", timeout: float = 1200.0) -> dict[str, object]:
+    """Start the daemons of `setup` on `box`, wait until `count` ticket messages exist."""
+    url = database_url or f"sqlite:///{work}/var/intake.db"
+    env = subprocess_env(url, work / "var", INTAKE_IMAP_START="all", **box.imap_settings("none"),
+                         INTAKE_LOG_LEVEL=os.environ.get("BENCH_LOG_LEVEL", "WARNING"))
+    if broker:
+        env["INTAKE_BROKER_URL"] = broker
+    subprocess.run([INTAKE_BIN, "db", "upgrade"], env=env, check=True, capture_output=True)
+    if setup == "embedded":
+        del env["INTAKE_DATABASE_URL"]  # the default: <data dir>/intake.db
+        env["INTAKE_WEB_PORT"] = str(free_port())
+        argvs = [[INTAKE_BIN, "run"]]
+    else:
+        argvs = [[INTAKE_BIN, "beat"]] + [[INTAKE_BIN, "worker"] for _ in range(workers)]
+    started = time.perf_counter()
+    procs = [_spawn(argv, env, work / f"daemon{n}.log") for n, argv in enumerate(argvs)]
+    first_capture = None
+    try:
+        while True:
+            captured, messages = _counts(url)
+            now = time.perf_counter()
+            if captured and first_capture is None:
+                first_capture = now
+            if messages >= count:
+                break
+            if now - started > timeout or any(p.poll() is not None for p in procs):
+                raise SystemExit(f"{setup}: {messages}/{count} after {now - started:.0f}s; logs in {work}")
+            time.sleep(0.1)
+    finally:
+        _stop(procs)
+    wall = time.perf_counter() - started
+    from_capture = time.perf_counter() - (first_capture or started)
+    return {"setup": setup, "workers": workers if setup != "embedded" else 1, "mails": count,
+            "seconds_from_start": round(wall, 1), "seconds_from_first_capture": round(from_capture, 1),
+            "mails_per_second": round(count / wall, 1),
+            "mails_per_second_after_start_up": round(count / from_capture, 1),
+            "cores": os.cpu_count()}
+
+
+def measure(server: Dovecot, setup: str, count: int, workers: int, seed: int) -> dict[str, object]:
+    box = server.new_box()
+    box.load(count, seed=seed)
+    floor = floor_rate(box.host, box.port, box.user, box.password)
+    work = Path(tempfile.mkdtemp(prefix="intake-bench-"))
+    schema = None
+    try:
+        if setup == "embedded":
+            result = timed_run(setup, box, count, workers, work)
+        else:
+            schema, url = pg_schema()
+            with spare_redis() as broker:
+                result = timed_run(setup, box, count, workers, work, broker=broker, database_url=url)
+    finally:
+        if schema:
+            drop_schema(schema)
+        server.drop_box(box)
+    result["floor_mails_per_second"] = floor["mails_per_second"]
+    result["ratio_to_floor"] = round(float(result["mails_per_second"]) / floor["mails_per_second"], 2)  # type: ignore[arg-type]
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--count", type=int, default=1000)
+    parser.add_argument("--setups", default="embedded,redis-pg")
+    parser.add_argument("--workers", type=int, default=2, help="intake worker processes (redis-pg)")
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    server = Dovecot().start()
+    try:
+        for setup in args.setups.split(","):
+            print(json.dumps(measure(server, setup, args.count, args.workers, args.seed)), flush=True)
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,53 @@
+"""The floor: the least any mail intake must do per mail, measured on the same mailbox.
+
+    imapclient FETCH (BODY.PEEK[], batches of 100) -> mail-parser parse -> one SQLite INSERT
+    per mail (one commit per batch) -> STORE +FLAGS \\Seen (per batch)
+
+Benchmarks report intake's mails per second as a ratio to this. Used by
+benchmarks/daemon_throughput.py and benchmarks/poll_throughput.py:
+
+    from benchmarks.floor import floor_rate
+    rate = floor_rate(host, port, user, password)      # mails/s over the whole INBOX
+
+The run flags the mail \\Seen (intake does not read \\Seen, so a later intake run on the same
+mailbox is unaffected) and writes its SQLite file in a temporary directory.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import tempfile
+import time
+from pathlib import Path
+
+BATCH = 100
+
+
+def floor_rate(host: str, port: int, user: str, password: str, folder: str = "INBOX") -> dict[str, float]:
+    """Run the floor over every mail in `folder`; returns mails, seconds and mails/s."""
+    import mailparser
+    from imapclient import IMAPClient
+
+    with tempfile.TemporaryDirectory(prefix="intake-floor-") as work:
+        db = sqlite3.connect(Path(work) / "floor.db")
+        db.execute("CREATE TABLE mail (id INTEGER PRIMARY KEY, uid INTEGER UNIQUE, message_id TEXT, "
+                   "sender TEXT, subject TEXT, body TEXT, raw BLOB)")
+        started = time.perf_counter()
+        client = IMAPClient(host, port=port, ssl=False, timeout=30)
+        client.login(user, password)
+        client.select_folder(folder)
+        uids = sorted(client.search(["ALL"]))
+        for start in range(0, len(uids), BATCH):
+            batch = uids[start:start + BATCH]
+            for uid, data in client.fetch(batch, [b"BODY.PEEK[]"]).items():
+                raw = data[b"BODY[]"]
+                parsed = mailparser.parse_from_bytes(raw)
+                db.execute("INSERT INTO mail (uid, message_id, sender, subject, body, raw) VALUES (?, ?, ?, ?, ?, ?)",
+                           (uid, parsed.message_id, str(parsed.from_), parsed.subject, parsed.body, raw))
+            db.commit()
+            client.add_flags(batch, [b"\\Seen"], silent=True)
+        client.logout()
+        seconds = time.perf_counter() - started
+        db.close()
+    return {"mails": len(uids), "seconds": round(seconds, 2),
+            "mails_per_second": round(len(uids) / seconds, 1) if seconds else 0.0}
