@@ -6,7 +6,7 @@ written. The recipient's mailbox key (`loop_guard.mailbox_key`) and its domain b
 columns with indexes that end in `created_at`, so each check reads only its own recent rows.
 
 Revision ID: 0009_outbox_rcpt
-Revises: 0004_key_checks
+Revises: 0008_corrections
 Create Date: 2026-11-30
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 
 revision = '0009_outbox_rcpt'
-down_revision = '0005_corrections'
+down_revision = '0008_corrections'
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """web intake: status links (hashed tokens per ticket), rate counters shared by the web processes, app uploads
 
-Revision ID: 0010_web_intake
-Revises: 0004_key_checks
+Revision ID: 0006_web_intake
+Revises: 0005_erasure
 Create Date: 2026-11-30
 """
 
@@ -10,8 +10,8 @@ import sqlalchemy as sa
 import intake.tickets.models
 
 
-revision = '0010_web_intake'
-down_revision = '0007_erasure'
+revision = '0006_web_intake'
+down_revision = '0005_erasure'
 branch_labels = None
 depends_on = None
 

@@ -2,8 +2,8 @@
 read which private ticket, when; no content; no foreign key to tickets, so it outlives an
 erasure)
 
-Revision ID: 0006_tokens_audit
-Revises: 0004_key_checks
+Revision ID: 0007_tokens_audit
+Revises: 0006_web_intake
 Create Date: 2026-11-30
 """
 
@@ -12,8 +12,8 @@ import sqlalchemy as sa
 import intake.tickets.models
 
 
-revision = '0006_tokens_audit'
-down_revision = '0010_web_intake'
+revision = '0007_tokens_audit'
+down_revision = '0006_web_intake'
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """triage corrections: an agent's re-routing of a ticket and the triage hits it overrides
 
-Revision ID: 0005_corrections
-Revises: 0004_key_checks
+Revision ID: 0008_corrections
+Revises: 0007_tokens_audit
 Create Date: 2026-11-30
 """
 
@@ -10,8 +10,8 @@ import sqlalchemy as sa
 import intake.tickets.models
 
 
-revision = '0005_corrections'
-down_revision = '0006_tokens_audit'
+revision = '0008_corrections'
+down_revision = '0007_tokens_audit'
 branch_labels = None
 depends_on = None
 

@@ -5,7 +5,7 @@ holds the workers' task time histograms for /metrics; mailbox_state gains the se
 newest UID, the last error's class and the OAuth token's expiry; tickets an index for the
 retention purge (closed tickets by when they closed).
 
-Revision ID: 0007_erasure
+Revision ID: 0005_erasure
 Revises: 0004_key_checks
 Create Date: 2026-11-30
 """
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 import intake.tickets.models
 
 
-revision = '0007_erasure'
+revision = '0005_erasure'
 down_revision = '0004_key_checks'
 branch_labels = None
 depends_on = None
