@@ -129,29 +129,16 @@ def erase_contact(rt: Runtime, address: str) -> ErasureReport:
 
 
 def _erase_once(rt: Runtime, person: Person) -> tuple[str, dict[str, int]]:
-    with rt.sessions() as session:
-        try:
-            audit_id = removal.audit(session, "erasure", {})
-            removal.secure_delete(session, True)
-            contacts = list(session.scalars(select(Contact).where(Contact.address.in_(person.forms))
-                                            .order_by(Contact.id)))
-            for contact in contacts:
-                lock_contact(session, contact)
-            doomed = removal.Doomed(contacts={c.id for c in contacts})
-            counts = {"tickets_kept_shared": _take_messages(session, person, doomed)}
-            _take_captures(rt, session, person, doomed)
-            _forget_message_ids(session, doomed)
-            counts.update(removal.delete_rows(session, doomed))
-            # Files first: a crash after the commit would leave them with no row to find
-            # them by; a crash before it leaves rows that the next erasure deletes.
-            counts["files"] = removal.remove_outbox_files(rt.settings.outbox_dir, doomed.outbox)
-            removal.finish_audit(session, audit_id, counts)
-            session.commit()
-        finally:
-            session.rollback()
-            removal.secure_delete(session, False)
-            session.commit()
-    return audit_id, counts
+    with rt.sessions() as session, removal.transaction(session, "erasure") as audit_id:
+        contacts = list(session.scalars(select(Contact).where(Contact.address.in_(person.forms))
+                                        .order_by(Contact.id)))
+        for contact in contacts:
+            lock_contact(session, contact)
+        doomed = removal.Doomed(contacts={c.id for c in contacts})
+        counts = {"tickets_kept_shared": _take_messages(session, person, doomed)}
+        _take_captures(rt, session, person, doomed)
+        _forget_message_ids(session, doomed)
+        return audit_id, removal.remove(rt, session, audit_id, doomed, counts)
 
 
 def _sender_is(person: Person, column: InstrumentedAttribute[str]) -> ColumnElement[bool]:

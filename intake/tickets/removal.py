@@ -13,6 +13,7 @@ import logging
 import secrets
 import time
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -142,6 +143,33 @@ def remove_outbox_files(outbox_dir: Path | None, outbox_ids: Iterable[int]) -> i
             except FileNotFoundError:
                 continue
     return removed
+
+
+@contextmanager
+def transaction(session: Session, kind: str) -> Iterator[str]:
+    """One removal transaction: its audit entry first (the id is yielded), deleted content
+    overwritten on SQLite while it runs, and the connection put back as it was after it,
+    whether the body committed (`remove`) or failed."""
+    try:
+        audit_id = audit(session, kind, {})
+        secure_delete(session, True)
+        yield audit_id
+    finally:
+        session.rollback()
+        secure_delete(session, False)
+        session.commit()
+
+
+def remove(rt: Any, session: Session, audit_id: str, doomed: Doomed,
+           counts: dict[str, int] | None = None) -> dict[str, int]:
+    """Delete `doomed` and the files the file backends wrote for its follow-ups, record the
+    counts on the audit entry, and commit. The files go before the commit: after it nothing
+    would lead to them, while a crash before it leaves rows the next run deletes."""
+    counts = {**(counts or {}), **delete_rows(session, doomed)}
+    counts["files"] = remove_outbox_files(rt.settings.outbox_dir, doomed.outbox)
+    finish_audit(session, audit_id, counts)
+    session.commit()
+    return counts
 
 
 def secure_delete(session: Session, on: bool) -> None:

@@ -91,28 +91,16 @@ def purge(rt: Runtime, dry_run: bool = False, now: dt.datetime | None = None) ->
     totals: dict[str, int] = {}
     audit_ids: list[str] = []
     while True:
-        with rt.sessions() as session:
-            try:
-                audit_id = removal.audit(session, "retention", {})
-                removal.secure_delete(session, True)
-                doomed = removal.Doomed(
-                    tickets=set(_expired_tickets(session, general, private, BATCH)),
-                    inbox=set(_expired_captures(session, general, BATCH)))
-                if not doomed.tickets and not doomed.inbox:
-                    doomed.contacts = set(_lapsed_contacts(session, general))
-                    doomed.contacts_only_unused = True
-                if not (doomed.tickets or doomed.inbox or doomed.contacts):
-                    session.rollback()
-                    break
-                counts = removal.delete_rows(session, doomed)
-                # Files before the commit: after it, nothing would lead to them any more.
-                counts["files"] = removal.remove_outbox_files(rt.settings.outbox_dir, doomed.outbox)
-                removal.finish_audit(session, audit_id, counts)
-                session.commit()
-            finally:
-                session.rollback()
-                removal.secure_delete(session, False)
-                session.commit()
+        with rt.sessions() as session, removal.transaction(session, "retention") as audit_id:
+            doomed = removal.Doomed(
+                tickets=set(_expired_tickets(session, general, private, BATCH)),
+                inbox=set(_expired_captures(session, general, BATCH)))
+            if not doomed.tickets and not doomed.inbox:
+                doomed.contacts = set(_lapsed_contacts(session, general))
+                doomed.contacts_only_unused = True
+            if not (doomed.tickets or doomed.inbox or doomed.contacts):
+                break
+            counts = removal.remove(rt, session, audit_id, doomed)
         audit_ids.append(audit_id)
         for key, value in counts.items():
             totals[key] = totals.get(key, 0) + value
