@@ -7,6 +7,24 @@ import random
 import traceback
 
 
+# What stops the work in hand instead of failing one input: a Celery task's soft time
+# limit. Code that records a failure and carries on (a chunk's fallbacks, the in-process
+# retries) lets these through, so the task that owns the time ends and the slow row is
+# then tried on its own, where its time limit is recorded against it alone. workers/
+# registers Celery's class when it builds its app: intake/ imports no Celery.
+_interrupts: tuple[type[BaseException], ...] = ()
+
+
+def register_interrupt(kind: type[BaseException]) -> None:
+    global _interrupts
+    if kind not in _interrupts:
+        _interrupts = (*_interrupts, kind)
+
+
+def is_interrupt(exc: BaseException) -> bool:
+    return isinstance(exc, _interrupts)
+
+
 class UserError(Exception):
     """The sender's fault (unreadable input): logged at info, never retried (STYLE 6).
 

@@ -11,9 +11,11 @@ import os
 import threading
 
 from celery import Celery
+from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import worker_process_init
 from kombu.entity import Queue
 
+from intake import failures
 from intake.runtime import Runtime
 from intake.settings import Settings
 from workers import broker, tasks, timing
@@ -23,6 +25,8 @@ POLLING_INTERVAL = 0.05  # seconds; the embedded broker's pick-up delay
 
 
 def make_celery(settings: Settings) -> Celery:
+    # The soft time limit ends a task's work in hand: intake's fallbacks let it through.
+    failures.register_interrupt(SoftTimeLimitExceeded)
     app = Celery("intake")
     transport_options: dict[str, object] = {}
     broker_url = settings.broker_url

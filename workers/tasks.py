@@ -92,9 +92,8 @@ def register(app: Celery, runtime: Callable[[], Runtime]) -> None:
         if len(inbox_ids) == 1:
             # A mail on its own (IDLE hands them over as they come) takes the single-row path:
             # no batch to share a transaction with, and a time limit or a failure is recorded
-            # against it at once. In a batch a row past the soft limit is retried in-process
-            # until the hard limit ends the task; its rows then wait for the sweeper, which
-            # hands each row tried before to the single-row task.
+            # against it at once. In a batch the soft limit passes through intake's fallbacks
+            # (failures.register_interrupt) and lands below.
             process_one(self, inbox_ids[0])
             return 1
         try:

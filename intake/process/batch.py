@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from intake.failures import is_interrupt
 from intake.process import pipeline
 from intake.process.flow import Caps
 from intake.runtime import Runtime
@@ -51,7 +52,9 @@ def prepare_chunk(inbox_ids: list[int], rt: Runtime | None = None) -> dict[int, 
             continue
         try:
             out[row.id] = pipeline.prepare_email(rt.vault.decrypt(row.raw), row.meta, rt.rules, caps)
-        except Exception:  # noqa: BLE001 - recorded when the row is processed on its own
+        except Exception as exc:  # noqa: BLE001 - recorded when the row is processed on its own
+            if is_interrupt(exc):
+                raise
             out[row.id] = None
     return out
 

@@ -19,7 +19,7 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from intake.failures import UserError, safe_error
+from intake.failures import UserError, is_interrupt, safe_error
 from intake.process import claims, email, sms, status, voice, web
 from intake.process.claims import Busy
 from intake.process.flow import (
@@ -151,8 +151,10 @@ def process_batch(rt: Runtime, inbox_ids: list[int], prepared: dict[int, Prepare
                 outcomes = dict(zip(order, stored, strict=True))
                 session.commit()
         except Exception as exc:  # noqa: BLE001 - fall back to one transaction per row
-            log.warning("batch of %d rolled back (%s); processing one by one", len(inbox_ids), type(exc).__name__)
             claims.release(rt, claimed.values(), uncount=True)
+            if is_interrupt(exc):  # out of time: the rows go back, untouched, for the caller
+                raise
+            log.warning("batch of %d rolled back (%s); processing one by one", len(inbox_ids), type(exc).__name__)
             outcomes = {}
     for inbox_id in inbox_ids:
         if inbox_id not in outcomes:
@@ -222,6 +224,8 @@ def process_with_retries(rt: Runtime, inbox_id: int, attempts: int = 3) -> Outco
                 if attempt == attempts:
                     return None
         except Exception as exc:  # noqa: BLE001 - our fault: record, retry, then quarantine
+            if is_interrupt(exc):
+                raise
             if record_failure(rt, inbox_id, exc, final=attempt == attempts):
                 return None
     return None
