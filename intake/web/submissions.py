@@ -67,10 +67,6 @@ async def read_capped(request: Request, cap: int) -> bytes:
     return b"".join(chunks)
 
 
-def client_address(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
-
-
 def within_limits(rt: Runtime, checks: list[tuple[str, str, int]]) -> bool:
     """Count one hit on each (kind, value, limit) in one transaction; False if any is over."""
     secret = rt.cached("web.rate_secret", lambda: rt.vault.derive("web-rate-limits"))

@@ -29,6 +29,7 @@ from starlette.responses import Response
 from intake.capture.web import Submission
 from intake.normalize.web import TYPES, BadSubmission, parse_contact, parse_reference, parse_text, parse_type
 from intake.runtime import Runtime
+from intake.web.auth import client_address
 from intake.web import submissions
 from intake.web.csrf import COOKIE, FIELD, set_cookie
 from intake.web.images import Limits, NotAnImage, check_image
@@ -90,7 +91,7 @@ class SupportForm:
             return self._refused(lang, 403, "support_err_csrf", "missing or wrong CSRF token")
         if str(form.get("website", "")).strip():
             return self._refused(lang, 400, "support_err_honeypot", "honeypot field filled")
-        address = submissions.client_address(request)
+        address = client_address(request)
         per_address = [("address", address, self.settings.web_rate_per_address_per_hour)]
         if not await run_in_threadpool(submissions.within_limits, self.rt, per_address):
             return self._refused(lang, 429, "support_err_rate", "rate limit per client address")
