@@ -198,6 +198,14 @@ def router(console: Console) -> APIRouter:
                             open_statuses=OPEN_STATUSES, done=request.query_params.get("done", "")[:20],
                             max_reply=MAX_REPLY_CHARS, categories=CATEGORIES, priorities=PRIORITIES)
 
+    async def queued(request: Request, caller: Caller | None, ref: str, outbox: list[int] | None,
+                     done: str) -> Response:
+        """After an action that queued follow-ups: hand them to the workers, back to the ticket."""
+        if outbox is None:
+            return console.refuse(request, caller, 404, "console_no_ticket")
+        await run_in_threadpool(console.enqueue_send, ref, outbox)
+        return _back(ref, done)
+
     @routes.post("/console/tickets/{ref}/reply")
     async def reply(request: Request, ref: str) -> Response:
         outcome = await console.posted(request, "write")
@@ -208,10 +216,7 @@ def router(console: Console) -> APIRouter:
             return console.refuse(request, outcome[1], 400, "console_reply_invalid")
         ref = ref.strip().upper()
         outbox = await run_in_threadpool(agents.reply, console.rt, ref, text)
-        if outbox is None:
-            return console.refuse(request, outcome[1], 404, "console_no_ticket")
-        await run_in_threadpool(console.enqueue_send, ref, outbox)
-        return _back(ref, "reply")
+        return await queued(request, outcome[1], ref, outbox, "reply")
 
     @routes.post("/console/tickets/{ref}/status")
     async def status(request: Request, ref: str) -> Response:
@@ -223,10 +228,7 @@ def router(console: Console) -> APIRouter:
             return console.refuse(request, outcome[1], 400, "console_bad_form")
         ref = ref.strip().upper()
         outbox = await run_in_threadpool(agents.set_status, console.rt, ref, form["status"], form.get("notify") == "yes")
-        if outbox is None:
-            return console.refuse(request, outcome[1], 404, "console_no_ticket")
-        await run_in_threadpool(console.enqueue_send, ref, outbox)
-        return _back(ref, "status")
+        return await queued(request, outcome[1], ref, outbox, "status")
 
     @routes.post("/console/tickets/{ref}/route")
     async def route(request: Request, ref: str) -> Response:
