@@ -50,7 +50,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 def cmd_poll(args: argparse.Namespace) -> int:
     import time
 
-    from intake.process.batch import process_captured
+    from intake.process.batch import Processor
     from intake.capture.imap import MailboxBusy, poll
     from intake.mailboxes import get_mailbox, load_mailboxes
 
@@ -62,14 +62,16 @@ def cmd_poll(args: argparse.Namespace) -> int:
     while True:
         for box in boxes:
             started = time.monotonic()
-            try:
-                result = poll(rt, box)
-            except MailboxBusy:
-                emit({"mailbox": box.name, "busy": True})
-                continue
+            # Each committed batch of captures goes to the processor while the next is fetched.
+            with Processor(rt, send=True) as processor:
+                try:
+                    result = poll(rt, box, on_captured=processor.feed)
+                except MailboxBusy:
+                    emit({"mailbox": box.name, "busy": True})
+                    continue
             outcomes: dict[str, int] = {}
             failed = 0
-            for outcome in process_captured(rt, result.captured, send=True).values():
+            for outcome in processor.outcomes.values():
                 if outcome is None:
                     failed += 1
                     continue

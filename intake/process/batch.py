@@ -76,37 +76,77 @@ def process_captured(rt: Runtime, inbox_ids: list[int], workers: int | None = No
                      chunk: int = CHUNK, send: bool = True) -> dict[int, pipeline.Outcome | None]:
     """Process captures in chunks, and (with `send`) deliver the follow-ups they queued.
     Returns each id's outcome (None: failed, reason stored)."""
-    outcomes: dict[int, pipeline.Outcome | None] = {}
-    chunks = list(_chunks(inbox_ids, chunk))
-    workers = workers if workers is not None else (os.cpu_count() or 1)
-    rt.rules  # noqa: B018 - load once, before the loop (and before a fork: children share it)
-    if workers <= 1 or len(inbox_ids) < chunk:
-        for ids in chunks:
-            stored = _store(rt, ids, prepare_chunk(ids, rt))
-            outcomes.update(stored)
-            if send:
-                send_chunk(_outbox_ids(stored), rt)
-        return outcomes
-    context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker,
-                             initargs=(rt,)) as pool:
-        # The pool prepares ahead of the database and sends behind it; this process only
-        # stores, one transaction per chunk.
-        pending: list[Future[dict[int, Any]]] = [pool.submit(prepare_chunk, ids) for ids in chunks[:workers]]
-        next_chunk = len(pending)
-        sending: list[Future[dict[int, str]]] = []
-        for index, ids in enumerate(chunks):
-            prepared = pending[index].result()
-            if next_chunk < len(chunks):
-                pending.append(pool.submit(prepare_chunk, chunks[next_chunk]))
-                next_chunk += 1
-            stored = _store(rt, ids, prepared)
-            outcomes.update(stored)
-            if send:
-                sending.append(pool.submit(send_chunk, _outbox_ids(stored)))
-        for future in sending:
+    if len(inbox_ids) < chunk:
+        workers = 1  # one chunk: a pool would only add its start-up
+    with Processor(rt, workers=workers, chunk=chunk, send=send) as processor:
+        processor.feed(inbox_ids)
+    return processor.outcomes
+
+
+class Processor:
+    """Chunks fed while they are captured (`intake poll --once` passes `feed` as the poll's
+    `on_captured`): a pool of processes prepares each chunk as soon as it is committed, and
+    this process stores the prepared chunks in capture order, one transaction each, between
+    fetches and after the last one. So parsing runs while the mailbox is still being read
+    instead of after it, and the database sees one writer.
+
+    Without a pool (`workers` 1) each chunk is prepared and stored here as it is fed."""
+
+    def __init__(self, rt: Runtime, workers: int | None = None, chunk: int = CHUNK, send: bool = True) -> None:
+        self.rt = rt
+        self.chunk = chunk
+        self.send = send
+        self.workers = workers if workers is not None else (os.cpu_count() or 1)
+        self.outcomes: dict[int, pipeline.Outcome | None] = {}
+        self._pool: ProcessPoolExecutor | None = None
+        self._pending: list[tuple[list[int], Future[dict[int, Any]]]] = []
+        self._sending: list[Future[dict[int, str]]] = []
+
+    def __enter__(self) -> Processor:
+        self.rt.rules  # noqa: B018 - load once, before a fork: the children share it
+        if self.workers > 1:
+            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("fork"),
+                                             initializer=_init_worker, initargs=(self.rt,))
+        return self
+
+    def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
+        try:
+            if exc is None:
+                self.drain()
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True, cancel_futures=exc is not None)
+
+    def feed(self, inbox_ids: list[int]) -> None:
+        """Take committed captures; store what the pool has ready without waiting for the rest."""
+        for ids in _chunks(list(inbox_ids), self.chunk):
+            if self._pool is None:
+                self._stored(ids, prepare_chunk(ids, self.rt))
+            else:
+                self._pending.append((ids, self._pool.submit(prepare_chunk, ids)))
+        self._store_ready(wait=False)
+
+    def drain(self) -> None:
+        """Store every chunk fed so far, in order, and wait for their follow-ups to go out."""
+        self._store_ready(wait=True)
+        for future in self._sending:
             future.result()
-    return outcomes
+        self._sending.clear()
+
+    def _store_ready(self, wait: bool) -> None:
+        while self._pending and (wait or self._pending[0][1].done()):
+            ids, future = self._pending.pop(0)
+            self._stored(ids, future.result())
+
+    def _stored(self, ids: list[int], prepared: dict[int, pipeline.Prepared | None]) -> None:
+        stored = _store(self.rt, ids, prepared)
+        self.outcomes.update(stored)
+        if not self.send:
+            return
+        if self._pool is None:
+            send_chunk(_outbox_ids(stored), self.rt)
+        else:
+            self._sending.append(self._pool.submit(send_chunk, _outbox_ids(stored)))
 
 
 def _outbox_ids(outcomes: dict[int, pipeline.Outcome | None]) -> list[int]:

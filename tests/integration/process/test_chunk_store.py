@@ -14,7 +14,7 @@ from sqlalchemy import select, text
 from intake.capture.inbox import CaptureItem, capture_many
 from intake.crypto import generate_key
 from intake.process import pipeline
-from intake.process.batch import process_captured
+from intake.process.batch import Processor, process_captured
 from intake.runtime import Runtime
 from intake.tickets import chunk, store
 from intake.tickets.models import AttachmentRow, Contact, Inbox, Message, Outbox, Ticket
@@ -153,6 +153,40 @@ def test_a_chunk_stores_what_one_by_one_stores(db_url: str, tmp_path: Path,
     assert not [s for s in SECRETS if s in stored]
     statuses = [r[3] for r in got["outbox"] if r[5].startswith("victim")]
     assert statuses.count("queued") == 3 and statuses.count("suppressed") == 2  # INTAKE_ACK_LIMIT_PER_HOUR
+
+
+@pytest.mark.timeout(240)
+def test_captures_fed_in_pieces_to_a_pool_store_what_one_by_one_stores(db_url: str, tmp_path: Path) -> None:
+    """`poll --once` feeds each committed capture batch to a Processor while it fetches the
+    next: chunks prepared by a pool of processes, stored here in capture order, so a reply
+    whose original is in an earlier piece still threads, exactly as one by one."""
+    key = generate_key()
+    one_rt, one_ids = setup(db_url, tmp_path / "one", key)
+    one = {i: pipeline.process_with_retries(one_rt, i) for i in one_ids}
+    expected = picture(one_rt, one_ids, one)
+    one_rt.dispose()
+
+    rt, ids = setup(db_url, tmp_path / "fed", key)
+    with Processor(rt, workers=2, chunk=2, send=False) as processor:
+        for start in range(0, len(ids), 3):  # pieces that do not line up with the chunks
+            processor.feed(ids[start:start + 3])
+    assert sorted(processor.outcomes) == sorted(ids)
+    assert picture(rt, ids, processor.outcomes) == expected
+
+
+def test_a_failed_poll_stores_what_was_fed_and_leaves_the_rest_captured(db_url: str, tmp_path: Path) -> None:
+    """A poll that dies mid-way (the connection dropped) leaves the Processor with an error:
+    what it stored stays stored, nothing is half-written, the rest waits as `captured`."""
+    rt, ids = setup(db_url, tmp_path / "died", generate_key())
+    with pytest.raises(ConnectionError):
+        with Processor(rt, workers=1, chunk=4, send=False) as processor:
+            processor.feed(ids[:4])
+            raise ConnectionError("server went away")
+    with rt.sessions() as session:
+        statuses = dict(session.execute(select(Inbox.id, Inbox.status).where(Inbox.id.in_(ids))).all())
+    assert all(statuses[i] == "done" for i in ids[:4])
+    assert all(statuses[i] == "captured" for i in ids[4:])
+    assert set(processor.outcomes) == set(ids[:4])
 
 
 def test_one_bad_message_in_a_chunk_fails_alone(db_url: str, tmp_path: Path,
