@@ -140,3 +140,27 @@ def test_reasons_name_the_rules_that_hit(rules: Rules) -> None:
     triage = sms("提现没到账", rules)
     assert any(r.startswith("payment.withdrawal@body:") for r in triage.reasons)
     assert any(r.startswith("signal.payout_missing") for r in triage.reasons)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "URGENT loan offer: instant loan up to $50,000, no credit check. Claim now",
+        "Dear beneficiary, you are next of kin to USD 8.5 million in a fixed deposit account",
+        "尊敬的客户：无抵押贷款，当天放款，详询加微信，退订回T",
+        "专业账号买卖、解封服务，封号也能解，价格优惠",
+    ],
+)
+def test_loan_scams_and_account_sellers_are_other_and_not_private(text: str, rules: Rules) -> None:
+    triage = sms(text, rules)
+    assert (triage.category, triage.private) == ("other", False), triage.reasons
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["The app asks me to verify my age with an ID and the age verification keeps failing",
+     "我想改一下帳號綁定的電郵，麻煩幫我改一下"],
+)
+def test_identity_checks_and_the_bound_email_are_account_and_private(text: str, rules: Rules) -> None:
+    triage = sms(text, rules)
+    assert (triage.category, triage.private) == ("account", True), triage.reasons
