@@ -49,7 +49,7 @@ def test_sms_shorthand_and_everyday_words(text: str, category: str, rules: Rules
         ("someone is logged into my account right now and changing my password", "urgent"),
         ("有人正在登我的号，被盗了", "urgent"),
         ("unauthorized charges on my card for coins, please refund", "urgent"),
-        ("广告账户被扣了5万元，请核查退款", "urgent"),
+        ("广告账户被扣了5万元，请核查退款", "high"),  # money wrong, not stolen (LABELS.md)
         ("Our attorney will pursue legal action if the video is not reinstated", "urgent"),
         ("账号被封了，申诉", "high"),
         ("my account got suspended this morning, I run my business on it", "high"),
@@ -164,3 +164,20 @@ def test_loan_scams_and_account_sellers_are_other_and_not_private(text: str, rul
 def test_identity_checks_and_the_bound_email_are_account_and_private(text: str, rules: Rules) -> None:
     triage = sms(text, rules)
     assert (triage.category, triage.private) == ("account", True), triage.reasons
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "an adult keeps messaging my 13 year old daughter asking her for pictures, please stop him",
+        "有个主播在直播说要跳楼，你们快处理",
+        "有人天天私信我女儿，她才14岁，还要她发照片",
+    ],
+)
+def test_a_minor_at_risk_or_self_harm_is_urgent(text: str, rules: Rules) -> None:
+    assert sms(text, rules).priority == "urgent"
+
+
+def test_a_large_sum_alone_is_high_not_urgent(rules: Rules) -> None:
+    triage = sms("please send the invoice for our ad spend of 63,280 元 last month", rules)
+    assert (triage.category, triage.priority) == ("payment", "high")
