@@ -178,6 +178,6 @@ def test_a_minor_at_risk_or_self_harm_is_urgent(text: str, rules: Rules) -> None
     assert sms(text, rules).priority == "urgent"
 
 
-def test_a_large_sum_alone_is_high_not_urgent(rules: Rules) -> None:
-    triage = sms("please send the invoice for our ad spend of 63,280 元 last month", rules)
+def test_a_large_sum_alone_is_high_not_urgent() -> None:
+    triage = sms("请开具上月广告费63280元的发票", load_rules(model=False))  # the table alone
     assert (triage.category, triage.priority) == ("payment", "high")
