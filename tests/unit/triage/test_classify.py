@@ -181,3 +181,17 @@ def test_a_minor_at_risk_or_self_harm_is_urgent(text: str, rules: Rules) -> None
 def test_a_large_sum_alone_is_high_not_urgent() -> None:
     triage = sms("请开具上月广告费63280元的发票", load_rules(model=False))  # the table alone
     assert (triage.category, triage.priority) == ("payment", "high")
+
+
+@pytest.mark.parametrize(
+    "text, category",
+    [
+        ("pls add dark mode for the web version", "feedback"),
+        ("I'd like to report a video spreading medical misinformation", "content_review"),
+        ("人脸识别一直不通过 说不是本人", "account"),
+        ("我個號俾人封咗 話我刷量", "account"),
+        ("直播打赏收入提不出来", "payment"),
+    ],
+)
+def test_short_messages_of_the_extra_data(text: str, category: str) -> None:
+    assert sms(text, load_rules(model=False)).category == category  # the rules alone
