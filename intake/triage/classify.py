@@ -10,7 +10,9 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from intake.messages import InboundMessage, Triage
-from intake.triage.decide import PRIVATE_SHARE, Decision, decide_category, decide_priority
+from intake.triage.decide import (
+    MODEL_PRIVATE_SHARE, PRIVATE_SHARE, Decision, decide_category, decide_priority,
+)
 from intake.triage.language import detect_language, fold
 from intake.triage.privacy import detect_pii, private_pii_reasons, redact
 from intake.triage.rules import Rules
@@ -132,6 +134,8 @@ def triage_message(msg: InboundMessage, rules: Rules, *, max_scored_chars: int =
         private_reasons.append(f"category:{category}")
     elif decision.share(rules.private_categories) >= PRIVATE_SHARE:
         private_reasons.append("blend:private_categories")
+    elif decision.model_share(rules.private_categories) >= MODEL_PRIVATE_SHARE:
+        private_reasons.append("model:private_categories")
     # Automated mail quotes headers full of ids and timestamps: there only data with a
     # check or a stated secret (card, code, password) makes it private; all of it is masked.
     kinds = rules.private_pii_kinds & _AUTOMATED_PII_KINDS if msg.loop.automated else rules.private_pii_kinds

@@ -3,6 +3,12 @@ turn it into a `TriageModel` of plain numpy arrays. Only training imports scikit
 
 Agents' corrections count more than a labelled file (`CORRECTION_WEIGHT`): they are the
 desk's own mail, and a correction should win over the messages it resembles.
+
+The packaged model (intake/defaults/triage_model.npz) is built from all the public labelled
+data, ../shared's two folders and the messages written for training in tests/data/triage-extra:
+
+    intake triage train ../shared/samples ../shared/triage-train tests/data/triage-extra \
+        --no-corrections --output intake/defaults/triage_model.npz
 """
 
 from __future__ import annotations

@@ -49,7 +49,7 @@ def test_sms_shorthand_and_everyday_words(text: str, category: str, rules: Rules
         ("someone is logged into my account right now and changing my password", "urgent"),
         ("有人正在登我的号，被盗了", "urgent"),
         ("unauthorized charges on my card for coins, please refund", "urgent"),
-        ("广告账户被扣了5万元，请核查退款", "urgent"),
+        ("广告账户被扣了5万元，请核查退款", "high"),  # money wrong, not stolen (LABELS.md)
         ("Our attorney will pursue legal action if the video is not reinstated", "urgent"),
         ("账号被封了，申诉", "high"),
         ("my account got suspended this morning, I run my business on it", "high"),
@@ -140,3 +140,58 @@ def test_reasons_name_the_rules_that_hit(rules: Rules) -> None:
     triage = sms("提现没到账", rules)
     assert any(r.startswith("payment.withdrawal@body:") for r in triage.reasons)
     assert any(r.startswith("signal.payout_missing") for r in triage.reasons)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "URGENT loan offer: instant loan up to $50,000, no credit check. Claim now",
+        "Dear beneficiary, you are next of kin to USD 8.5 million in a fixed deposit account",
+        "尊敬的客户：无抵押贷款，当天放款，详询加微信，退订回T",
+        "专业账号买卖、解封服务，封号也能解，价格优惠",
+    ],
+)
+def test_loan_scams_and_account_sellers_are_other_and_not_private(text: str, rules: Rules) -> None:
+    triage = sms(text, rules)
+    assert (triage.category, triage.private) == ("other", False), triage.reasons
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["The app asks me to verify my age with an ID and the age verification keeps failing",
+     "我想改一下帳號綁定的電郵，麻煩幫我改一下"],
+)
+def test_identity_checks_and_the_bound_email_are_account_and_private(text: str, rules: Rules) -> None:
+    triage = sms(text, rules)
+    assert (triage.category, triage.private) == ("account", True), triage.reasons
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "an adult keeps messaging my 13 year old daughter asking her for pictures, please stop him",
+        "有个主播在直播说要跳楼，你们快处理",
+        "有人天天私信我女儿，她才14岁，还要她发照片",
+    ],
+)
+def test_a_minor_at_risk_or_self_harm_is_urgent(text: str, rules: Rules) -> None:
+    assert sms(text, rules).priority == "urgent"
+
+
+def test_a_large_sum_alone_is_high_not_urgent() -> None:
+    triage = sms("请开具上月广告费63280元的发票", load_rules(model=False))  # the table alone
+    assert (triage.category, triage.priority) == ("payment", "high")
+
+
+@pytest.mark.parametrize(
+    "text, category",
+    [
+        ("pls add dark mode for the web version", "feedback"),
+        ("I'd like to report a video spreading medical misinformation", "content_review"),
+        ("人脸识别一直不通过 说不是本人", "account"),
+        ("我個號俾人封咗 話我刷量", "account"),
+        ("直播打赏收入提不出来", "payment"),
+    ],
+)
+def test_short_messages_of_the_extra_data(text: str, category: str) -> None:
+    assert sms(text, load_rules(model=False)).category == category  # the rules alone

@@ -132,3 +132,13 @@ def test_a_megabyte_message_costs_the_model_its_first_pages_only(tmp_path: Path)
     categories, priorities = model.predict("crash " * 200_000)
     assert time.perf_counter() - started < 5
     assert abs(sum(categories.values()) - 1) < 1e-4 and abs(sum(priorities.values()) - 1) < 1e-4
+
+
+def test_the_model_alone_keeps_an_account_case_private() -> None:
+    from intake.triage.decide import MODEL_PRIVATE_SHARE, Decision
+
+    decision = Decision("other", "rules+model", {"other": 0.7, "account": 0.3},
+                        {"account": MODEL_PRIVATE_SHARE, "other": 1 - MODEL_PRIVATE_SHARE})
+    private = frozenset({"account", "payment"})
+    assert decision.share(private) < 0.4 <= decision.model_share(private)
+    assert Decision("other", "rules").model_share(private) == 0.0

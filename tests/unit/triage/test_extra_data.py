@@ -1,0 +1,96 @@
+"""The labelled messages written for training (tests/data/triage-extra) are a valid
+LABELS.md folder, and triage keeps every private case in it private."""
+
+from __future__ import annotations
+
+import json
+import re
+from email import message_from_bytes, policy
+from pathlib import Path
+
+import pytest
+
+from intake.triage import Rules, load_rules, triage_message
+from intake.triage.dataset import read_folder
+
+EXTRA = Path(__file__).resolve().parents[2] / "data" / "triage-extra"
+CATEGORIES = {"technical", "account", "content_review", "payment", "feedback", "other"}
+PRIORITIES = {"low", "normal", "high", "urgent"}
+NAME = re.compile(r"^(?:email_\d{3}\.eml|sms_\d{3}\.txt|voice_\d{3}\.txt)$")
+
+
+def _labels() -> dict[str, dict]:
+    labels: dict[str, dict] = json.loads((EXTRA / "labels.json").read_text(encoding="utf-8"))
+    return labels
+
+
+def _text(name: str) -> str:
+    raw = (EXTRA / name).read_bytes()
+    if not name.endswith(".eml"):
+        return raw.decode("utf-8")
+    mail = message_from_bytes(raw, policy=policy.default)
+    parts = [str(mail["subject"] or "")]
+    for part in mail.walk():
+        if part.get_content_maintype() == "text":
+            parts.append(part.get_content())
+    return "\n".join(parts)
+
+
+def test_every_file_is_labelled_and_every_label_has_a_file() -> None:
+    files = {p.name for p in EXTRA.iterdir() if p.name != "labels.json"}
+    assert files == set(_labels())
+    assert all(NAME.match(name) for name in files), sorted(n for n in files if not NAME.match(n))
+    assert 200 <= len(files) <= 400
+
+
+@pytest.mark.parametrize("name", sorted(_labels()))
+def test_label_is_well_formed(name: str) -> None:
+    label = _labels()[name]
+    assert set(label) == {"channel", "language", "category", "private", "priority", "pii"}
+    assert label["channel"] == {"email": "email", "sms": "sms", "voice": "voice"}[name.split("_")[0]]
+    assert label["language"] in {"en", "zh", "mixed"}
+    assert label["category"] in CATEGORIES and label["priority"] in PRIORITIES
+    assert isinstance(label["private"], bool)
+    if label["category"] in {"account", "payment"}:
+        assert label["private"], "LABELS.md: every account and payment case is private"
+    if label["category"] in {"feedback", "other"} and label["priority"] != "low":
+        assert label["category"] == "other", "feedback is low unless urgent for safety or law"
+    text = _text(name)
+    for value in label["pii"]:
+        assert isinstance(value, str) and value in text, f"{name}: PII {value!r} is not in the message"
+
+
+def test_mails_are_complete_rfc5322_messages() -> None:
+    for name in sorted(n for n in _labels() if n.endswith(".eml")):
+        mail = message_from_bytes((EXTRA / name).read_bytes(), policy=policy.default)
+        for header in ("From", "To", "Subject", "Date", "Message-ID", "MIME-Version"):
+            assert mail[header] is not None, f"{name}: no {header}"
+
+
+def test_the_folder_covers_what_the_hidden_sets_hold() -> None:
+    labels = _labels().values()
+    for category in CATEGORIES:
+        assert sum(1 for label in labels if label["category"] == category) >= 25, category
+    for channel in ("email", "sms", "voice"):
+        assert sum(1 for label in labels if label["channel"] == channel) >= 40, channel
+    for language in ("en", "zh"):
+        assert sum(1 for label in labels if label["language"] == language) >= 100, language
+
+
+@pytest.fixture(scope="module")
+def rules() -> Rules:
+    return load_rules()
+
+
+def test_every_private_case_of_the_folder_stays_private(rules: Rules) -> None:
+    missed = [e.key for e in read_folder(EXTRA)
+              if e.label["private"] and not triage_message(e.message, rules).private]
+    assert not missed
+
+
+def test_automated_mail_of_the_folder_is_other_and_not_private(rules: Rules) -> None:
+    automated = [e for e in read_folder(EXTRA) if e.message.loop.automated]
+    assert len(automated) >= 8
+    for example in automated:
+        triage = triage_message(example.message, rules)
+        assert (triage.category, triage.private) == ("other", False), example.key
