@@ -9,6 +9,7 @@ so the two can never disagree on what a feature is.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections import Counter
@@ -30,8 +31,7 @@ def ngrams(text: str) -> Counter[str]:
             continue
         first = token[0]
         if "\u3400" <= first <= "\u9fff":
-            extend(token)
-            extend([token[i : i + 2] for i in range(len(token) - 1)])
+            extend(_token_features(token) if len(token) <= _CACHED_TOKEN else _features_of(token))
             previous = ""
         elif first.isdigit():
             add("#num")
@@ -41,10 +41,25 @@ def ngrams(text: str) -> Counter[str]:
             if previous:
                 add("b:" + previous + " " + token)
             if len(token) > 2:
-                padded = f" {token} "
-                extend(["c:" + padded[i : i + 4] for i in range(len(padded) - 3)])
+                extend(_token_features(token) if len(token) <= _CACHED_TOKEN else _features_of(token))
             previous = token
     return Counter(found)
+
+
+# A word's character 4-grams (a Chinese run's characters and pairs) are the same wherever
+# it occurs: short tokens, nearly all of them, are cut once. Long ones are not cached, so
+# the cache stays under ~10 MB whatever the texts hold.
+_CACHED_TOKEN = 24
+
+
+def _features_of(token: str) -> tuple[str, ...]:
+    if "\u3400" <= token[0] <= "\u9fff":  # characters and character pairs
+        return (*token, *(token[i : i + 2] for i in range(len(token) - 1)))
+    padded = f" {token} "  # a word: its character 4-grams
+    return tuple("c:" + padded[i : i + 4] for i in range(len(padded) - 3))
+
+
+_token_features = functools.lru_cache(maxsize=8192)(_features_of)
 
 
 def weighted(counts: Counter[str]) -> dict[str, float]:

@@ -8,6 +8,7 @@ under the data directory and wins over the one that ships with the package.
 
 from __future__ import annotations
 
+import itertools
 import json
 import zipfile
 from dataclasses import dataclass
@@ -84,8 +85,8 @@ class TriageModel:
     def vector(self, text: str) -> tuple[Any, Any]:
         """The message's TF-IDF features (indices, L2-normalized values); unknown n-grams dropped."""
         counts = ngrams(text)
-        get = self.vocabulary.get
-        positions = np.array([get(key, -1) for key in counts], dtype=np.int64)
+        positions = np.fromiter(map(self.vocabulary.get, counts, itertools.repeat(-1)), dtype=np.int64,
+                                count=len(counts))
         known = positions >= 0
         if not known.any():
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
