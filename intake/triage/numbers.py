@@ -79,13 +79,16 @@ _CONTEXT = {
 }
 # Where a context word can begin: its first character (a word's at a word start).
 _CONTEXT_STARTS = {
-    "secret": prescan.word_starts("验驗校動动短简確确密口", "copv"),
-    "card": prescan.word_starts("卡银銀信", "cvmad"),
-    "bank_account": prescan.word_starts("银銀收对對账帳户戶", "airsbn"),
-    "id": prescan.word_starts("身证證", "inhfapsbt"),
-    "phone": prescan.word_starts("电電手联聯号號", "pmctrwn"),
-    "passport": prescan.word_starts("护護", "p"),
-    "password": prescan.word_starts("密口", "p"),
+    "secret": prescan.word_starts("验证码 驗證碼 校验码 動態碼 动态码 短信码 简讯码 確認碼 确认码 密码 密碼 口令",
+                                  "code otp pin passcode password passwd pwd verification one-time"),
+    "card": prescan.word_starts("卡号 卡號 银行卡 銀行卡 信用卡", "card visa mastercard amex debit credit"),
+    "bank_account": prescan.word_starts("银行账 銀行帳 收款账 收款帳 对公账 對公帳 账号 帳號 账户 帳戶 户口 戶口",
+                                        "account acct a/c iban routing sort ifsc bsb bank nuban"),
+    "id": prescan.word_starts("身份证 身分證 身份證 证件号 證件號", "id identity identification ic nric fin hkid aadhaar "
+                              "aadhar pan ssn social nin bvn tax tin national ni"),
+    "phone": prescan.word_starts("电话 電話 手机 手機 联系 聯絡 号码 號碼", "phone mobile cell tel call reach whatsapp number my"),
+    "passport": prescan.word_starts("护照 護照", "passport"),
+    "password": prescan.word_starts("密码 密碼 口令", "password passwd pwd passcode passphrase"),
 }
 # After a password word: a token with a letter and a digit ("Rosegarden52", "P@ss-w0rd!").
 _PASSWORDISH = re.compile(r"(?<!\S)(?=\S*\d)(?=\S*[A-Za-z])[^\s\u3000-\u303f\uff00-\uffef\u3400-\u9fff]{6,64}")

@@ -67,11 +67,17 @@ CONTEXT_WORDS = {  # numbers._CONTEXT
 _EQUIVALENTS = {"i": "\u0130\u0131", "k": "\u212a", "s": "\u017f"}  # beyond upper case (see the fold)
 
 
-def word_starts(literal_firsts: str, word_firsts: str) -> re.Pattern[str]:
-    """The `starts` of an IGNORECASE pattern `literal|...|\\b(?:word|...)\\b`: a first character
-    of a literal (CJK, no case), or a first letter of a word, in any case, at a word start."""
-    letters = "".join(c + c.upper() + _EQUIVALENTS.get(c, "") for c in word_firsts)
-    return re.compile(f"[{literal_firsts}{letters}](?<!\\w[{letters}])")
+def word_starts(literals: str, words: str) -> re.Pattern[str]:
+    """The `starts` of an IGNORECASE pattern `literal|...|\\b(?:word|...)\\b` (words and
+    literals given space-separated): a literal's first character, or a word's first letter
+    in any case at a word start; either followed by a second character one of them has."""
+    def cased(chars: set[str]) -> str:
+        return "".join(sorted(c + c.upper() + _EQUIVALENTS.get(c, "") for c in chars))
+
+    firsts = cased({w[0] for w in words.split()})
+    seconds = cased({w[1] for w in (*words.split(), *literals.split())})
+    literal_firsts = "".join(sorted({w[0] for w in literals.split()}))
+    return re.compile(f"[{literal_firsts}{firsts}](?<!\\w[{firsts}])(?=[{re.escape(seconds)}])")
 
 
 def finditer_from(pattern: re.Pattern[str], starts: re.Pattern[str], text: str) -> Iterator[re.Match[str]]:
