@@ -315,6 +315,11 @@ def nesting_cut(raw: bytes, max_nesting: int) -> int | None:
     delimiter line opens a level, its close delimiter ("--b--") or an outer delimiter
     closes it. The caller gives the parser only what comes before the returned offset.
     """
+    # Only declared boundaries open a level, each at most once at a time: a mail that
+    # declares no more boundaries than `max_nesting` cannot nest deeper (an exact shortcut;
+    # the count of "boundary" in any case bounds the declarations the pattern finds).
+    if raw.lower().count(b"boundary") <= max_nesting:
+        return None
     declared: set[bytes] = set()
     open_levels: list[bytes] = []
     for match in _BOUNDARY_EVENT.finditer(raw):

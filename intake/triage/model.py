@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import json
 import zipfile
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from intake.settings import DEFAULTS_DIR
-from intake.triage.features import ngrams
+from intake.triage.features import CACHED_TOKEN, NUMBER, TokenFeatures, features_of, pair_of, sequence
 
 PACKAGED_MODEL = DEFAULTS_DIR / "triage_model.npz"
 MODEL_FILE = Path("triage") / "model.npz"  # under the data directory
@@ -69,6 +70,7 @@ class Memory:
 
 
 NEAR_IDENTICAL = 0.8
+_KNOWN_TOKENS = 20_000  # tokens whose indices a model keeps (a few MB)
 NO_MEMORY = Memory(np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32), (), ())
 
 
@@ -80,20 +82,37 @@ class TriageModel:
     priority: Head
     meta: dict[str, Any]
     memory: Memory = NO_MEMORY
+    # token -> its known features' indices (`features.sequence`): a word is looked up once.
+    _known: dict[str, TokenFeatures[int]] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def vector(self, text: str) -> tuple[Any, Any]:
-        """The message's TF-IDF features (indices, L2-normalized values); unknown n-grams dropped."""
-        counts = ngrams(text)
-        get = self.vocabulary.get
-        positions = np.array([get(key, -1) for key in counts], dtype=np.int64)
-        known = positions >= 0
-        if not known.any():
+        """The message's TF-IDF features (indices, L2-normalized values); unknown n-grams dropped.
+
+        The indices come in the order of `features.ngrams(text)` less the unknown n-grams."""
+        number = self.vocabulary.get(NUMBER)
+        counts = Counter(sequence(text, self._token_indices, self._pair_index, () if number is None else (number,)))
+        if not counts:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-        index = positions[known]
-        tf = np.array(list(counts.values()), dtype=np.float32)[known]
+        index = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
+        tf = np.fromiter(counts.values(), dtype=np.float32, count=len(counts))
         values = (1.0 + np.log(tf)) * self.idf[index]  # sublinear tf, as `features.weighted`
         norm = float(np.sqrt(values @ values))
         return index, values / norm if norm else values
+
+    def _token_indices(self, token: str) -> TokenFeatures[int]:
+        known = self._known.get(token)
+        if known is None:
+            get = self.vocabulary.get
+            head, tail = features_of(token)
+            known = (tuple(i for i in map(get, head) if i is not None), tuple(i for i in map(get, tail) if i is not None))
+            if len(token) <= CACHED_TOKEN:
+                if len(self._known) >= _KNOWN_TOKENS:
+                    self._known.clear()
+                self._known[token] = known
+        return known
+
+    def _pair_index(self, previous: str, token: str) -> int | None:
+        return self.vocabulary.get(pair_of(previous, token))
 
     def predict(self, text: str) -> tuple[dict[str, float], dict[str, float]]:
         """Category and priority probabilities for `text`."""

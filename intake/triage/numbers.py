@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import re2
 
+import intake.triage.prescan as prescan
 from intake.messages import PiiSpan
 
 _ZH_DIGITS = {"零": "0", "〇": "0", "○": "0", "洞": "0", "一": "1", "幺": "1", "二": "2", "三": "3", "四": "4",
@@ -40,6 +41,13 @@ _TOKEN = re.compile(
     r"(?P<d>\d+)|(?P<z>[零〇○洞一幺二三四五六七八九]+)|(?P<x>[xX叉]\b|叉)"
     r"|(?<![A-Za-z])(?P<w>zero|oh|o|nil|one|two|three|four|five|six|seven|eight|nine|double|triple)(?![A-Za-z])",
     re.IGNORECASE,
+)
+# Where a token can begin (`prescan.finditer_from`): a digit or Chinese numeral that does not
+# continue a run of them (the run's first one began the token), an X, or the first letter
+# of a digit word (ſ is s under IGNORECASE) that no ASCII letter precedes.
+_TOKEN_STARTS = re.compile(
+    r"[\dxX叉零〇○洞一幺二三四五六七八九zZoOnNtTfFsSſeEdD](?<![A-Za-z][zZoOnNtTfFsSſeEdD])(?<!\d\d)"
+    r"(?<![零〇○洞一幺二三四五六七八九][零〇○洞一幺二三四五六七八九])"
 )
 _GAP_MAX = 12  # characters between two tokens of one number ("，呃，", ", uh, ")
 _GAP = re.compile(r"(?:[\s,，、\-‐‑–—_/()（）:：+]|uh|um|er|erm|ah|呃|嗯|啊|那个|dash|hyphen|space)*", re.IGNORECASE)
@@ -69,6 +77,19 @@ _CONTEXT = {
     "passport": re.compile(r"护照|護照|\bpassport\b", re.IGNORECASE),
     "password": re.compile(r"密码|密碼|口令|\b(?:password|passwd|pwd|passcode|passphrase)\b", re.IGNORECASE),
 }
+# Where a context word can begin: its first character (a word's at a word start).
+_CONTEXT_STARTS = {
+    "secret": prescan.word_starts("验证码 驗證碼 校验码 動態碼 动态码 短信码 简讯码 確認碼 确认码 密码 密碼 口令",
+                                  "code otp pin passcode password passwd pwd verification one-time"),
+    "card": prescan.word_starts("卡号 卡號 银行卡 銀行卡 信用卡", "card visa mastercard amex debit credit"),
+    "bank_account": prescan.word_starts("银行账 銀行帳 收款账 收款帳 对公账 對公帳 账号 帳號 账户 帳戶 户口 戶口",
+                                        "account acct a/c iban routing sort ifsc bsb bank nuban"),
+    "id": prescan.word_starts("身份证 身分證 身份證 证件号 證件號", "id identity identification ic nric fin hkid aadhaar "
+                              "aadhar pan ssn social nin bvn tax tin national ni"),
+    "phone": prescan.word_starts("电话 電話 手机 手機 联系 聯絡 号码 號碼", "phone mobile cell tel call reach whatsapp number my"),
+    "passport": prescan.word_starts("护照 護照", "passport"),
+    "password": prescan.word_starts("密码 密碼 口令", "password passwd pwd passcode passphrase"),
+}
 # After a password word: a token with a letter and a digit ("Rosegarden52", "P@ss-w0rd!").
 _PASSWORDISH = re.compile(r"(?<!\S)(?=\S*\d)(?=\S*[A-Za-z])[^\s\u3000-\u303f\uff00-\uffef\u3400-\u9fff]{6,64}")
 _PASSWORD_AFTER = 80
@@ -80,6 +101,7 @@ _ID_SHAPES = re.compile(
     r"(?<![A-Za-z0-9])(?:[A-Z]{1,2}\d{6}\s?[(（]?[\dA][)）]?|[A-Z][12]\d{8}|[STFGM]\d{7}[A-Z]|[A-Z]{5}\d{4}[A-Z]|"
     r"[A-CEGHJ-PR-TW-Z]{2}\s?\d{2}\s?\d{2}\s?\d{2}\s?[A-D])(?![A-Za-z0-9])",
 )
+_ID_SHAPE_STARTS = re.compile(r"[A-Z](?<![A-Za-z0-9].)")  # an upper-case letter that starts a token
 # After "passport"/"ID" words: any token of letters and digits with at least four digits.
 _ALNUM_TOKEN = re.compile(r"(?<![A-Za-z0-9])(?=[A-Za-z]*\d)(?=(?:[A-Za-z]*\d){4})[A-Za-z0-9]{6,20}(?![A-Za-z0-9])")
 # "name dot surname at example dot com", "zhang 点 san 艾特 qq 点 com".
@@ -109,7 +131,7 @@ def runs(text: str) -> Iterator[Run]:
     digits: list[str] = []
     spoken = False
     repeat = 1
-    for match in _TOKEN.finditer(text):
+    for match in prescan.finditer_from(_TOKEN, _TOKEN_STARTS, text):
         kind, value = match.lastgroup, match.group()
         gap_ok = end >= 0 and match.start() - end <= _GAP_MAX and _GAP.fullmatch(text, end, match.start()) is not None
         if not gap_ok and digits:
@@ -127,12 +149,13 @@ def runs(text: str) -> Iterator[Run]:
             start = match.start()
         end = match.end()
         if kind == "d":
-            digits.extend(str(int(c)) for c in value)
+            digits.extend(value if value.isascii() else (str(int(c)) for c in value))
         elif kind == "z":
             digits.extend(_ZH_DIGITS[c] for c in value)
             spoken = True
         else:
-            word = value.lower()
+            # Folded as `re.IGNORECASE` matched it: "ſix" (long s), "nİne" are six and nine.
+            word = prescan.fold(value)
             if word in ("double", "triple"):
                 repeat = 2 if word == "double" else 3
                 continue
@@ -149,14 +172,20 @@ class _Mentions:
     worth judging, and then no context scan runs at all.
     """
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, folded: str | None = None) -> None:
         self.text = text
+        self.folded = prescan.fold(text) if folded is None else folded
         self.found: dict[str, list[int]] = {}
 
     def starts(self, kind: str) -> list[int]:
-        if kind not in self.found:
-            self.found[kind] = [m.start() for m in _CONTEXT[kind].finditer(self.text)]
-        return self.found[kind]
+        found = self.found.get(kind)
+        if found is None:
+            if prescan.any_in(self.folded, prescan.CONTEXT_WORDS[kind]):
+                found = [m.start() for m in prescan.finditer_from(_CONTEXT[kind], _CONTEXT_STARTS[kind], self.text)]
+            else:
+                found = []
+            self.found[kind] = found
+        return found
 
     def nearest(self, kinds: tuple[str, ...], start: int) -> str | None:
         """The kind whose mention is closest before `start`, within reach."""
@@ -234,25 +263,27 @@ def _looks_like_year(digits: str) -> bool:
     return len(digits) == 4 and digits[:2] in ("19", "20")
 
 
-def number_spans(text: str) -> Iterator[PiiSpan]:
-    """Every number run that is (or may be) personal data, and tokens shaped like IDs."""
-    mentions = _Mentions(text)
+def number_spans(text: str, folded: str | None = None) -> Iterator[PiiSpan]:
+    """Every number run that is (or may be) personal data, and tokens shaped like IDs.
+
+    `folded` is `prescan.fold(text)`, if the caller has it."""
+    mentions = _Mentions(text, folded)
     for run in runs(text):
         kind = _kind_of(run, text, mentions)
         if kind is not None:
             yield PiiSpan(kind, run.start, run.end)
-    for match in _ID_SHAPES.finditer(text):
+    for match in prescan.finditer_from(_ID_SHAPES, _ID_SHAPE_STARTS, text):
         # Masked always; private only where the words say it is an ID (message ids in headers
         # of a bounce have the same shapes).
         said = mentions.nearest(("id", "passport"), match.start())
         yield PiiSpan(said or "phone", match.start(), match.end())
-    for match in _PASSWORDISH.finditer(text):
+    for match in _PASSWORDISH.finditer(text) if mentions.starts("password") else ():
         positions = mentions.starts("password")
         index = bisect.bisect_right(positions, match.start())
         if index and positions[index - 1] >= match.start() - _PASSWORD_AFTER:
             value = match.group().rstrip(_TRAILING_PUNCTUATION)
             yield PiiSpan("secret", match.start(), match.start() + len(value))
-    for match in _ALNUM_TOKEN.finditer(text):
+    for match in _ALNUM_TOKEN.finditer(text) if mentions.starts("passport") or mentions.starts("id") else ():
         for kind in ("passport", "id"):
             if mentions.near(kind, match.start(), match.end()):
                 yield PiiSpan(kind, match.start(), match.end())
@@ -264,8 +295,10 @@ def spoken_email_spans(text: str) -> Iterator[PiiSpan]:
         yield PiiSpan("email", match.start(), match.end())
 
 
-def address_spans(text: str) -> Iterator[PiiSpan]:
+def address_spans(text: str, folded: str | None = None) -> Iterator[PiiSpan]:
     """After an address cue, the rest of its line (at most 160 characters)."""
+    if not prescan.any_in(prescan.fold(text) if folded is None else folded, prescan.ADDRESS_CUE_WORDS):
+        return
     for cue in _ADDRESS_CUE.finditer(text):
         end = _LINE_END.search(text, cue.end(), cue.end() + _ADDRESS_MAX)
         stop = end.start() if end else min(len(text), cue.end() + _ADDRESS_MAX)

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 import phonenumbers
 import re2
 
+import intake.triage.prescan as prescan
 from intake.messages import PiiSpan
 from intake.triage.numbers import address_spans, number_spans, spoken_email_spans
 
@@ -122,6 +123,13 @@ _PHONE_SHAPES = re.compile(
     + r"|" + _NOT_ALNUM_BEFORE + r"(?:\+?886[ -]?|0)9\d{2}[ -]?\d{3}[ -]?\d{3}(?![0-9])"
     + r"|" + _NOT_ALNUM_BEFORE + r"(?:\+?1[ .-]?)?\(?[2-9]\d{2}\)?[ .-]?\d{3}[ .-]\d{4}(?![0-9])"
 )
+# Where a match can begin (`prescan.finditer_from`): a secret word's first character (no
+# word boundary asked); a house number, or a capital, that starts a word.
+_SECRET_STARTS = re.compile(r"[登支密口pP]")
+_EN_ADDRESS_STARTS = re.compile(r"\d(?<!\w\d)")
+_EU_ADDRESS_STARTS = re.compile(r"[A-ZÄÖÜ](?<!\w[A-ZÄÖÜ])")
+# Where a phone shape can begin: "+", "(" or a digit with no letter, digit or "_" before it.
+_PHONE_SHAPE_STARTS = re.compile(r"[+(0-9](?<![A-Za-z0-9_].)")
 _PHONE_REGIONS = ("CN", "US", "TW", "HK")
 _CARD_CONTEXT = re.compile(r"卡|card|visa|master|amex|american express|debit|credit|cc", re.I)
 _DATE = re.compile(r"\d{4}[-./]\d{1,2}[-./]\d{1,2}")
@@ -206,10 +214,12 @@ class _UrlTokens:
         return self.has_scheme or text.startswith("www.", self.token_start, position)
 
 
-def _resident_ids(text: str) -> Iterator[PiiSpan]:
+def _resident_ids(text: str, folded: str) -> Iterator[PiiSpan]:
     for match in _ID18.finditer(text):
         if resident_id_valid(match.group()):
             yield PiiSpan("id", match.start(), match.end())
+    if not prescan.any_in(folded, prescan.ID15_WORDS):
+        return
     for match in _ID15.finditer(text):
         if _birth_date_valid("19" + match.group(1)[6:12]):
             yield PiiSpan("id", match.start(1), match.end(1))
@@ -237,22 +247,23 @@ def _phones(text: str) -> Iterator[PiiSpan]:
             continue
         if _valid_phone(candidate):
             yield PiiSpan("phone", match.start(), match.end())
-    for match in _PHONE_SHAPES.finditer(text):
+    for match in prescan.finditer_from(_PHONE_SHAPES, _PHONE_SHAPE_STARTS, text):
         yield PiiSpan("phone", match.start(), match.end())
 
 
-def _secrets(text: str) -> Iterator[PiiSpan]:
-    for pattern in (_SECRET_EXPLICIT, _SECRET_BARE):
-        for match in pattern.finditer(text):
+def _secrets(text: str, folded: str) -> Iterator[PiiSpan]:
+    secret_words = prescan.any_in(folded, prescan.SECRET_WORDS)
+    for pattern in (_SECRET_EXPLICIT, _SECRET_BARE) if secret_words else ():
+        for match in prescan.finditer_from(pattern, _SECRET_STARTS, text):
             value = match.group(1).rstrip(".,;:!?)]}'\"")
             if len(value) < 3 or value.lower() in _NOT_A_SECRET:
                 continue
             yield PiiSpan("secret", match.start(1), match.start(1) + len(value))
-    for match in _CODE.finditer(text):
+    for match in _CODE.finditer(text) if prescan.any_in(folded, prescan.CODE_WORDS) else ():
         if _CODE_NOT_SECRET_BEFORE.search(text, max(0, match.start() - 12), match.start()):
             continue
         yield PiiSpan("secret", match.start(1), match.end(1))
-    for match in _CODE_BEFORE.finditer(text):
+    for match in _CODE_BEFORE.finditer(text) if prescan.any_in(folded, prescan.CODE_BEFORE_WORDS) else ():
         yield PiiSpan("secret", match.start(1), match.end(1))
 
 
@@ -274,16 +285,20 @@ def _emails(text: str) -> Iterator[PiiSpan]:
             position = domain.end()
 
 
-def _simple(text: str) -> Iterator[PiiSpan]:
-    yield from _emails(text)
-    for match in _PASSPORT.finditer(text):
-        yield PiiSpan("passport", match.start(1), match.end(1))
-    for match in _BANK_ACCOUNT.finditer(text):
-        yield PiiSpan("bank_account", match.start(1), match.end(1))
-    for match in _ZH_ADDRESS.finditer(_utf8_safe(text)):  # same offsets: one character each
-        yield PiiSpan("address", match.start(), match.end())
-    for pattern in (_EN_ADDRESS, _EU_ADDRESS):
-        for match in pattern.finditer(text):
+def _simple(text: str, folded: str) -> Iterator[PiiSpan]:
+    if "@" in text:
+        yield from _emails(text)
+    if prescan.any_in(folded, prescan.PASSPORT_WORDS):
+        for match in _PASSPORT.finditer(text):
+            yield PiiSpan("passport", match.start(1), match.end(1))
+    if prescan.any_in(folded, prescan.BANK_ACCOUNT_WORDS):
+        for match in _BANK_ACCOUNT.finditer(text):
+            yield PiiSpan("bank_account", match.start(1), match.end(1))
+    if not text.isascii():  # every match holds a CJK place word (省, 市, 路...)
+        for match in _ZH_ADDRESS.finditer(_utf8_safe(text)):  # same offsets: one character each
+            yield PiiSpan("address", match.start(), match.end())
+    for pattern, starts in ((_EN_ADDRESS, _EN_ADDRESS_STARTS), (_EU_ADDRESS, _EU_ADDRESS_STARTS)):
+        for match in prescan.finditer_from(pattern, starts, text):
             yield PiiSpan("address", match.start(), match.end())
 
 
@@ -298,15 +313,16 @@ def _utf8_safe(text: str) -> str:
 
 def detect_pii(text: str) -> tuple[PiiSpan, ...]:
     """All personal or secret data in `text`, sorted, overlaps merged."""
+    folded = prescan.fold(text)
     found = [
         *_cards(text),
-        *_resident_ids(text),
+        *_resident_ids(text, folded),
         *_phones(text),
-        *_secrets(text),
-        *_simple(text),
-        *number_spans(text),
+        *_secrets(text, folded),
+        *_simple(text, folded),
+        *number_spans(text, folded),
         *spoken_email_spans(text),
-        *address_spans(text),
+        *address_spans(text, folded),
     ]
     return _merge(found)
 
