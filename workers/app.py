@@ -7,19 +7,22 @@ which needs no server, so one machine runs `intake run` with no setup.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 
 from celery import Celery
 from celery.exceptions import SoftTimeLimitExceeded
-from celery.signals import worker_process_init
+from celery.signals import worker_init, worker_process_init
 from kombu.entity import Queue
 
 from intake import failures
+from intake.outbox.compose import composer_for
 from intake.runtime import Runtime
 from intake.settings import Settings
 from workers import broker, tasks, timing
 
+log = logging.getLogger("workers.app")
 QUEUES = ("capture", "process", "private", "outbound")
 POLLING_INTERVAL = 0.05  # seconds; the embedded broker's pick-up delay
 
@@ -105,7 +108,7 @@ def make_celery(settings: Settings) -> Celery:
         worker_send_task_events=False,
         timezone="UTC",
     )
-    holder = RuntimeHolder(settings)
+    holder = RuntimeHolder(settings, app)
     tasks.register(app, holder)
     timing.connect(app, holder, settings.task_metrics_flush_seconds)  # task durations for /metrics
     return app
@@ -114,23 +117,72 @@ def make_celery(settings: Settings) -> Celery:
 class RuntimeHolder:
     """The runtime of one process, built on first use from the app's settings. A pool child
     forked from a parent that had one builds its own (a pooled connection must not cross a
-    fork)."""
+    fork), keeping the parent's triage rules and templates: the worker loads them once,
+    before its pool forks (`worker_init`), instead of once in every pool process on its
+    first task."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, app: Celery | None = None) -> None:
         self.settings = settings
+        self.app = app
         self._runtime: Runtime | None = None
+        self._inherited: Runtime | None = None  # the parent's, for its read-only parts
         self._pid = 0
         self._lock = threading.Lock()
         worker_process_init.connect(self._forked, weak=False)
+        worker_init.connect(self._warm, weak=False)
+
+    def _warm(self, sender: object = None, **_kwargs: object) -> None:
+        if self.app is not None and getattr(sender, "app", None) is not self.app:
+            return  # another app's worker (tests run several in one process)
+        try:
+            with self._lock:
+                if self._runtime is None:
+                    # The start-up checks' runtime, rules and templates loaded: no second copy.
+                    self._runtime, self._pid = adopted(self.settings), os.getpid()
+            rt = self()
+            rt.rules  # noqa: B018
+            composer_for(rt)
+        except Exception:  # noqa: BLE001 - start-up checks name a broken file; a task will too
+            log.warning("worker: rules or templates not loaded before the pool started", exc_info=True)
 
     def _forked(self, **_kwargs: object) -> None:
         if self._runtime is not None:
             self._runtime.engine.dispose(close=False)
+            self._inherited = self._runtime
         self._runtime = None
 
     def __call__(self) -> Runtime:
         with self._lock:
             if self._runtime is None or self._pid != os.getpid():
-                self._runtime = Runtime.from_settings(self.settings)
+                if self._runtime is not None:  # forked without the signal (a plain fork)
+                    self._runtime.engine.dispose(close=False)
+                    self._inherited = self._runtime
+                self._runtime = self._build()
                 self._pid = os.getpid()
             return self._runtime
+
+    def _build(self) -> Runtime:
+        rt = Runtime.from_settings(self.settings)
+        parent = self._inherited
+        if parent is not None:
+            # Rules and templates are plain data: shared with the parent (copy on write).
+            rt._rules = rt._rules or parent._rules
+            composer = parent._cache.get(COMPOSER)
+            if composer is not None:
+                rt._cache.setdefault(COMPOSER, composer)
+        return rt
+
+
+COMPOSER = "replies.composer"
+
+
+def adopted(settings: Settings) -> Runtime | None:
+    """The daemon's checked start-up runtime (`intake.runtime.get_runtime`: rules and
+    templates loaded by its start-up checks) when it exists and was built from these same
+    settings; else None. Only for the worker's main process, before its pool forks."""
+    from intake.runtime import get_runtime
+    from intake.settings import get_settings
+
+    if not get_runtime.cache_info().currsize or get_settings() is not settings:
+        return None
+    return get_runtime()
