@@ -17,17 +17,19 @@ from celery.signals import worker_init, worker_process_init
 from kombu.entity import Queue
 
 from intake import failures
-from intake.outbox.compose import composer_for
 from intake.runtime import Runtime
 from intake.settings import Settings
-from workers import broker, tasks, timing
+from workers import broker
 
 log = logging.getLogger("workers.app")
 QUEUES = ("capture", "process", "private", "outbound")
 POLLING_INTERVAL = 0.05  # seconds; the embedded broker's pick-up delay
 
 
-def make_celery(settings: Settings) -> Celery:
+def make_celery(settings: Settings, worker: bool = True) -> Celery:
+    """The app; `worker=False` for a process that only hands tasks over (poller, web app,
+    beat): sending needs the task names, not their bodies, so it starts without importing
+    the processing code."""
     # The soft time limit ends a task's work in hand: intake's fallbacks let it through.
     failures.register_interrupt(SoftTimeLimitExceeded)
     app = Celery("intake")
@@ -108,9 +110,12 @@ def make_celery(settings: Settings) -> Celery:
         worker_send_task_events=False,
         timezone="UTC",
     )
-    holder = RuntimeHolder(settings, app)
-    tasks.register(app, holder)
-    timing.connect(app, holder, settings.task_metrics_flush_seconds)  # task durations for /metrics
+    if worker:
+        from workers import tasks, timing
+
+        holder = RuntimeHolder(settings, app)
+        tasks.register(app, holder)
+        timing.connect(app, holder, settings.task_metrics_flush_seconds)  # task durations for /metrics
     return app
 
 
@@ -134,6 +139,8 @@ class RuntimeHolder:
     def _warm(self, sender: object = None, **_kwargs: object) -> None:
         if self.app is not None and getattr(sender, "app", None) is not self.app:
             return  # another app's worker (tests run several in one process)
+        from intake.outbox.compose import composer_for
+
         try:
             with self._lock:
                 if self._runtime is None:

@@ -36,7 +36,7 @@ def web_app(require_twilio: bool = True) -> "FastAPI":
     # (fastapi and the API modules are a second or more of every daemon's start-up).
     from intake.web.app import create_app
 
-    dispatcher = Dispatcher(make_celery(get_settings()))
+    dispatcher = Dispatcher(make_celery(get_settings(), worker=False))
     return create_app(get_runtime(), enqueue=dispatcher, check_broker=dispatcher.check_broker,
                       require_twilio=require_twilio)
 
@@ -61,7 +61,7 @@ def run_worker(beat: bool = False, concurrency: int | None = None,
 
 
 def run_beat() -> int:
-    app = make_celery(get_settings())
+    app = make_celery(get_settings(), worker=False)
     Dispatcher(app).poll_all()  # beat's first poll comes one interval after its start
     app.start(["beat", "--loglevel", os.environ.get("INTAKE_LOG_LEVEL", "INFO")])
     return 0
@@ -75,7 +75,7 @@ def run_poller() -> int:
     settings = get_settings()
     rt = get_runtime()
     boxes = load_mailboxes(settings)
-    dispatcher = Dispatcher(make_celery(settings))
+    dispatcher = Dispatcher(make_celery(settings, worker=False))
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda _signum, _frame: stop.set())
