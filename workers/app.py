@@ -121,16 +121,20 @@ def make_celery(settings: Settings, worker: bool = True) -> Celery:
 
 class RuntimeHolder:
     """The runtime of one process, built on first use from the app's settings. A pool child
-    forked from a parent that had one builds its own (a pooled connection must not cross a
-    fork), keeping the parent's triage rules and templates: the worker loads them once,
-    before its pool forks (`worker_init`), instead of once in every pool process on its
-    first task."""
+    forked from a parent that had one builds its own, keeping the parent's triage rules and
+    templates: the worker loads them once, before its pool forks (`worker_init`), instead of
+    once in every pool process on its first task.
+
+    A database connection must never cross a fork, not even to be closed: closing an SQLite
+    connection inherited from the parent, or a PostgreSQL one (which tells the server), can
+    break the parent's. So the runtime built before the fork opens none, and a pool process
+    keeps the parent's runtime referenced, untouched, and builds a new one."""
 
     def __init__(self, settings: Settings, app: Celery | None = None) -> None:
         self.settings = settings
         self.app = app
         self._runtime: Runtime | None = None
-        self._inherited: Runtime | None = None  # the parent's, for its read-only parts
+        self._inherited: list[Runtime] = []  # the parent's: kept, never used nor closed here
         self._pid = 0
         self._lock = threading.Lock()
         worker_process_init.connect(self._forked, weak=False)
@@ -142,11 +146,10 @@ class RuntimeHolder:
         from intake.outbox.compose import composer_for
 
         try:
-            with self._lock:
-                if self._runtime is None:
-                    # The start-up checks' runtime, rules and templates loaded: no second copy.
-                    self._runtime, self._pid = adopted(self.settings), os.getpid()
             rt = self()
+            checked = started(self.settings)  # the start-up checks loaded them already
+            if checked is not None:
+                _share(checked, rt)
             rt.rules  # noqa: B018
             composer_for(rt)
         except Exception:  # noqa: BLE001 - start-up checks name a broken file; a task will too
@@ -154,39 +157,36 @@ class RuntimeHolder:
 
     def _forked(self, **_kwargs: object) -> None:
         if self._runtime is not None:
-            self._runtime.engine.dispose(close=False)
-            self._inherited = self._runtime
+            self._inherited.append(self._runtime)
         self._runtime = None
 
     def __call__(self) -> Runtime:
         with self._lock:
             if self._runtime is None or self._pid != os.getpid():
                 if self._runtime is not None:  # forked without the signal (a plain fork)
-                    self._runtime.engine.dispose(close=False)
-                    self._inherited = self._runtime
-                self._runtime = self._build()
-                self._pid = os.getpid()
+                    self._inherited.append(self._runtime)
+                rt = Runtime.from_settings(self.settings)
+                if self._inherited:
+                    _share(self._inherited[-1], rt)
+                self._runtime, self._pid = rt, os.getpid()
             return self._runtime
-
-    def _build(self) -> Runtime:
-        rt = Runtime.from_settings(self.settings)
-        parent = self._inherited
-        if parent is not None:
-            # Rules and templates are plain data: shared with the parent (copy on write).
-            rt._rules = rt._rules or parent._rules
-            composer = parent._cache.get(COMPOSER)
-            if composer is not None:
-                rt._cache.setdefault(COMPOSER, composer)
-        return rt
 
 
 COMPOSER = "replies.composer"
 
 
-def adopted(settings: Settings) -> Runtime | None:
+def _share(source: Runtime, target: Runtime) -> None:
+    """Rules and templates are plain data: one copy (shared copy-on-write after a fork)."""
+    target._rules = target._rules or source._rules
+    composer = source._cache.get(COMPOSER)
+    if composer is not None:
+        target._cache.setdefault(COMPOSER, composer)
+
+
+def started(settings: Settings) -> Runtime | None:
     """The daemon's checked start-up runtime (`intake.runtime.get_runtime`: rules and
     templates loaded by its start-up checks) when it exists and was built from these same
-    settings; else None. Only for the worker's main process, before its pool forks."""
+    settings; else None. Only its rules and templates are taken, never its engine."""
     from intake.runtime import get_runtime
     from intake.settings import get_settings
 

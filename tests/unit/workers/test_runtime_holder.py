@@ -23,6 +23,7 @@ def test_a_forked_pool_process_keeps_the_rules_and_templates_but_not_the_engine(
     assert child is not parent and child.engine is not parent.engine
     assert child.rules is rules and child._cache[COMPOSER] is composer
     assert holder() is child
+    assert holder._inherited == [parent]  # kept, not closed: no connection crosses a fork
     child.dispose()
     parent.dispose()
 
