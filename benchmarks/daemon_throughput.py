@@ -11,6 +11,8 @@ times the daemons from their start until all N mails are ticket messages:
     .venv/bin/python benchmarks/daemon_throughput.py [--count 1000] [--setups embedded,redis-pg] [--workers 2]
 
 BENCH_LOG_LEVEL=INFO keeps the daemons' task lines in the logs (the work directory is kept).
+BENCH_PY_SPY=/path/to/py-spy samples every daemon process and its children (py-spy record
+--subprocesses, raw stacks, `daemon<N>.raw` in the work directory, which is kept).
 Each line is JSON: seconds from start (includes the daemons' start-up), seconds from the
 first capture, mails/s, and the ratio to the floor measured on the same mailbox just before.
 """
@@ -120,9 +122,17 @@ def timed_run(setup: str, box: Mailbox, count: int, workers: int, work: Path, br
         argvs = [[INTAKE_BIN, "run"]]
     else:
         argvs = [[INTAKE_BIN, "beat"]] + [[INTAKE_BIN, "worker"] for _ in range(workers)]
+    spy = os.environ.get("BENCH_PY_SPY")
+    if spy:
+        argvs = [[spy, "record", "--subprocesses", "--format", "raw", "--rate", "50", "--nonblocking",
+                  "-o", str(work / f"daemon{n}.raw"), "--", *argv] for n, argv in enumerate(argvs)]
+    import resource
+
+    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     procs = [_spawn(argv, env, work / f"daemon{n}.log") for n, argv in enumerate(argvs)]
     first_capture = None
+    finished = started
     try:
         while True:
             captured, messages = _counts(url)
@@ -130,18 +140,26 @@ def timed_run(setup: str, box: Mailbox, count: int, workers: int, work: Path, br
             if captured and first_capture is None:
                 first_capture = now
             if messages >= count:
+                finished = now
                 break
             if now - started > timeout or any(p.poll() is not None for p in procs):
                 raise SystemExit(f"{setup}: {messages}/{count} after {now - started:.0f}s; logs in {work}")
             time.sleep(0.1)
     finally:
         _stop(procs)
-    wall = time.perf_counter() - started
-    from_capture = time.perf_counter() - (first_capture or started)
+    # Until the last mail was a ticket message: the daemons' shutdown (up to 30 s of grace
+    # for the worker's pool) is not part of the figure.
+    wall = finished - started
+    from_capture = finished - (first_capture or started)
+    cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    # CPU of the daemons and the processes they started and waited for (the pool processes),
+    # start-up included: what the cores paid per mail.
+    cpu = sum(getattr(cpu_after, f) - getattr(cpu_before, f) for f in ("ru_utime", "ru_stime"))
     return {"setup": setup, "workers": workers if setup != "embedded" else 1, "mails": count,
             "seconds_from_start": round(wall, 1), "seconds_from_first_capture": round(from_capture, 1),
             "mails_per_second": round(count / wall, 1),
             "mails_per_second_after_start_up": round(count / from_capture, 1),
+            "daemons_cpu_ms_per_mail": round(cpu / count * 1000, 2),
             "cores": os.cpu_count()}
 
 

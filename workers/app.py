@@ -7,24 +7,29 @@ which needs no server, so one machine runs `intake run` with no setup.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 
 from celery import Celery
 from celery.exceptions import SoftTimeLimitExceeded
-from celery.signals import worker_process_init
+from celery.signals import worker_init, worker_process_init
 from kombu.entity import Queue
 
 from intake import failures
 from intake.runtime import Runtime
 from intake.settings import Settings
-from workers import broker, tasks, timing
+from workers import broker
 
+log = logging.getLogger("workers.app")
 QUEUES = ("capture", "process", "private", "outbound")
 POLLING_INTERVAL = 0.05  # seconds; the embedded broker's pick-up delay
 
 
-def make_celery(settings: Settings) -> Celery:
+def make_celery(settings: Settings, worker: bool = True) -> Celery:
+    """The app; `worker=False` for a process that only hands tasks over (poller, web app,
+    beat): sending needs the task names, not their bodies, so it starts without importing
+    the processing code."""
     # The soft time limit ends a task's work in hand: intake's fallbacks let it through.
     failures.register_interrupt(SoftTimeLimitExceeded)
     app = Celery("intake")
@@ -105,32 +110,86 @@ def make_celery(settings: Settings) -> Celery:
         worker_send_task_events=False,
         timezone="UTC",
     )
-    holder = RuntimeHolder(settings)
-    tasks.register(app, holder)
-    timing.connect(app, holder, settings.task_metrics_flush_seconds)  # task durations for /metrics
+    if worker:
+        from workers import tasks, timing
+
+        holder = RuntimeHolder(settings, app)
+        tasks.register(app, holder)
+        timing.connect(app, holder, settings.task_metrics_flush_seconds)  # task durations for /metrics
     return app
 
 
 class RuntimeHolder:
     """The runtime of one process, built on first use from the app's settings. A pool child
-    forked from a parent that had one builds its own (a pooled connection must not cross a
-    fork)."""
+    forked from a parent that had one builds its own, keeping the parent's triage rules and
+    templates: the worker loads them once, before its pool forks (`worker_init`), instead of
+    once in every pool process on its first task.
 
-    def __init__(self, settings: Settings) -> None:
+    A database connection must never cross a fork, not even to be closed: closing an SQLite
+    connection inherited from the parent, or a PostgreSQL one (which tells the server), can
+    break the parent's. So the runtime built before the fork opens none, and a pool process
+    keeps the parent's runtime referenced, untouched, and builds a new one."""
+
+    def __init__(self, settings: Settings, app: Celery | None = None) -> None:
         self.settings = settings
+        self.app = app
         self._runtime: Runtime | None = None
+        self._inherited: list[Runtime] = []  # the parent's: kept, never used nor closed here
         self._pid = 0
         self._lock = threading.Lock()
         worker_process_init.connect(self._forked, weak=False)
+        worker_init.connect(self._warm, weak=False)
+
+    def _warm(self, sender: object = None, **_kwargs: object) -> None:
+        if self.app is not None and getattr(sender, "app", None) is not self.app:
+            return  # another app's worker (tests run several in one process)
+        from intake.outbox.compose import composer_for
+
+        try:
+            rt = self()
+            checked = started(self.settings)  # the start-up checks loaded them already
+            if checked is not None:
+                _share(checked, rt)
+            rt.rules  # noqa: B018
+            composer_for(rt)
+        except Exception:  # noqa: BLE001 - start-up checks name a broken file; a task will too
+            log.warning("worker: rules or templates not loaded before the pool started", exc_info=True)
 
     def _forked(self, **_kwargs: object) -> None:
         if self._runtime is not None:
-            self._runtime.engine.dispose(close=False)
+            self._inherited.append(self._runtime)
         self._runtime = None
 
     def __call__(self) -> Runtime:
         with self._lock:
             if self._runtime is None or self._pid != os.getpid():
-                self._runtime = Runtime.from_settings(self.settings)
-                self._pid = os.getpid()
+                if self._runtime is not None:  # forked without the signal (a plain fork)
+                    self._inherited.append(self._runtime)
+                rt = Runtime.from_settings(self.settings)
+                if self._inherited:
+                    _share(self._inherited[-1], rt)
+                self._runtime, self._pid = rt, os.getpid()
             return self._runtime
+
+
+COMPOSER = "replies.composer"
+
+
+def _share(source: Runtime, target: Runtime) -> None:
+    """Rules and templates are plain data: one copy (shared copy-on-write after a fork)."""
+    target._rules = target._rules or source._rules
+    composer = source._cache.get(COMPOSER)
+    if composer is not None:
+        target._cache.setdefault(COMPOSER, composer)
+
+
+def started(settings: Settings) -> Runtime | None:
+    """The daemon's checked start-up runtime (`intake.runtime.get_runtime`: rules and
+    templates loaded by its start-up checks) when it exists and was built from these same
+    settings; else None. Only its rules and templates are taken, never its engine."""
+    from intake.runtime import get_runtime
+    from intake.settings import get_settings
+
+    if not get_runtime.cache_info().currsize or get_settings() is not settings:
+        return None
+    return get_runtime()

@@ -16,27 +16,32 @@ import sys
 import threading
 import time
 
-from fastapi import FastAPI
+from typing import TYPE_CHECKING
 
-from intake.capture.idle import watch_all
 from intake.mailboxes import load_mailboxes
 from intake.runtime import get_runtime
 from intake.settings import get_settings
-from intake.web.app import create_app
 from workers.app import make_celery
 from workers.dispatch import Dispatcher
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 log = logging.getLogger("intake.daemons")
 
 
-def web_app(require_twilio: bool = True) -> FastAPI:
+def web_app(require_twilio: bool = True) -> "FastAPI":
     """The web app wired to the broker of the settings (also a uvicorn factory)."""
-    dispatcher = Dispatcher(make_celery(get_settings()))
+    # Imported here: the worker, beat and poller processes start without the web stack
+    # (fastapi and the API modules are a second or more of every daemon's start-up).
+    from intake.web.app import create_app
+
+    dispatcher = Dispatcher(make_celery(get_settings(), worker=False))
     return create_app(get_runtime(), enqueue=dispatcher, check_broker=dispatcher.check_broker,
                       require_twilio=require_twilio)
 
 
-def embedded_web_app() -> FastAPI:
+def embedded_web_app() -> "FastAPI":
     """What `intake run` serves: webhooks answer 503 until a Twilio token is set."""
     return web_app(require_twilio=False)
 
@@ -56,7 +61,7 @@ def run_worker(beat: bool = False, concurrency: int | None = None,
 
 
 def run_beat() -> int:
-    app = make_celery(get_settings())
+    app = make_celery(get_settings(), worker=False)
     Dispatcher(app).poll_all()  # beat's first poll comes one interval after its start
     app.start(["beat", "--loglevel", os.environ.get("INTAKE_LOG_LEVEL", "INFO")])
     return 0
@@ -65,10 +70,12 @@ def run_beat() -> int:
 def run_poller() -> int:
     """Watch every configured mailbox (IDLE, or polling where the server has none) until
     SIGTERM/SIGINT; captures are enqueued in chunks as each batch commits."""
+    from intake.capture.idle import watch_all
+
     settings = get_settings()
     rt = get_runtime()
     boxes = load_mailboxes(settings)
-    dispatcher = Dispatcher(make_celery(settings))
+    dispatcher = Dispatcher(make_celery(settings, worker=False))
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda _signum, _frame: stop.set())
@@ -108,12 +115,12 @@ def run_all(host: str | None, port: int | None, concurrency: int | None) -> int:
     mailbox is configured) and the web app, as child processes supervised here;
     SIGTERM/SIGINT stop them all."""
     settings = get_settings()
-    exe = [sys.executable, "-m", "intake.cli"]
-    worker = exe + ["worker", "--beat-embedded"]
+    # The children skip the start-up checks this command has just made (workers/children.py).
+    exe = [sys.executable, "-m", "workers.children"]
+    worker = exe + ["worker"]
     if concurrency:
         worker += ["--concurrency", str(concurrency)]
-    web = exe + ["web-embedded", "--host", host or settings.web_host,
-                 "--port", str(port or settings.web_port)]
+    web = exe + ["web", "--host", host or settings.web_host, "--port", str(port or settings.web_port)]
     if not settings.twilio_auth_tokens:
         log.warning("TWILIO_AUTH_TOKEN is not set: Twilio webhooks answer 503 until it is "
                     "(health and metrics are served)")

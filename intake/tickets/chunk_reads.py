@@ -93,8 +93,10 @@ def contacts(session: Session, items: Sequence[Item], now: dt.datetime) -> tuple
     created: set[str] = set()
     if first:
         values = [first[a] for a in sorted(first)]
-        for r in session.execute(insert_for(session)(Contact).values(values).on_conflict_do_nothing()
-                                 .returning(*columns)):
+        # One statement for many rows given as parameters (SQLAlchemy's insertmanyvalues):
+        # compiled once and cached, where `.values(rows)` compiled a new statement per chunk.
+        for r in session.execute(insert_for(session)(Contact).on_conflict_do_nothing().returning(*columns),
+                                 values):
             found[r.address] = ContactState(r.id, r.display_name, r.language, r.sms_opted_out)
             created.add(r.address)
         raced = sorted(set(first) - created)
