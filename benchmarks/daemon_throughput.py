@@ -34,7 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.floor import floor_rate  # noqa: E402
+from benchmarks.floor import compile_bytecode, floor_rate  # noqa: E402
 from benchmarks.poll_throughput import drop_schema, pg_schema  # noqa: E402
 from tests.flows import INTAKE_BIN, subprocess_env  # noqa: E402
 from tests.support.dovecot import Dovecot, Mailbox  # noqa: E402
@@ -192,6 +192,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="intake worker processes (redis-pg)")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
+    compile_bytecode()
     server = Dovecot().start()
     try:
         for setup in args.setups.split(","):

@@ -32,7 +32,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.floor import floor_rate  # noqa: E402
+from benchmarks.floor import compile_bytecode, floor_rate  # noqa: E402
 from tests.flows import INTAKE_BIN, subprocess_env  # noqa: E402
 from tests.support.dovecot import Dovecot  # noqa: E402
 
@@ -106,6 +106,7 @@ def main() -> None:
     parser.add_argument("--db", default="sqlite,postgresql")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
+    compile_bytecode()
     server = Dovecot().start()
     try:
         for db in args.db.split(","):

@@ -25,6 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.daemon_throughput import spare_redis, timed_run  # noqa: E402
 from benchmarks.poll_throughput import drop_schema, pg_schema  # noqa: E402
+from benchmarks.floor import compile_bytecode  # noqa: E402
 from tests.support.dovecot import Dovecot  # noqa: E402
 
 
@@ -50,6 +51,7 @@ def main() -> None:
     parser.add_argument("--workers", default="1,2,4")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
+    compile_bytecode()
     server = Dovecot().start()
     try:
         for workers in (int(w) for w in args.workers.split(",")):
