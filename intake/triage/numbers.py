@@ -104,10 +104,21 @@ _ID_SHAPES = re.compile(
 _ID_SHAPE_STARTS = re.compile(r"[A-Z](?<![A-Za-z0-9].)")  # an upper-case letter that starts a token
 # After "passport"/"ID" words: any token of letters and digits with at least four digits.
 _ALNUM_TOKEN = re.compile(r"(?<![A-Za-z0-9])(?=[A-Za-z]*\d)(?=(?:[A-Za-z]*\d){4})[A-Za-z0-9]{6,20}(?![A-Za-z0-9])")
-# "name dot surname at example dot com", "zhang 点 san 艾特 qq 点 com".
+# "name dot surname at example dot com", "zhang 点 san 艾特 qq 点 com", "chen jia xin 一九九五 at
+# gmail dot com", "priya at the rate gmail dot com": a local part of up to seven spoken pieces
+# (letters, digits, Chinese numerals) joined by spaces or spoken separators, an "at", and a
+# domain spoken or typed. Bounded repetitions of classes: RE2, linear. Generous on purpose:
+# "look at vidora dot com" is masked too, which costs nothing.
+_SPOKEN_PIECE = r"[a-z0-9零〇一二三四五六七八九幺]+"
+_SPOKEN_DOT = r"(?:dot|点|點|\.)"
 _SPOKEN_EMAIL = re2.compile(
-    r"(?i)\b[a-z0-9]+(?:\s*(?:dot|点|點|underscore|下划线|dash)\s*[a-z0-9]+){0,4}\s*(?:\bat\b|艾特|@)\s*"
-    r"[a-z0-9]+(?:\s*(?:dot|点|點)\s*[a-z0-9]+){0,3}\s*(?:dot|点|點)\s*(?:com|net|org|edu|gov|io|co|uk|cn|sg|in|ng|hk|tw|me)\b"
+    # a spoken "at": the local part may be pieces joined by plain spaces
+    rf"(?i)(?:\b{_SPOKEN_PIECE}(?:[ \t]*(?:dot|点|點|underscore|下划线|dash|\.|_|-|[ \t])[ \t]*{_SPOKEN_PIECE}){{0,6}}[ \t,]*"
+    r"(?:\bat the rate(?: of)?\b|\bat sign\b|\bat\b|艾特)"
+    # a typed "@": only spoken separators in the local part ("mary dot jones @ example.com")
+    rf"|\b{_SPOKEN_PIECE}(?:[ \t]*(?:dot|点|點|underscore|下划线|dash)[ \t]*{_SPOKEN_PIECE}){{0,4}}[ \t]*@)[ \t]*"
+    rf"[a-z0-9]+(?:[ \t]*{_SPOKEN_DOT}[ \t]*[a-z0-9]+){{0,3}}[ \t]*{_SPOKEN_DOT}[ \t]*"
+    r"(?:com|net|org|edu|gov|io|co|uk|cn|sg|in|ng|hk|tw|me)\b"
 )
 # A street address after a cue, to the end of its line (bounded).
 _ADDRESS_CUE = re.compile(
