@@ -9,6 +9,7 @@ CLI prints it and exits 2); `intake health` and /healthz list the same lines as 
 from __future__ import annotations
 
 import functools
+import re
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -69,26 +70,41 @@ def connect_problem(rt: "Runtime") -> str | None:
     return None
 
 
-@functools.lru_cache(maxsize=4)
-def _revisions(url: str) -> tuple[frozenset[str], frozenset[str]]:
-    """(every revision this code knows, the heads): read once from the migration scripts."""
-    from alembic.script import ScriptDirectory
+_REVISION_LINE = re.compile(r"^(revision|down_revision)\s*(?::[^=]*)?=\s*(.*)$", re.MULTILINE)
+_QUOTED = re.compile(r"""['"]([^'"]+)['"]""")
 
-    from intake.db import alembic_config
 
-    script = ScriptDirectory.from_config(alembic_config(url))
-    return frozenset(r.revision for r in script.walk_revisions()), frozenset(script.get_heads())
+@functools.lru_cache(maxsize=1)
+def _revisions() -> tuple[frozenset[str], frozenset[str]]:
+    """(every revision this code knows, the heads), read from the migration scripts' own
+    `revision =` and `down_revision =` lines: what alembic's ScriptDirectory reports
+    (a unit test holds the two together), without importing alembic and every migration
+    on each start of every process."""
+    from intake.db import MIGRATIONS_DIR
+
+    known: set[str] = set()
+    parents: set[str] = set()
+    for script in sorted((MIGRATIONS_DIR / "versions").glob("*.py")):
+        for name, value in _REVISION_LINE.findall(script.read_text(encoding="utf-8")):
+            (known if name == "revision" else parents).update(_QUOTED.findall(value))
+    return frozenset(known), frozenset(known - parents)
+
+
+def current_revisions(rt: "Runtime") -> frozenset[str]:
+    """The revisions the database is at (alembic's version table); none for a new database."""
+    try:
+        with rt.engine.connect() as connection:
+            return frozenset(row[0] for row in connection.execute(text("SELECT version_num FROM alembic_version")))
+    except Exception:  # noqa: BLE001 - no version table yet: a database never migrated
+        return frozenset()
 
 
 def schema_problem(rt: "Runtime", upgrading: bool) -> str | None:
     """A schema newer than this code (from a later release) always; one behind the code only
     when not upgrading now (`intake health`)."""
-    from alembic.runtime.migration import MigrationContext
-
     url = rt.settings.database_url
-    with rt.engine.connect() as connection:
-        current = set(MigrationContext.configure(connection).get_current_heads())
-    known, heads = _revisions(url)
+    current = current_revisions(rt)
+    known, heads = _revisions()
     unknown = sorted(current - known)
     if unknown:
         return (f"INTAKE_DATABASE_URL: the database {safe_url(url)} is at schema revision "
@@ -202,8 +218,8 @@ def start(upgrade: bool = True) -> "Runtime":
     problem = connect_problem(rt) or schema_problem(rt, upgrading=upgrade)
     if problem:
         raise SettingsError(problem)
-    if upgrade:
-        _upgrade(rt)
+    if upgrade and current_revisions(rt) != _revisions()[1]:
+        _upgrade(rt)  # only when behind: alembic's upgrade costs every process ~0.3 s to learn it has nothing to do
     problem = key_check_problem(rt, record=True) or key_problem(rt)
     if problem:
         raise SettingsError(problem)
