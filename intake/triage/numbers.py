@@ -61,8 +61,9 @@ _NOT_SECRET_BEFORE = re.compile(
 _BEFORE, _AFTER = 200, 30
 _CONTEXT = {
     "secret": re.compile(
-        r"验证码|驗證碼|校验码|動態碼|动态码|短信码|简讯码|確認碼|确认码|密码|密碼|口令|"
-        r"\b(?:code|codes|otp|pin|passcode|password|passwd|pwd|verification|one-time)\b", re.IGNORECASE),
+        r"验证码|驗證碼|校验码|動態碼|动态码|短信码|简讯码|確認碼|确认码|密码|密碼|口令|认证码|認證碼|安全码|安全碼|"
+        r"授权码|授權碼|位数|位數|"  # "短信里的六位数，就是 四八 二九 幺三": a code named by its length
+        r"\b(?:code|codes|otp|pin|passcode|password|passwd|pwd|verification|one-time|digit|digits)\b", re.IGNORECASE),
     "card": re.compile(r"卡号|卡號|银行卡|銀行卡|信用卡|\b(?:card|visa|mastercard|amex|debit|credit)\b", re.IGNORECASE),
     "bank_account": re.compile(
         r"银行账|銀行帳|收款账|收款帳|对公账|對公帳|账号|帳號|账户|帳戶|户口|戶口|"
@@ -79,8 +80,9 @@ _CONTEXT = {
 }
 # Where a context word can begin: its first character (a word's at a word start).
 _CONTEXT_STARTS = {
-    "secret": prescan.word_starts("验证码 驗證碼 校验码 動態碼 动态码 短信码 简讯码 確認碼 确认码 密码 密碼 口令",
-                                  "code otp pin passcode password passwd pwd verification one-time"),
+    "secret": prescan.word_starts("验证码 驗證碼 校验码 動態碼 动态码 短信码 简讯码 確認碼 确认码 密码 密碼 口令 认证码 認證碼 "
+                                  "安全码 安全碼 授权码 授權碼 位数 位數",
+                                  "code otp pin passcode password passwd pwd verification one-time digit digits"),
     "card": prescan.word_starts("卡号 卡號 银行卡 銀行卡 信用卡", "card visa mastercard amex debit credit"),
     "bank_account": prescan.word_starts("银行账 銀行帳 收款账 收款帳 对公账 對公帳 账号 帳號 账户 帳戶 户口 戶口",
                                         "account acct a/c iban routing sort ifsc bsb bank nuban"),

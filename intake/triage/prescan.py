@@ -51,7 +51,8 @@ ADDRESS_CUE_WORDS = ("address", "deliver to", "ship to", "flat", "house no", "hn
                      "plot no", "地址", "住址", "住在")
 CONTEXT_WORDS = {  # numbers._CONTEXT
     "secret": ("验证码", "驗證碼", "校验码", "動態碼", "动态码", "短信码", "简讯码", "確認碼", "确认码", "密码", "密碼",
-               "口令", "code", "otp", "pin", "pass", "pwd", "verification", "one-time"),
+               "口令", "认证码", "認證碼", "安全码", "安全碼", "授权码", "授權碼", "位数", "位數", "code", "otp", "pin", "pass",
+               "pwd", "verification", "one-time", "digit"),
     "card": ("卡号", "卡號", "银行卡", "銀行卡", "信用卡", "card", "visa", "amex", "debit", "credit"),
     "bank_account": ("银行账", "銀行帳", "收款账", "收款帳", "对公账", "對公帳", "账号", "帳號", "账户", "帳戶", "户口",
                      "戶口", "account", "acct", "a/c", "iban", "routing", "sort code", "ifsc", "bsb", "nuban"),
