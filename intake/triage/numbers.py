@@ -65,6 +65,9 @@ _CONTEXT = {
         r"授权码|授權碼|位数|位數|"  # "短信里的六位数，就是 四八 二九 幺三": a code named by its length
         r"\b(?:code|codes|otp|pin|passcode|password|passwd|pwd|verification|one-time|digit|digits)\b", re.IGNORECASE),
     "card": re.compile(r"卡号|卡號|银行卡|銀行卡|信用卡|\b(?:card|visa|mastercard|amex|debit|credit)\b", re.IGNORECASE),
+    # a card's security code: three digits, the one number this short that is card data
+    # ASCII word boundaries: "卡的CVV是" (a CJK character is no ASCII word character)
+    "cvv": re.compile(r"\b(?:cvv2|cvc2|cvv|cvc|csc|cvn)\b", re.IGNORECASE | re.ASCII),
     "bank_account": re.compile(
         r"银行账|銀行帳|收款账|收款帳|对公账|對公帳|账号|帳號|账户|帳戶|户口|戶口|"
         r"\b(?:account (?:number|no)|acct|a/c|iban|routing|sort code|ifsc|bsb|bank account|nuban)\b", re.IGNORECASE),
@@ -84,6 +87,7 @@ _CONTEXT_STARTS = {
                                   "安全码 安全碼 授权码 授權碼 位数 位數",
                                   "code otp pin passcode password passwd pwd verification one-time digit digits"),
     "card": prescan.word_starts("卡号 卡號 银行卡 銀行卡 信用卡", "card visa mastercard amex debit credit"),
+    "cvv": re.compile(r"[cC](?<![A-Za-z][cC])(?=[vVsS\u017f])"),  # after any non-letter, CJK too
     "bank_account": prescan.word_starts("银行账 銀行帳 收款账 收款帳 对公账 對公帳 账号 帳號 账户 帳戶 户口 戶口",
                                         "account acct a/c iban routing sort ifsc bsb bank nuban"),
     "id": prescan.word_starts("身份证 身分證 身份證 证件号 證件號", "id identity identification ic nric fin hkid aadhaar "
@@ -223,6 +227,8 @@ class _Mentions:
 
 
 def _luhn(digits: str) -> bool:
+    if not digits.isdigit():  # an X inside a run ("…002X1…"): no card number
+        return False
     total = 0
     for index, char in enumerate(reversed(digits)):
         value = int(char) * (2 if index % 2 else 1)
@@ -239,13 +245,19 @@ _SAME_PHRASE = 24
 def _kind_of(run: Run, text: str, mentions: _Mentions) -> str | None:
     """The kind of a number run: by checks, then by the nearest context word before it."""
     digits, count, start, end = run.digits, len(run.digits), run.start, run.end
-    if count < 4:  # no kind of personal data is this short
+    # No kind of personal data is shorter than 4 digits, but a card's security code (3 or 4).
+    cvv = count in (3, 4) and mentions.near("cvv", start, end)
+    if count < 4 and not cvv:
         return None
     if count >= 7 and not run.spoken and _DATE.fullmatch(text, start, end):
         return None
     if start > 0 and text[start - 1].isascii() and text[start - 1].isalpha() and not run.spoken:
         return None  # part of a token like "TX4111...": an order id, judged by the ID shapes
     if start > 0 and text[start - 1] in "/=@?&_":  # part of a link: not personal data
+        return None
+    if cvv and _plain(text, run):
+        return "secret"
+    if count < 4:
         return None
     if digits.endswith("X"):
         return "id"

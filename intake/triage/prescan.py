@@ -54,6 +54,7 @@ CONTEXT_WORDS = {  # numbers._CONTEXT
                "口令", "认证码", "認證碼", "安全码", "安全碼", "授权码", "授權碼", "位数", "位數", "code", "otp", "pin", "pass",
                "pwd", "verification", "one-time", "digit"),
     "card": ("卡号", "卡號", "银行卡", "銀行卡", "信用卡", "card", "visa", "amex", "debit", "credit"),
+    "cvv": ("cvv", "cvc", "csc", "cvn"),
     "bank_account": ("银行账", "銀行帳", "收款账", "收款帳", "对公账", "對公帳", "账号", "帳號", "账户", "帳戶", "户口",
                      "戶口", "account", "acct", "a/c", "iban", "routing", "sort code", "ifsc", "bsb", "nuban"),
     "id": ("身份证", "身分證", "身份證", "证件号", "證件號", "id ", "identi", "ic ", "nric", "fin ", "hkid", "aadha",

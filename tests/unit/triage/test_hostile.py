@@ -103,6 +103,15 @@ def test_language_and_fold_are_linear(text: str) -> None:
     within_bound(fold, text)
 
 
+def test_an_x_inside_a_digit_run_is_no_crash(rules: Rules) -> None:
+    # Found by hypothesis: "11010519491231002X 1号" repeated made a run with an X inside,
+    # and the card check called int("X").
+    text = _repeat(["1号", "11010519491231002", "X "])
+    triage = within_bound(triage_message, _email(text, "hello"), rules)
+    assert triage.category
+    assert "11010519491231002" not in triage.redacted_text
+
+
 @pytest.mark.parametrize("unit", UNITS)
 def test_language_on_every_single_unit_run(unit: str) -> None:
     # Cheap enough to try every unit alone, not just hypothesis' draw: "1-" repeated once

@@ -56,6 +56,10 @@ LEAKS = [
     ("code named by its length, hyphenated, en", "the six-digit one was 749216", "749216"),
     ("authentication code, Traditional zh", "認證碼係 八八 三二 一零", "八八 三二 一零"),
     ("security code, zh", "安全码是 5531，别告诉别人", "5531"),
+    ("card security code, zh", "卡的CVV是 三二一，卡号我就不说了", "三二一"),
+    ("card security code, en", "the CVV on the back is 321", "321"),
+    ("card security code after the expiry, en", "expiry 09/27 cvv 123", "123"),
+    ("four-digit card security code, en", "amex cvc 4242 if that helps", "4242"),
     ("passport number in context, en", "My passport number is 19FV42871 if you need it", "19FV42871"),
     ("passport number in context, zh", "护照号码：19FV42871", "19FV42871"),
     ("passport in the next sentence, en", "You asked for my passport. It is E12345678.", "E12345678"),
@@ -86,6 +90,8 @@ def test_leak_pattern_is_masked(case: str, text: str, secret: str) -> None:
         "I have two or three videos stuck, one of them since 2024-03-15",
         "Video ID 7360014452198 was removed",  # not private: an ID of a video
         "error code 1004 again after the update",
+        "I have 3 kids and 321 videos",  # three digits, no card security code word
+        "I uploaded 321 clips yesterday",
     ],
 )
 def test_ordinary_numbers_are_not_private_kinds(text: str) -> None:
