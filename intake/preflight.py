@@ -99,11 +99,11 @@ def current_revisions(rt: "Runtime") -> frozenset[str]:
         return frozenset()
 
 
-def schema_problem(rt: "Runtime", upgrading: bool) -> str | None:
+def schema_problem(rt: "Runtime", upgrading: bool, current: frozenset[str] | None = None) -> str | None:
     """A schema newer than this code (from a later release) always; one behind the code only
-    when not upgrading now (`intake health`)."""
+    when not upgrading now (`intake health`). `current`: the database's revisions, if read."""
     url = rt.settings.database_url
-    current = current_revisions(rt)
+    current = current_revisions(rt) if current is None else current
     known, heads = _revisions()
     unknown = sorted(current - known)
     if unknown:
@@ -215,10 +215,12 @@ def start(upgrade: bool = True) -> "Runtime":
     if found:
         raise SettingsError(found[0])
     rt = get_runtime()
-    problem = connect_problem(rt) or schema_problem(rt, upgrading=upgrade)
+    problem = connect_problem(rt)
+    current = current_revisions(rt) if problem is None else frozenset()
+    problem = problem or schema_problem(rt, upgrading=upgrade, current=current)
     if problem:
         raise SettingsError(problem)
-    if upgrade and current_revisions(rt) != _revisions()[1]:
+    if upgrade and current != _revisions()[1]:
         _upgrade(rt)  # only when behind: alembic's upgrade costs every process ~0.3 s to learn it has nothing to do
     problem = key_check_problem(rt, record=True) or key_problem(rt)
     if problem:
