@@ -129,13 +129,19 @@ def dump(rt: Runtime) -> bytes:
     return out
 
 
+def one_by_one(db_url: str, tmp_path: Path, key: str) -> dict[str, Any]:
+    """The picture of the corpus processed one capture at a time: what every chunked path must store."""
+    rt, ids = setup(db_url, tmp_path / "one", key)
+    outcomes = {i: pipeline.process_with_retries(rt, i) for i in ids}
+    expected = picture(rt, ids, outcomes)
+    rt.dispose()
+    return expected
+
+
 def test_a_chunk_stores_what_one_by_one_stores(db_url: str, tmp_path: Path,
                                                 caplog: pytest.LogCaptureFixture) -> None:
     key = generate_key()
-    one_rt, one_ids = setup(db_url, tmp_path / "one", key)
-    one = {i: pipeline.process_with_retries(one_rt, i) for i in one_ids}
-    expected = picture(one_rt, one_ids, one)
-    one_rt.dispose()
+    expected = one_by_one(db_url, tmp_path, key)
 
     rt, ids = setup(db_url, tmp_path / "chunk", key)
     with caplog.at_level(logging.WARNING, logger="intake.process"):
@@ -161,10 +167,7 @@ def test_captures_fed_in_pieces_to_a_pool_store_what_one_by_one_stores(db_url: s
     next: chunks prepared by a pool of processes, stored here in capture order, so a reply
     whose original is in an earlier piece still threads, exactly as one by one."""
     key = generate_key()
-    one_rt, one_ids = setup(db_url, tmp_path / "one", key)
-    one = {i: pipeline.process_with_retries(one_rt, i) for i in one_ids}
-    expected = picture(one_rt, one_ids, one)
-    one_rt.dispose()
+    expected = one_by_one(db_url, tmp_path, key)
 
     rt, ids = setup(db_url, tmp_path / "fed", key)
     with Processor(rt, workers=2, chunk=2, send=False) as processor:
