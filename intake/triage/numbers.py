@@ -31,14 +31,14 @@ import re2
 import intake.triage.prescan as prescan
 from intake.messages import PiiSpan
 
-_ZH_DIGITS = {"零": "0", "〇": "0", "○": "0", "洞": "0", "一": "1", "幺": "1", "二": "2", "三": "3", "四": "4",
+_ZH_DIGITS = {"零": "0", "〇": "0", "○": "0", "洞": "0", "一": "1", "幺": "1", "二": "2", "两": "2", "兩": "2", "三": "3", "四": "4",
               "五": "5", "六": "6", "七": "7", "八": "8", "九": "9"}
 _EN_DIGITS = {"zero": "0", "oh": "0", "o": "0", "nil": "0", "one": "1", "two": "2", "three": "3", "four": "4",
               "five": "5", "six": "6", "seven": "7", "eight": "8", "nine": "9"}
 # One token of a number: a run of digits (any script's, full-width too), a run of Chinese
 # numerals, one English digit word or "double"/"triple", or an X that may end an ID.
 _TOKEN = re.compile(
-    r"(?P<d>\d+)|(?P<z>[零〇○洞一幺二三四五六七八九]+)|(?P<x>[xX叉]\b|叉)"
+    r"(?P<d>\d+)|(?P<z>[零〇○洞一幺二两兩三四五六七八九]+)|(?P<x>[xX叉]\b|叉)"
     r"|(?<![A-Za-z])(?P<w>zero|oh|o|nil|one|two|three|four|five|six|seven|eight|nine|double|triple)(?![A-Za-z])",
     re.IGNORECASE,
 )
@@ -46,8 +46,8 @@ _TOKEN = re.compile(
 # continue a run of them (the run's first one began the token), an X, or the first letter
 # of a digit word (ſ is s under IGNORECASE) that no ASCII letter precedes.
 _TOKEN_STARTS = re.compile(
-    r"[\dxX叉零〇○洞一幺二三四五六七八九zZoOnNtTfFsSſeEdD](?<![A-Za-z][zZoOnNtTfFsSſeEdD])(?<!\d\d)"
-    r"(?<![零〇○洞一幺二三四五六七八九][零〇○洞一幺二三四五六七八九])"
+    r"[\dxX叉零〇○洞一幺二两兩三四五六七八九zZoOnNtTfFsSſeEdD](?<![A-Za-z][zZoOnNtTfFsSſeEdD])(?<!\d\d)"
+    r"(?<![零〇○洞一幺二两兩三四五六七八九][零〇○洞一幺二两兩三四五六七八九])"
 )
 _GAP_MAX = 12  # characters between two tokens of one number ("，呃，", ", uh, ")
 _GAP = re.compile(r"(?:[\s,，、\-‐‑–—_/()（）:：+]|uh|um|er|erm|ah|呃|嗯|啊|那个|dash|hyphen|space)*", re.IGNORECASE)
@@ -57,45 +57,49 @@ _NOT_SECRET_BEFORE = re.compile(
     r"(?:error|status|zip|postal|area|country|promo|discount|coupon|错误|錯誤|邮编|郵遞區號)\s*(?:code)?\s*[:：#]?\s*$", re.IGNORECASE)
 
 # Context words, found in one pass each; a number is judged by the nearest one before it
-# (within _BEFORE characters: the same sentence or the next) or just after it.
+# (within _BEFORE characters: the same sentence or the next) or just after it. Each kind's
+# words are written once, here: Chinese literals (space-separated) and English words or
+# phrases ("|"-separated, matched whole). Its pattern, its scan starts and its prescan
+# words are built from them.
 _BEFORE, _AFTER = 200, 30
-_CONTEXT = {
-    "secret": re.compile(
-        r"验证码|驗證碼|校验码|動態碼|动态码|短信码|简讯码|確認碼|确认码|密码|密碼|口令|认证码|認證碼|安全码|安全碼|"
-        r"授权码|授權碼|位数|位數|"  # "短信里的六位数，就是 四八 二九 幺三": a code named by its length
-        r"\b(?:code|codes|otp|pin|passcode|password|passwd|pwd|verification|one-time|digit|digits)\b", re.IGNORECASE),
-    "card": re.compile(r"卡号|卡號|银行卡|銀行卡|信用卡|\b(?:card|visa|mastercard|amex|debit|credit)\b", re.IGNORECASE),
-    # a card's security code: three digits, the one number this short that is card data
-    # ASCII word boundaries: "卡的CVV是" (a CJK character is no ASCII word character)
-    "cvv": re.compile(r"\b(?:cvv2|cvc2|cvv|cvc|csc|cvn)\b", re.IGNORECASE | re.ASCII),
-    "bank_account": re.compile(
-        r"银行账|銀行帳|收款账|收款帳|对公账|對公帳|账号|帳號|账户|帳戶|户口|戶口|"
-        r"\b(?:account (?:number|no)|acct|a/c|iban|routing|sort code|ifsc|bsb|bank account|nuban)\b", re.IGNORECASE),
-    "id": re.compile(
-        r"身份证|身分證|身份證|证件号|證件號|\b(?:id (?:card|number|no)|identity|identification|ic (?:number|no)|nric|"
-        r"fin (?:number|no)|hkid|aadhaar|aadhar|pan (?:card|number|no)|ssn|social security|nin|bvn|tax (?:id|number|no)|"
-        r"tin|national insurance|ni number)\b", re.IGNORECASE),
-    "phone": re.compile(
-        r"电话|電話|手机|手機|联系|聯絡|号码|號碼|\b(?:phone|mobile|cell|tel|call|reach|whatsapp|number is|my number)\b",
-        re.IGNORECASE),
-    "passport": re.compile(r"护照|護照|\bpassport\b", re.IGNORECASE),
-    "password": re.compile(r"密码|密碼|口令|\b(?:password|passwd|pwd|passcode|passphrase)\b", re.IGNORECASE),
+CONTEXT_TERMS: dict[str, tuple[str, str]] = {
+    "secret": ("验证码 驗證碼 校验码 動態碼 动态码 短信码 简讯码 確認碼 确认码 密码 密碼 口令 认证码 認證碼 安全码 安全碼 "
+               "授权码 授權碼 位数 位數",  # "短信里的六位数，就是 四八 二九 幺三": a code named by its length
+               "code|codes|otp|pin|passcode|password|passwd|pwd|verification|one-time|digit|digits"),
+    "card": ("卡号 卡號 银行卡 銀行卡 信用卡", "card|visa|mastercard|amex|debit|credit"),
+    "bank_account": ("银行账 銀行帳 收款账 收款帳 对公账 對公帳 账号 帳號 账户 帳戶 户口 戶口",
+                     "account number|account no|acct|a/c|iban|routing|sort code|ifsc|bsb|bank account|nuban"),
+    "id": ("身份证 身分證 身份證 证件号 證件號",
+           "id card|id number|id no|identity|identification|ic number|ic no|nric|fin number|fin no|hkid|aadhaar|"
+           "aadhar|pan card|pan number|pan no|ssn|social security|nin|bvn|tax id|tax number|tax no|tin|"
+           "national insurance|ni number"),
+    "phone": ("电话 電話 手机 手機 联系 聯絡 号码 號碼", "phone|mobile|cell|tel|call|reach|whatsapp|number is|my number"),
+    "passport": ("护照 護照", "passport"),
+    "password": ("密码 密碼 口令", "password|passwd|pwd|passcode|passphrase"),
+    # For long runs only (12 digits or more): a bank named shortly before makes one an account
+    # or card number, whatever else the sentence calls it ("我那张招行的，六二二五 八八…").
+    "bank": ("银行 銀行 招行 工行 建行 农行 農行 中行 交行 邮储 郵儲 支付宝 支付寶", "bank|alipay|upi|paypal"),
+    # Things, not people: a long run named by these is masked but not private.
+    "reference": ("订单 訂單 单号 單號 运单 運單 快递 快遞 物流 交易号 交易號 流水号 流水號 工单 工單 视频 視頻 影片 作品 直播",
+                  "order|tracking|transaction|invoice|ticket|reference|ref|video|post|room|case"),
 }
-# Where a context word can begin: its first character (a word's at a word start).
-_CONTEXT_STARTS = {
-    "secret": prescan.word_starts("验证码 驗證碼 校验码 動態碼 动态码 短信码 简讯码 確認碼 确认码 密码 密碼 口令 认证码 認證碼 "
-                                  "安全码 安全碼 授权码 授權碼 位数 位數",
-                                  "code otp pin passcode password passwd pwd verification one-time digit digits"),
-    "card": prescan.word_starts("卡号 卡號 银行卡 銀行卡 信用卡", "card visa mastercard amex debit credit"),
-    "cvv": re.compile(r"[cC](?<![A-Za-z][cC])(?=[vVsS\u017f])"),  # after any non-letter, CJK too
-    "bank_account": prescan.word_starts("银行账 銀行帳 收款账 收款帳 对公账 對公帳 账号 帳號 账户 帳戶 户口 戶口",
-                                        "account acct a/c iban routing sort ifsc bsb bank nuban"),
-    "id": prescan.word_starts("身份证 身分證 身份證 证件号 證件號", "id identity identification ic nric fin hkid aadhaar "
-                              "aadhar pan ssn social nin bvn tax tin national ni"),
-    "phone": prescan.word_starts("电话 電話 手机 手機 联系 聯絡 号码 號碼", "phone mobile cell tel call reach whatsapp number my"),
-    "passport": prescan.word_starts("护照 護照", "passport"),
-    "password": prescan.word_starts("密码 密碼 口令", "password passwd pwd passcode passphrase"),
-}
+
+
+def _context_pattern(literals: str, words: str) -> re.Pattern[str]:
+    return re.compile("|".join(literals.split()) + rf"|\b(?:{words})\b", re.IGNORECASE)
+
+
+_CONTEXT = {kind: _context_pattern(*terms) for kind, terms in CONTEXT_TERMS.items()}
+_CONTEXT_STARTS = {kind: prescan.word_starts(literals, words.replace("|", " "))
+                   for kind, (literals, words) in CONTEXT_TERMS.items()}
+# a card's security code: three digits, the one number this short that is card data.
+# ASCII word boundaries: "卡的CVV是" (a CJK character is no ASCII word character)
+_CONTEXT["cvv"] = re.compile(r"\b(?:cvv2|cvc2|cvv|cvc|csc|cvn)\b", re.IGNORECASE | re.ASCII)
+_CONTEXT_STARTS["cvv"] = re.compile(r"[cC](?<![A-Za-z][cC])(?=[vVsS\u017f])")  # after any non-letter, CJK too
+# What every match of a kind's pattern contains (lower case): no word, no scan (prescan).
+CONTEXT_WORDS = {kind: (*(w.lower() for w in literals.split()), *words.split("|"))
+                 for kind, (literals, words) in CONTEXT_TERMS.items()}
+CONTEXT_WORDS["cvv"] = ("cvv", "cvc", "csc", "cvn")
 # After a password word: a token with a letter and a digit ("Rosegarden52", "P@ss-w0rd!").
 _PASSWORDISH = re.compile(r"(?<!\S)(?=\S*\d)(?=\S*[A-Za-z])[^\s\u3000-\u303f\uff00-\uffef\u3400-\u9fff]{6,64}")
 _PASSWORD_AFTER = 80
@@ -193,15 +197,17 @@ class _Mentions:
         self.text = text
         self.folded = prescan.fold(text) if folded is None else folded
         self.found: dict[str, list[int]] = {}
+        self.ends: dict[str, dict[int, int]] = {}
 
     def starts(self, kind: str) -> list[int]:
         found = self.found.get(kind)
         if found is None:
-            if prescan.any_in(self.folded, prescan.CONTEXT_WORDS[kind]):
-                found = [m.start() for m in prescan.finditer_from(_CONTEXT[kind], _CONTEXT_STARTS[kind], self.text)]
-            else:
-                found = []
-            self.found[kind] = found
+            ends: dict[int, int] = {}
+            if prescan.any_in(self.folded, CONTEXT_WORDS[kind]):
+                for m in prescan.finditer_from(_CONTEXT[kind], _CONTEXT_STARTS[kind], self.text):
+                    ends[m.start()] = m.end()
+            found = self.found[kind] = list(ends)
+            self.ends[kind] = ends
         return found
 
     def nearest(self, kinds: tuple[str, ...], start: int) -> str | None:
@@ -219,6 +225,10 @@ class _Mentions:
         positions = self.starts(kind)
         index = bisect.bisect_right(positions, start)
         return positions[index - 1] if index and positions[index - 1] >= start - _BEFORE else -1
+
+    def end_of(self, kind: str, at: int) -> int:
+        """Where the mention of `kind` that begins at `at` ends."""
+        return self.ends[kind][at]
 
     def near(self, kind: str, start: int, end: int) -> bool:
         positions = self.starts(kind)
@@ -239,7 +249,8 @@ def _luhn(digits: str) -> bool:
 _PRIVATE_BY_CONTEXT = ("passport", "id", "bank_account", "card")
 # "my card number is ...": a phone word this close after a card, ID or account word is part
 # of the same phrase, and the number is the card's.
-_SAME_PHRASE = 24
+# "no BVN needed. Call 0809 …": a phone word further on than that is the number's own.
+_SAME_PHRASE = 8
 
 
 def _kind_of(run: Run, text: str, mentions: _Mentions) -> str | None:
@@ -265,17 +276,62 @@ def _kind_of(run: Run, text: str, mentions: _Mentions) -> str | None:
         if not _NOT_SECRET_BEFORE.search(text, max(0, start - 20), start):
             return "secret"
     context = mentions.nearest(_PRIVATE_BY_CONTEXT, start)
-    if context is None or mentions.last_before("phone", start) > mentions.last_before(context, start) + _SAME_PHRASE:
+    if context is None or mentions.last_before("phone", start) > _end_before(mentions, context, start) + _SAME_PHRASE:
         context = mentions.nearest(("phone", *_PRIVATE_BY_CONTEXT), start)
     if context == "card" and count >= 12:
         return "card"
     if context in ("passport", "id", "bank_account") and count >= 6:
         return context
-    if 13 <= count <= 19 and count >= 16 and not run.spoken and context != "phone" and _luhn(digits):
-        return "card"
+    if count >= 12:
+        named = _long_run_kind(digits, start, mentions)
+        if named is not None:
+            return named
     if count >= 7:
         return "phone"  # phone-shaped, valid or not: masked, though not private on its own
     return None
+
+
+def names_a_reference(text: str, start: int, reach: int = 24) -> bool:
+    """Whether an order, video or other reference word ends shortly before `start`."""
+    return _CONTEXT["reference"].search(text, max(0, start - reach), start) is not None
+
+
+def _end_before(mentions: _Mentions, kind: str, start: int) -> int:
+    at = mentions.last_before(kind, start)
+    return mentions.end_of(kind, at) if at >= 0 else -1
+
+
+def _long_run_kind(digits: str, start: int, mentions: _Mentions) -> str | None:
+    """A run of 12 digits or more with no card, ID or account word nearest before it.
+
+    Unless an order, a video or another reference is named closest: no phone number has 16
+    digits, so 16 to 19 are a card's (the Luhn check passes, spoken or typed) or a bank
+    account's; 18 with a birth date and a valid resident-ID check character are an ID; and
+    12 to 15 are an account's when a bank is named closer than a phone word."""
+    count = len(digits)
+    nearest = mentions.nearest(("phone", "bank", "reference"), start)
+    if nearest == "reference" or count > 19:
+        return None
+    if count >= 16 and _luhn(digits):
+        return "card"
+    if count == 18 and _resident_id(digits):
+        return "id"
+    if nearest == "bank" or count >= 16:
+        return "bank_account"
+    return None
+
+
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+
+
+def _resident_id(digits: str) -> bool:
+    """A mainland resident ID (GB 11643): a birth date at 7-14 and the ISO 7064 check."""
+    if not digits[:17].isdigit() or not ("1900" <= digits[6:10] <= "2029"):
+        return False
+    if not ("01" <= digits[10:12] <= "12" and "01" <= digits[12:14] <= "31"):
+        return False
+    check = "10X98765432"[sum(int(d) * w for d, w in zip(digits, _ID_WEIGHTS)) % 11]
+    return digits[17] == check
 
 
 def _plain(text: str, run: Run) -> bool:

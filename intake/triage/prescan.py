@@ -49,23 +49,6 @@ BANK_ACCOUNT_WORDS = ("银行账号", "銀行帳號", "银行帐号", "收款账
 ID15_WORDS = ("身份证", "身份證", "id card", "identity")
 ADDRESS_CUE_WORDS = ("address", "deliver to", "ship to", "flat", "house no", "hno", "h.no", "h no", "h. no", "door no",
                      "plot no", "地址", "住址", "住在")
-CONTEXT_WORDS = {  # numbers._CONTEXT
-    "secret": ("验证码", "驗證碼", "校验码", "動態碼", "动态码", "短信码", "简讯码", "確認碼", "确认码", "密码", "密碼",
-               "口令", "认证码", "認證碼", "安全码", "安全碼", "授权码", "授權碼", "位数", "位數", "code", "otp", "pin", "pass",
-               "pwd", "verification", "one-time", "digit"),
-    "card": ("卡号", "卡號", "银行卡", "銀行卡", "信用卡", "card", "visa", "amex", "debit", "credit"),
-    "cvv": ("cvv", "cvc", "csc", "cvn"),
-    "bank_account": ("银行账", "銀行帳", "收款账", "收款帳", "对公账", "對公帳", "账号", "帳號", "账户", "帳戶", "户口",
-                     "戶口", "account", "acct", "a/c", "iban", "routing", "sort code", "ifsc", "bsb", "nuban"),
-    "id": ("身份证", "身分證", "身份證", "证件号", "證件號", "id ", "identi", "ic ", "nric", "fin ", "hkid", "aadha",
-           "pan ", "ssn", "social security", "nin", "bvn", "tax ", "tin", "national insurance", "ni number"),
-    "phone": ("电话", "電話", "手机", "手機", "联系", "聯絡", "号码", "號碼", "phone", "mobile", "cell", "tel", "call",
-              "reach", "whatsapp", "number is", "my number"),
-    "passport": ("护照", "護照", "passport"),
-    "password": ("密码", "密碼", "口令", "pass", "pwd"),
-}
-
-
 _EQUIVALENTS = {"i": "\u0130\u0131", "k": "\u212a", "s": "\u017f"}  # beyond upper case (see the fold)
 
 

@@ -22,7 +22,7 @@ ALL_WORDS = sorted({
     word
     for words in (
         prescan.SECRET_WORDS, prescan.CODE_WORDS, prescan.CODE_BEFORE_WORDS, prescan.PASSPORT_WORDS,
-        prescan.BANK_ACCOUNT_WORDS, prescan.ID15_WORDS, prescan.ADDRESS_CUE_WORDS, *prescan.CONTEXT_WORDS.values(),
+        prescan.BANK_ACCOUNT_WORDS, prescan.ID15_WORDS, prescan.ADDRESS_CUE_WORDS, *numbers.CONTEXT_WORDS.values(),
     )
     for word in words
 })

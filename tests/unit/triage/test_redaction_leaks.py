@@ -68,6 +68,13 @@ LEAKS = [
     ("password with symbols, en", "my password is P@ss-w0rd!#2024 and it stopped working", "P@ss-w0rd!#2024"),
     ("password with symbols, zh", "登录密码是 Qw#8812!05x，现在登不上", "Qw#8812!05x"),
     ("password spoken without colon, en", "she forgot her password, or she thinks it is, uh, Rosegarden52, like all", "Rosegarden52"),
+    ("card after a bank's name only (voicemail), zh", "我那张招行的，号是六二二五 八八零幺 三七六五 四三二幺，帮我查一下",
+     "六二二五 八八零幺 三七六五 四三二幺"),
+    ("account read with 两 for two (voicemail), zh", "工行的，六二幺二 两六幺七 零零零零 幺两三四 五六七", "六二幺二 两六幺七 零零零零 幺两三四 五六七"),
+    ("card read out with no card word (voicemail), en",
+     "the long one on the front is four five three two, one one one one, two two two two, three three three six",
+     "four five three two, one one one one, two two two two, three three three six"),
+    ("resident id without a keyword, zh", "我的号是 440306199003071232 麻烦看一下", "440306199003071232"),
     ("street address in India, en", "My address is Flat 302, Sai Residency, 14th Cross, Indiranagar, Bengaluru 560038",
      "Sai Residency, 14th Cross, Indiranagar, Bengaluru 560038"),
     ("street address, zh", "地址：班加罗尔 Indiranagar 14th Cross 302室", "Indiranagar 14th Cross 302"),
@@ -92,6 +99,9 @@ def test_leak_pattern_is_masked(case: str, text: str, secret: str) -> None:
         "error code 1004 again after the update",
         "I have 3 kids and 321 videos",  # three digits, no card security code word
         "I uploaded 321 clips yesterday",
+        "视频ID 7234567890123456789 被下架了",  # 19 digits that pass Luhn: a video, said so
+        "order 7234567890123456789 never arrived",
+        "订单号 六二二五八八零幺三七六五四三二幺 还没发货",
     ],
 )
 def test_ordinary_numbers_are_not_private_kinds(text: str) -> None:
@@ -132,6 +142,16 @@ def test_a_megabyte_of_numbers_is_masked_in_linear_time(unit: str) -> None:
         ("验证码是七四九二一六", "secret"),
         ("my account number is 0123456789", "bank_account"),
         ("卡号我之前发过了。电话是 139 0123 4567", "phone"),
+        # a bank named, no card word: no phone number has 16 digits
+        ("我那张招行的，号是六二二五 八八零幺 三七六五 四三二幺", "bank_account"),
+        ("工行的，六二幺二 两六幺七 零零零零 幺两三四 五六七", "bank_account"),
+        # the Luhn check holds for spoken cards too
+        ("the long one is four five three two, one one one one, two two two two, three three three six", "card"),
+        # a birth date and a valid check character make 18 digits an ID, keyword or not
+        ("我的号是 440306199003071232", "id"),
+        ("my bank account number is 0123456789", "bank_account"),
+        # the phone word right before the number decides, not an ID word a sentence back
+        ("URGENT loan offer: get N500,000 in 5 mins no BVN needed. Call 0809 555 1234 now", "phone"),
     ],
 )
 def test_spoken_numbers_take_the_kind_their_words_give(text: str, kind: str) -> None:
