@@ -26,8 +26,6 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import re2
-
 import intake.triage.prescan as prescan
 from intake.messages import PiiSpan
 
@@ -67,12 +65,14 @@ CONTEXT_TERMS: dict[str, tuple[str, str]] = {
                "授权码 授權碼 位数 位數 "  # "短信里的六位数，就是 四八 二九 幺三": a code named by its length
                "验证 驗證 短信 簡訊 简讯",  # "验证吗" (misheard), "短信发来的 四八二九一三"
                "code|codes|otp|pin|passcode|password|passwd|pwd|verification|one-time|digit|digits|texted"),
-    "card": ("卡号 卡號 银行卡 銀行卡 信用卡", "card|visa|mastercard|amex|debit|credit"),
+    "card": ("卡号 卡號 银行卡 銀行卡 信用卡 卡是 卡為 卡为 张卡 張卡", "card|visa|mastercard|amex|debit|credit"),
     "bank_account": ("银行账 銀行帳 收款账 收款帳 对公账 對公帳 账号 帳號 账户 帳戶 户口 戶口",
-                     "account number|account no|acct|a/c|iban|routing|sort code|ifsc|bsb|bank account|nuban"),
+                     # "account: 0123456789 (GTBank)"; a bare "account" is too common to count
+                     "account number|account no|account(?=[ \t]?[:：#])|acct|a/c|iban|routing|sort code|ifsc|bsb|"
+                     "bank account|nuban"),
     "id": ("身份证 身分證 身份證 证件号 證件號",
            "id card|id number|id no|identity|identification|ic number|ic no|nric|fin number|fin no|hkid|aadhaar|"
-           "aadhar|pan card|pan number|pan no|ssn|social security|nin|bvn|tax id|tax number|tax no|tin|"
+           "aadhar|pan card|pan number|pan no|ssn|social security|my social|social is|nin|bvn|tax id|tax number|tax no|tin|"
            "national insurance|ni number"),
     "phone": ("电话 電話 手机 手機 联系 聯絡 号码 號碼", "phone|mobile|cell|tel|call|reach|whatsapp|number is|my number"),
     "passport": ("护照 護照", "passport"),
@@ -91,14 +91,15 @@ def _context_pattern(literals: str, words: str) -> re.Pattern[str]:
 
 
 _CONTEXT = {kind: _context_pattern(*terms) for kind, terms in CONTEXT_TERMS.items()}
-_CONTEXT_STARTS = {kind: prescan.word_starts(literals, words.replace("|", " "))
+_LOOKAROUND = re.compile(r"\(\?[^()]*\)")  # "account(?=[ \t]?[:：#])" starts as "account" does
+_CONTEXT_STARTS = {kind: prescan.word_starts(literals, _LOOKAROUND.sub("", words).replace("|", " "))
                    for kind, (literals, words) in CONTEXT_TERMS.items()}
 # a card's security code: three digits, the one number this short that is card data.
 # ASCII word boundaries: "卡的CVV是" (a CJK character is no ASCII word character)
 _CONTEXT["cvv"] = re.compile(r"\b(?:cvv2|cvc2|cvv|cvc|csc|cvn)\b", re.IGNORECASE | re.ASCII)
 _CONTEXT_STARTS["cvv"] = re.compile(r"[cC](?<![A-Za-z][cC])(?=[vVsS\u017f])")  # after any non-letter, CJK too
 # What every match of a kind's pattern contains (lower case): no word, no scan (prescan).
-CONTEXT_WORDS = {kind: (*(w.lower() for w in literals.split()), *words.split("|"))
+CONTEXT_WORDS = {kind: (*(w.lower() for w in literals.split()), *_LOOKAROUND.sub("", words).split("|"))
                  for kind, (literals, words) in CONTEXT_TERMS.items()}
 CONTEXT_WORDS["cvv"] = ("cvv", "cvc", "csc", "cvn")
 # After a password word: a token with a letter and a digit ("Rosegarden52", "P@ss-w0rd!").
@@ -115,28 +116,6 @@ _ID_SHAPES = re.compile(
 _ID_SHAPE_STARTS = re.compile(r"[A-Z](?<![A-Za-z0-9].)")  # an upper-case letter that starts a token
 # After "passport"/"ID" words: any token of letters and digits with at least four digits.
 _ALNUM_TOKEN = re.compile(r"(?<![A-Za-z0-9])(?=[A-Za-z]*\d)(?=(?:[A-Za-z]*\d){4})[A-Za-z0-9]{6,20}(?![A-Za-z0-9])")
-# "name dot surname at example dot com", "zhang 点 san 艾特 qq 点 com", "chen jia xin 一九九五 at
-# gmail dot com", "priya at the rate gmail dot com": a local part of up to seven spoken pieces
-# (letters, digits, Chinese numerals) joined by spaces or spoken separators, an "at", and a
-# domain spoken or typed. Bounded repetitions of classes: RE2, linear. Generous on purpose:
-# "look at vidora dot com" is masked too, which costs nothing.
-_SPOKEN_PIECE = r"[a-z0-9零〇一二三四五六七八九幺]+"
-_SPOKEN_DOT = r"(?:dot|点|點|\.)"
-_SPOKEN_EMAIL = re2.compile(
-    # a spoken "at": the local part may be pieces joined by plain spaces
-    rf"(?i)(?:\b{_SPOKEN_PIECE}(?:[ \t]*(?:dot|点|點|underscore|下划线|dash|\.|_|-|[ \t])[ \t]*{_SPOKEN_PIECE}){{0,6}}[ \t,]*"
-    r"(?:\bat the rate(?: of)?\b|\bat sign\b|\bat\b|艾特)"
-    # a typed "@": only spoken separators in the local part ("mary dot jones @ example.com")
-    rf"|\b{_SPOKEN_PIECE}(?:[ \t]*(?:dot|点|點|underscore|下划线|dash)[ \t]*{_SPOKEN_PIECE}){{0,4}}[ \t]*@)[ \t]*"
-    rf"[a-z0-9]+(?:[ \t]*{_SPOKEN_DOT}[ \t]*[a-z0-9]+){{0,3}}[ \t]*{_SPOKEN_DOT}[ \t]*"
-    r"(?:com|net|org|edu|gov|io|co|uk|cn|sg|in|ng|hk|tw|me)\b"
-)
-# A street address after a cue, to the end of its line (bounded).
-_ADDRESS_CUE = re.compile(
-    r"(?:\b(?:my address is|address is|address:|deliver to|ship to|flat no\.?|flat|house no\.?|h\.? ?no\.?|door no\.?|plot no\.?)"
-    r"|地址[是為为:：]?|住址[是為为:：]?|住在)[ \t]*", re.IGNORECASE)
-_LINE_END = re.compile(r"[\n。]")
-_ADDRESS_MAX = 160
 
 
 @dataclass(frozen=True)
@@ -311,7 +290,7 @@ def _long_run_kind(digits: str, start: int, mentions: _Mentions) -> str | None:
     12 to 15 are an account's when a bank is named closer than a phone word."""
     count = len(digits)
     nearest = mentions.nearest(("phone", "bank", "reference"), start)
-    if nearest == "reference" or count > 19:
+    if (nearest == "reference" and mentions.last_before("reference", start) >= start - _REFERENCE_REACH) or count > 19:
         return None
     if count >= 16 and _luhn(digits):
         return "card"
@@ -322,6 +301,7 @@ def _long_run_kind(digits: str, start: int, mentions: _Mentions) -> str | None:
     return None
 
 
+_REFERENCE_REACH = 40  # "订单号是 …", "video ID …": the thing is named right before its number
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 
 
@@ -370,19 +350,3 @@ def number_spans(text: str, folded: str | None = None) -> Iterator[PiiSpan]:
             if mentions.near(kind, match.start(), match.end()):
                 yield PiiSpan(kind, match.start(), match.end())
                 break
-
-
-def spoken_email_spans(text: str) -> Iterator[PiiSpan]:
-    for match in _SPOKEN_EMAIL.finditer(text):
-        yield PiiSpan("email", match.start(), match.end())
-
-
-def address_spans(text: str, folded: str | None = None) -> Iterator[PiiSpan]:
-    """After an address cue, the rest of its line (at most 160 characters)."""
-    if not prescan.any_in(prescan.fold(text) if folded is None else folded, prescan.ADDRESS_CUE_WORDS):
-        return
-    for cue in _ADDRESS_CUE.finditer(text):
-        end = _LINE_END.search(text, cue.end(), cue.end() + _ADDRESS_MAX)
-        stop = end.start() if end else min(len(text), cue.end() + _ADDRESS_MAX)
-        if stop - cue.end() >= 8:
-            yield PiiSpan("address", cue.end(), stop)

@@ -18,7 +18,8 @@ import re2
 
 import intake.triage.prescan as prescan
 from intake.messages import PiiSpan
-from intake.triage.numbers import address_spans, names_a_reference, number_spans, spoken_email_spans
+from intake.triage.numbers import names_a_reference, number_spans
+from intake.triage.spoken import address_spans, handle_spans, spelled_secret_spans, spoken_email_spans
 
 MASKS = {
     "card": "[CARD]",
@@ -70,10 +71,10 @@ _BANK_ACCOUNT = re.compile(
 _VALUE = r"([^\s\u3000-\u303f\uff00-\uffef\u3400-\u9fff]{3,64})"
 _SECRET_WORD = (
     r"(?:登录密码|登入密码|登錄密碼|登入密碼|支付密码|支付密碼|密码|密碼|口令|"
-    r"password|passwd|passcode|pwd|pw|pin)"
+    r"password|passwd|passcode|pwd|pw|pin|pass(?=\s*[:=：]))"  # "pass=Sunny_Day88", not "bus pass"
 )
 _SECRET_EXPLICIT = re.compile(
-    _SECRET_WORD + r"\s*+(?:是|为|為|:|：|=|is|was|=>)\s*+(?:是|为|:|：)?\s*+" + _VALUE, re.I
+    _SECRET_WORD + r"\s*+(?:是|为|為|係|:|：|=|is|was|=>)\s*+(?:是|为|:|：)?\s*+" + _VALUE, re.I  # 係: Cantonese "is"
 )
 # Without "is" or a colon only a value carrying a digit is taken ("pwd abc123").
 _SECRET_BARE = re.compile(_SECRET_WORD + r"\s+" + r"((?=[^\s\u3000-\u9fff]*\d)[^\s\u3000-\u303f\uff00-\uffef\u3400-\u9fff]{4,64})", re.I)
@@ -328,6 +329,8 @@ def detect_pii(text: str) -> tuple[PiiSpan, ...]:
         *number_spans(text, folded),
         *spoken_email_spans(text),
         *address_spans(text, folded),
+        *spelled_secret_spans(text, folded),
+        *handle_spans(text),
     ]
     return _merge(found)
 

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from intake.triage import numbers, prescan, privacy
+from intake.triage import numbers, prescan, privacy, spoken
 from intake.triage.privacy import detect_pii, redact
 
 ALL_WORDS = sorted({
@@ -68,7 +68,7 @@ def test_each_shortcut_finds_what_the_full_scan_finds(text: str) -> None:
     assert list(privacy._simple(text, folded)) == list(privacy._simple(text, EVERYTHING))
     assert list(privacy._resident_ids(text, folded)) == list(privacy._resident_ids(text, EVERYTHING))
     assert list(numbers.number_spans(text, folded)) == list(numbers.number_spans(text, EVERYTHING))
-    assert list(numbers.address_spans(text, folded)) == list(numbers.address_spans(text, EVERYTHING))
+    assert list(spoken.address_spans(text, folded)) == list(spoken.address_spans(text, EVERYTHING))
 
 
 def test_digit_words_in_any_case_re_accepts_are_read_not_a_crash() -> None:

@@ -78,6 +78,18 @@ LEAKS = [
      "the long one on the front is four five three two, one one one one, two two two two, three three three six",
      "four five three two, one one one one, two two two two, three three three six"),
     ("resident id without a keyword, zh", "我的号是 440306199003071232 麻烦看一下", "440306199003071232"),
+    ("password spelled out (voicemail), en", "my password is capital P, a, s, s, one two three. thanks", "capital P, a, s, s, one two three"),
+    ("password spelled out (voicemail), zh", "密码是大写的W，小写的a，n，g，然后幺九八八，然后一个感叹号。你们看完跟我说",
+     "大写的W，小写的a，n，g，然后幺九八八，然后一个感叹号"),
+    ("password after pass=, en", "user jake.r pass=Sunny_Day88 log in and see", "Sunny_Day88"),
+    ("password after 係 (Cantonese), zh", "我之前個密碼係kitty1234，快啲幫我", "kitty1234"),
+    ("UPI id, en", "Creator payout pending. UPI id ravi.k@okaxis. Kindly release", "ravi.k@okaxis"),
+    ("UPI id, zh", "提现到我的UPI：ravi.k@okaxis 谢谢", "ravi.k@okaxis"),
+    ("account after a colon, en", "Payment may be made to our client's account: 0123456789 (GTBank)", "0123456789"),
+    ("account after a colon, zh", "请打到这个account：0123456789，GTBank", "0123456789"),
+    ("social security spoken (voicemail), en", "my social is five one two, three eight, four four seven one, but come on",
+     "five one two, three eight, four four seven one"),
+    ("card after 卡是, split over lines, zh", "会员视频黑屏。绑定扣费的卡是6214 8302\n1234 5671，你们查一下", "6214 8302\n1234 5671"),
     ("street address in India, en", "My address is Flat 302, Sai Residency, 14th Cross, Indiranagar, Bengaluru 560038",
      "Sai Residency, 14th Cross, Indiranagar, Bengaluru 560038"),
     ("street address, zh", "地址：班加罗尔 Indiranagar 14th Cross 302室", "Indiranagar 14th Cross 302"),
@@ -102,6 +114,8 @@ def test_leak_pattern_is_masked(case: str, text: str, secret: str) -> None:
         "error code 1004 again after the update",
         "I have 3 kids and 321 videos",  # three digits, no card security code word
         "I uploaded 321 clips yesterday",
+        "my password is wrong, I tried a few times and it says error 1004",
+        "ping me on slack at ravi@vidora",  # a handle with no payment word: masked as an address
         "视频ID 7234567890123456789 被下架了",  # 19 digits that pass Luhn: a video, said so
         "order 7234567890123456789 never arrived",
         "订单号 六二二五八八零幺三七六五四三二幺 还没发货",
@@ -116,6 +130,14 @@ def test_ordinary_numbers_are_not_private_kinds(text: str) -> None:
 def test_a_megabyte_of_almost_spoken_addresses_is_read_in_linear_time(unit: str) -> None:
     """The spoken e-mail pattern's pieces and separators, repeated: each start is tried
     once (RE2), so a megabyte is read in about a second, not in hours."""
+    text = unit * (1_000_000 // len(unit))
+    started = time.perf_counter()
+    detect_pii(text)
+    assert time.perf_counter() - started < 30
+
+
+@pytest.mark.parametrize("unit", ["密码是 a b c ", "password is a, b, c. ", "a@", "x.x@y ", "upi a@b ", "密码是"])
+def test_a_megabyte_of_spellings_and_handles_is_read_in_linear_time(unit: str) -> None:
     text = unit * (1_000_000 // len(unit))
     started = time.perf_counter()
     detect_pii(text)
@@ -155,6 +177,12 @@ def test_a_megabyte_of_numbers_is_masked_in_linear_time(unit: str) -> None:
         ("my bank account number is 0123456789", "bank_account"),
         # the phone word right before the number decides, not an ID word a sentence back
         ("URGENT loan offer: get N500,000 in 5 mins no BVN needed. Call 0809 555 1234 now", "phone"),
+        ("Payment may be made to our client's account: 0123456789 (GTBank)", "bank_account"),
+        ("my social is five one two, three eight, four four seven one", "id"),
+        # a video named a sentence back does not make a card number a reference
+        ("会员视频黑屏，普通视频正常。绑定扣费的卡是6214 8302\n1234 5671", "card"),
+        ("UPI id ravi.k@okaxis", "bank_account"),
+        ("my password is capital P, a, s, s, one two three", "secret"),
     ],
 )
 def test_spoken_numbers_take_the_kind_their_words_give(text: str, kind: str) -> None:

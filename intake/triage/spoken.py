@@ -1,0 +1,95 @@
+"""Personal data written the way people speak or type it, beside the numbers of `numbers.py`:
+
+* e-mail addresses spoken ("mary dot jones at example dot com", "zhang 点 san 艾特 qq 点 com");
+* street addresses after a cue ("my address is", "地址"), to the end of the line;
+* passwords spelled out after "my password is" / "密码是" ("capital P, a, s, s, one two three",
+  "大写的W，小写的a，n，g，然后幺九八八"): the whole spelling, to the end of the sentence;
+* payment handles without a top-level domain (UPI "ravi.k@okaxis"): private next to a UPI word.
+
+Each is one pass with patterns that cannot backtrack over a run (bounded classes; RE2 where
+a pattern has repetitions of alternatives).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import re2
+
+import intake.triage.prescan as prescan
+from intake.messages import PiiSpan
+
+# "name dot surname at example dot com", "zhang 点 san 艾特 qq 点 com", "chen jia xin 一九九五 at
+# gmail dot com", "priya at the rate gmail dot com": a local part of up to seven spoken pieces
+# (letters, digits, Chinese numerals) joined by spaces or spoken separators, an "at", and a
+# domain spoken or typed. Bounded repetitions of classes: RE2, linear. Generous on purpose:
+# "look at vidora dot com" is masked too, which costs nothing.
+_SPOKEN_PIECE = r"[a-z0-9零〇一二三四五六七八九幺]+"
+_SPOKEN_DOT = r"(?:dot|点|點|\.)"
+_SPOKEN_EMAIL = re2.compile(
+    # a spoken "at": the local part may be pieces joined by plain spaces
+    rf"(?i)(?:\b{_SPOKEN_PIECE}(?:[ \t]*(?:dot|点|點|underscore|下划线|dash|\.|_|-|[ \t])[ \t]*{_SPOKEN_PIECE}){{0,6}}[ \t,]*"
+    r"(?:\bat the rate(?: of)?\b|\bat sign\b|\bat\b|艾特)"
+    # a typed "@": only spoken separators in the local part ("mary dot jones @ example.com")
+    rf"|\b{_SPOKEN_PIECE}(?:[ \t]*(?:dot|点|點|underscore|下划线|dash)[ \t]*{_SPOKEN_PIECE}){{0,4}}[ \t]*@)[ \t]*"
+    rf"[a-z0-9]+(?:[ \t]*{_SPOKEN_DOT}[ \t]*[a-z0-9]+){{0,3}}[ \t]*{_SPOKEN_DOT}[ \t]*"
+    r"(?:com|net|org|edu|gov|io|co|uk|cn|sg|in|ng|hk|tw|me)\b"
+)
+# A street address after a cue, to the end of its line (bounded).
+_ADDRESS_CUE = re.compile(
+    r"(?:\b(?:my address is|address is|address:|deliver to|ship to|flat no\.?|flat|house no\.?|h\.? ?no\.?|door no\.?|plot no\.?)"
+    r"|地址[是為为:：]?|住址[是為为:：]?|住在)[ \t]*", re.IGNORECASE)
+_LINE_END = re.compile(r"[\n。]")
+_ADDRESS_MAX = 160
+
+
+# After a password word and "is": the sentence, when it spells (three single letters or more,
+# or a spelling word and two), is the password however it is broken up.
+_PASSWORD_SAID = re.compile(r"(?:密码|密碼|口令|password|passcode|passwd|pwd|\bpw)[ \t]*(?:是|为|為|係|is|was|:|：)[ \t]*",
+                            re.IGNORECASE)
+_SENTENCE_END = re.compile(r"[。！？!?\n]|\.(?:\s|$)")
+_SPELLED_MAX = 120
+_SINGLE_LETTER = re.compile(r"(?<![A-Za-z])[A-Za-z](?![A-Za-z])")
+_SPELLING_WORD = re.compile(r"大写|大寫|小写|小寫|感叹号|感嘆號|下划线|符号|符號|\b(?:capital|small|lower|upper|uppercase|"
+                            r"lowercase|exclamation|underscore|hash|symbol)\b", re.IGNORECASE)
+# A UPI id ("ravi.k@okaxis"): local part, "@", a handle with no dot after it.
+_HANDLE = re.compile(r"(?<![\w.@+-])[A-Za-z0-9][A-Za-z0-9._-]{1,63}@[A-Za-z][A-Za-z0-9]{1,24}(?![\w@-]|\.\w)")
+_PAYMENT_HANDLE_WORD = re.compile(r"\b(?:upi|vpa|gpay|google pay|phonepe|paytm|bhim)\b", re.IGNORECASE)
+_HANDLE_REACH = 80
+
+
+def spelled_secret_spans(text: str, folded: str) -> Iterator[PiiSpan]:
+    if not prescan.any_in(folded, ("密码", "密碼", "口令", "pass", "pw")):
+        return
+    for said in _PASSWORD_SAID.finditer(text):
+        end = _SENTENCE_END.search(text, said.end(), said.end() + _SPELLED_MAX)
+        stop = end.start() if end else min(len(text), said.end() + _SPELLED_MAX)
+        letters = len(_SINGLE_LETTER.findall(text, said.end(), stop))
+        words = _SPELLING_WORD.search(text, said.end(), stop) is not None
+        if letters >= 3 or (words and letters >= 2):
+            yield PiiSpan("secret", said.end(), stop)
+
+
+def handle_spans(text: str) -> Iterator[PiiSpan]:
+    if "@" not in text:
+        return
+    for match in _HANDLE.finditer(text):
+        word = _PAYMENT_HANDLE_WORD.search(text, max(0, match.start() - _HANDLE_REACH), match.start())
+        yield PiiSpan("bank_account" if word else "email", match.start(), match.end())
+
+
+def spoken_email_spans(text: str) -> Iterator[PiiSpan]:
+    for match in _SPOKEN_EMAIL.finditer(text):
+        yield PiiSpan("email", match.start(), match.end())
+
+
+def address_spans(text: str, folded: str | None = None) -> Iterator[PiiSpan]:
+    """After an address cue, the rest of its line (at most 160 characters)."""
+    if not prescan.any_in(prescan.fold(text) if folded is None else folded, prescan.ADDRESS_CUE_WORDS):
+        return
+    for cue in _ADDRESS_CUE.finditer(text):
+        end = _LINE_END.search(text, cue.end(), cue.end() + _ADDRESS_MAX)
+        stop = end.start() if end else min(len(text), cue.end() + _ADDRESS_MAX)
+        if stop - cue.end() >= 8:
+            yield PiiSpan("address", cue.end(), stop)
