@@ -63,7 +63,7 @@ _BEFORE, _AFTER = 200, 30
 CONTEXT_TERMS: dict[str, tuple[str, str]] = {
     "secret": ("验证码 驗證碼 校验码 動態碼 动态码 短信码 简讯码 確認碼 确认码 密码 密碼 口令 认证码 認證碼 安全码 安全碼 "
                "授权码 授權碼 位数 位數 "  # "短信里的六位数，就是 四八 二九 幺三": a code named by its length
-               "验证 驗證 短信 簡訊 简讯",  # "验证吗" (misheard), "短信发来的 四八二九一三"
+               "验证 驗證 短信 簡訊 简讯 码是 碼是 码为 碼為 码係 碼係",  # "收到的那个码是 四八…"  # "验证吗" (misheard), "短信发来的 四八二九一三"
                "code|codes|otp|pin|passcode|password|passwd|pwd|verification|one-time|digit|digits|texted"),
     "card": ("卡号 卡號 银行卡 銀行卡 信用卡 卡是 卡為 卡为 张卡 張卡", "card|visa|mastercard|amex|debit|credit"),
     "bank_account": ("银行账 銀行帳 收款账 收款帳 对公账 對公帳 账号 帳號 账户 帳戶 户口 戶口",

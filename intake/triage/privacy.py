@@ -74,7 +74,7 @@ _SECRET_WORD = (
     r"password|passwd|passcode|pwd|pw|pin|pass(?=\s*[:=：]))"  # "pass=Sunny_Day88", not "bus pass"
 )
 _SECRET_EXPLICIT = re.compile(
-    _SECRET_WORD + r"\s*+(?:是|为|為|係|:|：|=|is|was|=>)\s*+(?:是|为|:|：)?\s*+" + _VALUE, re.I  # 係: Cantonese "is"
+    _SECRET_WORD + r"\s*+(?:就是|用的是|设的是|設的是|设成|設成|改成|改为|改為|是|为|為|係|:|：|=|is|was|=>)\s*+(?:是|为|:|：)?\s*+" + _VALUE, re.I  # 係: Cantonese "is"
 )
 # Without "is" or a colon only a value carrying a digit is taken ("pwd abc123").
 _SECRET_BARE = re.compile(_SECRET_WORD + r"\s+" + r"((?=[^\s\u3000-\u9fff]*\d)[^\s\u3000-\u303f\uff00-\uffef\u3400-\u9fff]{4,64})", re.I)

@@ -46,7 +46,7 @@ _ADDRESS_MAX = 160
 
 # After a password word and "is": the sentence, when it spells (three single letters or more,
 # or a spelling word and two), is the password however it is broken up.
-_PASSWORD_SAID = re.compile(r"(?:密码|密碼|口令|password|passcode|passwd|pwd|\bpw)[ \t]*(?:是|为|為|係|is|was|:|：)[ \t]*",
+_PASSWORD_SAID = re.compile(r"(?:密码|密碼|口令|password|passcode|passwd|pwd|\bpw)[ \t]*(?:就是|用的是|设的是|是|为|為|係|is|was|:|：)[ \t]*",
                             re.IGNORECASE)
 _SENTENCE_END = re.compile(r"[。！？!?\n]|\.(?:\s|$)")
 _SPELLED_MAX = 120
