@@ -52,7 +52,8 @@ _GAP = re.compile(r"(?:[\s,，、\-‐‑–—_/()（）:：+]|uh|um|er|erm|ah|
 _DATE = re.compile(r"(?:\d{4}[-./年]\d{1,2}[-./月]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./]\d{4})(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?")
 # "error code 1004", "zip code 10001": numbers after these are not secrets.
 _NOT_SECRET_BEFORE = re.compile(
-    r"(?:error|status|zip|postal|area|country|promo|discount|coupon|错误|錯誤|邮编|郵遞區號)\s*(?:code)?\s*[:：#]?\s*$", re.IGNORECASE)
+    r"(?:error|status|zip|postal|area|country|promo|discount|coupon|错误|錯誤|邮编|郵遞區號)\s*(?:code|码|碼|代码|代碼)?\s*"
+    r"(?:是|为|為|is)?\s*[:：#]?\s*(?:负|負|-|minus)?\s*$", re.IGNORECASE)  # "错误码是负 1004"
 
 # Context words, found in one pass each; a number is judged by the nearest one before it
 # (within _BEFORE characters: the same sentence or the next) or just after it. Each kind's
@@ -246,6 +247,8 @@ def _kind_of(run: Run, text: str, mentions: _Mentions) -> str | None:
         return None  # part of a token like "TX4111...": an order id, judged by the ID shapes
     if start > 0 and text[start - 1] in "/=@?&_":  # part of a link: not personal data
         return None
+    if start > 1 and text[start - 1] in "-−" and text[start - 2] in "/=@?&_:":  # "code=-88213": a log's value
+        return None
     if cvv and _plain(text, run):
         return "secret"
     if count < 4:
@@ -258,6 +261,9 @@ def _kind_of(run: Run, text: str, mentions: _Mentions) -> str | None:
     context = mentions.nearest(_PRIVATE_BY_CONTEXT, start)
     if context is None or mentions.last_before("phone", start) > _end_before(mentions, context, start) + _SAME_PHRASE:
         context = mentions.nearest(("phone", *_PRIVATE_BY_CONTEXT), start)
+    if context is not None and _end_before(mentions, context, start) < mentions.last_before("reference", start) \
+            and mentions.last_before("reference", start) >= start - _REFERENCE_REACH:
+        return "phone" if count >= 7 else None  # "账号 yingshi88，作品ID 7234…": the video's number
     if context == "card" and count >= 12:
         return "card"
     if context in ("passport", "id", "bank_account") and count >= 6:

@@ -118,7 +118,10 @@ def test_leak_pattern_is_masked(case: str, text: str, secret: str) -> None:
         "I have 3 kids and 321 videos",  # three digits, no card security code word
         "I uploaded 321 clips yesterday",
         "my password is wrong, I tried a few times and it says error 1004",
-        "ping me on slack at ravi@vidora",  # a handle with no payment word: masked as an address
+        "ping me on slack at ravi@vidora",
+        "更新之后一打开就提示错误，错误码是负 一零零四，然后就退出了",
+        "[2025-11-12 21:03:44] upload_chunk failed: code=-88213, msg=timeout",
+        "抖映号 yingshi_jianji88，作品ID 7234567890123456781，请下架",  # the account named first, the video closer  # a handle with no payment word: masked as an address
         "视频ID 7234567890123456789 被下架了",  # 19 digits that pass Luhn: a video, said so
         "order 7234567890123456789 never arrived",
         "订单号 六二二五八八零幺三七六五四三二幺 还没发货",
