@@ -66,7 +66,8 @@ CONTEXT_TERMS: dict[str, tuple[str, str]] = {
                "授权码 授權碼 位数 位數 "  # "短信里的六位数，就是 四八 二九 幺三": a code named by its length
                "验证 驗證 短信 簡訊 简讯 码是 碼是 码为 碼為 码係 碼係",  # "收到的那个码是 四八…"  # "验证吗" (misheard), "短信发来的 四八二九一三"
                "code|codes|otp|pin|passcode|password|passwd|pwd|verification|one-time|digit|digits|texted"),
-    "card": ("卡号 卡號 银行卡 銀行卡 信用卡 卡是 卡為 卡为 张卡 張卡", "card|visa|mastercard|amex|debit|credit"),
+    "card": ("卡号 卡號 银行卡 銀行卡 信用卡 卡是 卡為 卡为 张卡 張卡 储蓄卡 儲蓄卡 借记卡 借記卡 工资卡 工資卡 卡的号 卡的號 "
+             "银联 銀聯", "card|visa|mastercard|amex|debit|credit"),
     "bank_account": ("银行账 銀行帳 收款账 收款帳 对公账 對公帳 账号 帳號 账户 帳戶 户口 戶口",
                      # "account: 0123456789 (GTBank)"; a bare "account" is too common to count
                      "account number|account no|account(?=[ \t]?[:：#])|acct|a/c|iban|routing|sort code|ifsc|bsb|"
@@ -115,6 +116,8 @@ _ID_SHAPES = re.compile(
     r"[A-CEGHJ-PR-TW-Z]{2}\s?\d{2}\s?\d{2}\s?\d{2}\s?[A-D])(?![A-Za-z0-9])",
 )
 _ID_SHAPE_STARTS = re.compile(r"[A-Z](?<![A-Za-z0-9].)")  # an upper-case letter that starts a token
+_ID_SAID = re.compile(r"\bID\b|证|證", re.IGNORECASE | re.ASCII)
+_SAME_SENTENCE = 40
 # After "passport"/"ID" words: any token of letters and digits with at least four digits.
 _ALNUM_TOKEN = re.compile(r"(?<![A-Za-z0-9])(?=[A-Za-z]*\d)(?=(?:[A-Za-z]*\d){4})[A-Za-z0-9]{6,20}(?![A-Za-z0-9])")
 
@@ -344,6 +347,8 @@ def number_spans(text: str, folded: str | None = None) -> Iterator[PiiSpan]:
         # Masked always; private only where the words say it is an ID (message ids in headers
         # of a bounce have the same shapes).
         said = mentions.nearest(("id", "passport"), match.start())
+        if said is None and _ID_SAID.search(text, max(0, match.start() - _SAME_SENTENCE), match.start()):
+            said = "id"  # "我個ID係 A123456(7)": the shape and a bare "ID" or 證 shortly before
         yield PiiSpan(said or "phone", match.start(), match.end())
     for match in _PASSWORDISH.finditer(text) if mentions.starts("password") else ():
         positions = mentions.starts("password")

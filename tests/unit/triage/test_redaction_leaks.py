@@ -188,6 +188,8 @@ def test_a_megabyte_of_numbers_is_masked_in_linear_time(unit: str) -> None:
         # a video named a sentence back does not make a card number a reference
         ("会员视频黑屏，普通视频正常。绑定扣费的卡是6214 8302\n1234 5671", "card"),
         ("UPI id ravi.k@okaxis", "bank_account"),
+        ("我個ID係 A123456(7)，唔該幫我查下", "id"),
+        ("工资卡的号是 六二二二 零二幺二 三四五六 七八", "card"),  # 14 digits: a card word, not the length
         ("my password is capital P, a, s, s, one two three", "secret"),
     ],
 )
