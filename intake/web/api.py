@@ -76,11 +76,34 @@ Writer = Annotated[Caller, Depends(_needs("write"))]
 Admin = Annotated[Caller, Depends(_needs("admin"))]
 
 
+def _serve_docs(api: FastAPI) -> None:
+    """Swagger UI at /docs from the fastapi-offline package's copy: no CDN, so the page works
+    on a desk with no way out to the internet (FastAPI's own /docs loads it from jsDelivr)."""
+    from pathlib import Path
+
+    import fastapi_offline
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.responses import HTMLResponse
+    from fastapi.staticfiles import StaticFiles
+
+    api.mount("/docs-assets", StaticFiles(directory=Path(fastapi_offline.__file__).parent / "static"), name="docs-assets")
+
+    @api.get("/docs", include_in_schema=False)
+    async def docs(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "").rstrip("/")
+        return get_swagger_ui_html(
+            openapi_url=f"{root}/openapi.json", title="intake tickets API",
+            swagger_js_url=f"{root}/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}/docs-assets/swagger-ui.css",
+            swagger_favicon_url=f"{root}/docs-assets/favicon.png")
+
+
 def create_api(rt: Runtime, auth: Auth, enqueue: Enqueue) -> FastAPI:
-    api = FastAPI(title="intake tickets API", version="1", docs_url="/docs", redoc_url=None,
+    api = FastAPI(title="intake tickets API", version="1", docs_url=None, redoc_url=None,
                   openapi_url="/openapi.json",
                   description="Tickets, failed captures and mailboxes of the intake desk.")
     api.state.auth = auth
+    _serve_docs(api)
 
     @api.middleware("http")
     async def no_store(request: Request, call_next: Any) -> Any:
