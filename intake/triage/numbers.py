@@ -33,10 +33,18 @@ _ZH_DIGITS = {"零": "0", "〇": "0", "○": "0", "洞": "0", "一": "1", "幺":
               "五": "5", "六": "6", "七": "7", "八": "8", "九": "9"}
 _EN_DIGITS = {"zero": "0", "oh": "0", "o": "0", "nil": "0", "one": "1", "two": "2", "three": "3", "four": "4",
               "five": "5", "six": "6", "seven": "7", "eight": "8", "nine": "9"}
+_EN_TENS = {"twenty": "2", "thirty": "3", "forty": "4", "fourty": "4", "fifty": "5", "sixty": "6", "seventy": "7",
+            "eighty": "8", "ninety": "9"}
+_EN_TEENS = {"ten": "10", "eleven": "11", "twelve": "12", "thirteen": "13", "fourteen": "14", "fifteen": "15",
+             "sixteen": "16", "seventeen": "17", "eighteen": "18", "nineteen": "19"}
 # One token of a number: a run of digits (any script's, full-width too), a run of Chinese
-# numerals, one English digit word or "double"/"triple", or an X that may end an ID.
+# numerals, one English digit word or "double"/"triple", a pair read as a number ("forty",
+# "sixty-two", "eleven": UK sort codes and phone numbers are read in pairs), or an X that may
+# end an ID.
 _TOKEN = re.compile(
     r"(?P<d>\d+)|(?P<z>[零〇○洞一幺二两兩三四五六七八九]+)|(?P<x>[xX叉]\b|叉)"
+    rf"|(?<![A-Za-z])(?P<t>(?:{'|'.join(_EN_TENS)})(?:[- ]?(?:one|two|three|four|five|six|seven|eight|nine)(?![A-Za-z]))?"
+    rf"|{'|'.join(_EN_TEENS)})(?![A-Za-z])"
     r"|(?<![A-Za-z])(?P<w>zero|oh|o|nil|one|two|three|four|five|six|seven|eight|nine|double|triple)(?![A-Za-z])",
     re.IGNORECASE,
 )
@@ -158,6 +166,9 @@ def runs(text: str) -> Iterator[Run]:
         elif kind == "z":
             digits.extend(_ZH_DIGITS[c] for c in value)
             spoken = True
+        elif kind == "t":
+            digits.extend(_pair(prescan.fold(value)))
+            spoken, repeat = True, 1
         else:
             # Folded as `re.IGNORECASE` matched it: "ſix" (long s), "nİne" are six and nine.
             word = prescan.fold(value)
@@ -168,6 +179,18 @@ def runs(text: str) -> Iterator[Run]:
             spoken, repeat = True, 1
     if digits:
         yield Run(start, end, "".join(digits), spoken)
+
+
+def _pair(word: str) -> str:
+    """"forty" 40, "sixty-two" 62, "eleven" 11 (folded)."""
+    if word in _EN_TEENS:
+        return _EN_TEENS[word]
+    tens, _, unit = word.replace("-", " ").partition(" ")
+    if not unit:  # "sixtytwo"
+        for name in _EN_TENS:
+            if word.startswith(name):
+                tens, unit = name, word[len(name):]
+    return _EN_TENS[tens] + (_EN_DIGITS[unit] if unit else "0")
 
 
 class _Mentions:

@@ -1,5 +1,9 @@
-"""The labelled messages written for training (tests/data/triage-extra) are a valid
-LABELS.md folder, and triage keeps every private case in it private."""
+"""The labelled messages written here are valid LABELS.md folders, and triage keeps every
+private case in them private and leaves none of their PII in clear:
+
+    tests/data/triage-extra   353 messages for training (the shipped model learned from them)
+    tests/data/triage-probe   140 messages for the privacy detectors, written independently of
+                              them (most private by their data, not their category)"""
 
 from __future__ import annotations
 
@@ -13,19 +17,22 @@ import pytest
 from intake.triage import Rules, load_rules, triage_message
 from intake.triage.dataset import read_folder
 
-EXTRA = Path(__file__).resolve().parents[2] / "data" / "triage-extra"
+DATA = Path(__file__).resolve().parents[2] / "data"
+EXTRA = DATA / "triage-extra"
+PROBE = DATA / "triage-probe"
+FOLDERS = {"extra": (EXTRA, 200, 400), "probe": (PROBE, 100, 200)}
 CATEGORIES = {"technical", "account", "content_review", "payment", "feedback", "other"}
 PRIORITIES = {"low", "normal", "high", "urgent"}
 NAME = re.compile(r"^(?:email_\d{3}\.eml|sms_\d{3}\.txt|voice_\d{3}\.txt)$")
 
 
-def _labels() -> dict[str, dict]:
-    labels: dict[str, dict] = json.loads((EXTRA / "labels.json").read_text(encoding="utf-8"))
+def _labels(folder: Path = EXTRA) -> dict[str, dict]:
+    labels: dict[str, dict] = json.loads((folder / "labels.json").read_text(encoding="utf-8"))
     return labels
 
 
-def _text(name: str) -> str:
-    raw = (EXTRA / name).read_bytes()
+def _text(name: str, folder: Path = EXTRA) -> str:
+    raw = (folder / name).read_bytes()
     if not name.endswith(".eml"):
         return raw.decode("utf-8")
     mail = message_from_bytes(raw, policy=policy.default)
@@ -36,16 +43,19 @@ def _text(name: str) -> str:
     return "\n".join(parts)
 
 
-def test_every_file_is_labelled_and_every_label_has_a_file() -> None:
-    files = {p.name for p in EXTRA.iterdir() if p.name != "labels.json"}
-    assert files == set(_labels())
+@pytest.mark.parametrize("which", sorted(FOLDERS))
+def test_every_file_is_labelled_and_every_label_has_a_file(which: str) -> None:
+    folder, least, most = FOLDERS[which]
+    files = {p.name for p in folder.iterdir() if p.name != "labels.json"}
+    assert files == set(_labels(folder))
     assert all(NAME.match(name) for name in files), sorted(n for n in files if not NAME.match(n))
-    assert 200 <= len(files) <= 400
+    assert least <= len(files) <= most
 
 
-@pytest.mark.parametrize("name", sorted(_labels()))
-def test_label_is_well_formed(name: str) -> None:
-    label = _labels()[name]
+@pytest.mark.parametrize("folder, name", [(f, n) for f, _, _ in FOLDERS.values() for n in sorted(_labels(f))],
+                         ids=[f"{f.name}/{n}" for f, _, _ in FOLDERS.values() for n in sorted(_labels(f))])
+def test_label_is_well_formed(folder: Path, name: str) -> None:
+    label = _labels(folder)[name]
     assert set(label) == {"channel", "language", "category", "private", "priority", "pii"}
     assert label["channel"] == {"email": "email", "sms": "sms", "voice": "voice"}[name.split("_")[0]]
     assert label["language"] in {"en", "zh", "mixed"}
@@ -55,14 +65,15 @@ def test_label_is_well_formed(name: str) -> None:
         assert label["private"], "LABELS.md: every account and payment case is private"
     if label["category"] in {"feedback", "other"} and label["priority"] != "low":
         assert label["category"] == "other", "feedback is low unless urgent for safety or law"
-    text = _text(name)
+    text = _text(name, folder)
     for value in label["pii"]:
         assert isinstance(value, str) and value in text, f"{name}: PII {value!r} is not in the message"
 
 
-def test_mails_are_complete_rfc5322_messages() -> None:
-    for name in sorted(n for n in _labels() if n.endswith(".eml")):
-        mail = message_from_bytes((EXTRA / name).read_bytes(), policy=policy.default)
+@pytest.mark.parametrize("folder", [EXTRA, PROBE], ids=["extra", "probe"])
+def test_mails_are_complete_rfc5322_messages(folder: Path) -> None:
+    for name in sorted(n for n in _labels(folder) if n.endswith(".eml")):
+        mail = message_from_bytes((folder / name).read_bytes(), policy=policy.default)
         for header in ("From", "To", "Subject", "Date", "Message-ID", "MIME-Version"):
             assert mail[header] is not None, f"{name}: no {header}"
 
@@ -82,10 +93,25 @@ def rules() -> Rules:
     return load_rules()
 
 
-def test_every_private_case_of_the_folder_stays_private(rules: Rules) -> None:
-    missed = [e.key for e in read_folder(EXTRA)
+@pytest.mark.parametrize("folder", [EXTRA, PROBE], ids=["extra", "probe"])
+def test_every_private_case_of_the_folder_stays_private(rules: Rules, folder: Path) -> None:
+    missed = [e.key for e in read_folder(folder)
               if e.label["private"] and not triage_message(e.message, rules).private]
     assert not missed
+
+
+def _squeeze(text: str) -> str:
+    return "".join(c for c in text.lower() if c not in " -\n\t\u3000")
+
+
+@pytest.mark.parametrize("folder", [EXTRA, PROBE], ids=["extra", "probe"])
+def test_no_pii_of_the_folder_is_left_after_redaction(rules: Rules, folder: Path) -> None:
+    """LABELS.md: every piece listed is gone from the redacted text (spaces, dashes, case ignored)."""
+    left = []
+    for example in read_folder(folder):
+        redacted = _squeeze(triage_message(example.message, rules).redacted_text)
+        left += [example.key for value in example.label["pii"] if _squeeze(value) in redacted]
+    assert not left
 
 
 def test_automated_mail_of_the_folder_is_other_and_not_private(rules: Rules) -> None:
