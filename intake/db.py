@@ -19,8 +19,14 @@ def private_sqlite_file(path: Path) -> None:
     if not path.parent.exists():
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.chmod(path.parent, 0o700)  # mkdir's mode is cut by the umask, never widened
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    os.close(fd)
+    # Only a file that does not exist yet is opened here: closing any descriptor of a file
+    # drops every POSIX lock this process holds on it, so opening an existing database in a
+    # process with a transaction open on it (a second engine) would let another process
+    # write under that transaction (sqlite.org/howtocorrupt.html, 2.2).
+    try:
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
     for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm"), Path(f"{path}-journal")):
         try:
             if name.stat().st_mode & 0o077:
