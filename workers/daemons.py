@@ -109,10 +109,15 @@ def run_web(host: str | None, port: int | None, require_twilio: bool = True, wor
     return 0
 
 
-def run_all(host: str | None, port: int | None, concurrency: int | None) -> int:
+def run_all(host: str | None, port: int | None, concurrency: int | None,
+            check: Callable[[], object] = lambda: None) -> int:
     """One command for one machine: a worker with embedded beat, the mailbox poller (when a
     mailbox is configured) and the web app, as child processes supervised here;
-    SIGTERM/SIGINT stop them all."""
+    SIGTERM/SIGINT stop them all.
+
+    `check` is the configuration check only the processing needs (triage rules, templates):
+    it runs while the poller, which captures without them, already starts; if it fails, the
+    poller is stopped and the error raised before the worker and web app start."""
     from workers.children import Child, fork
 
     settings = get_settings()
@@ -154,13 +159,25 @@ def run_all(host: str | None, port: int | None, concurrency: int | None) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    for name, target in commands.items():
-        if stopping:
-            break
+
+    def start(name: str) -> None:
         # No database connection crosses a fork: each child opens its own.
-        child = fork(target, before=rt.engine.dispose)
+        child = fork(commands[name], before=rt.engine.dispose)
         children.append(child)
         names[child.pid] = name
+
+    if "poller" in commands:
+        start("poller")
+    try:
+        check()
+    except BaseException:
+        stop(signal.SIGTERM, None)
+        for child in children:
+            child.wait()
+        raise
+    for name in ("worker", "web"):
+        if not stopping:
+            start(name)
     code = 0
     while not stopping:
         for child in children:

@@ -57,8 +57,11 @@ def cmd_poller(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from workers.daemons import run_all
 
-    runtime(check=True)
-    return run_all(host=args.host, port=args.port, concurrency=args.concurrency)
+    runtime()
+    # The poller starts as soon as the database is checked; the triage rules and templates
+    # are checked meanwhile, before the worker (which needs them) starts.
+    return run_all(host=args.host, port=args.port, concurrency=args.concurrency,
+                   check=lambda: runtime(check=True))
 
 
 def cmd_web(args: argparse.Namespace) -> int:
