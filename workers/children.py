@@ -40,6 +40,12 @@ def _guarded(target: Callable[[], int]) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        # Config files that ops edit fail naming the file and line, as `intake` shows them.
+        if type(exc).__name__ in ("TriageConfigError", "TemplateError"):
+            print(f"intake: {exc}", file=sys.stderr)
+            return 2
+        raise
 
 
 class Child:

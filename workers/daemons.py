@@ -116,8 +116,9 @@ def run_all(host: str | None, port: int | None, concurrency: int | None,
     SIGTERM/SIGINT stop them all.
 
     `check` is the configuration check only the processing needs (triage rules, templates):
-    it runs while the poller, which captures without them, already starts; if it fails, the
-    poller is stopped and the error raised before the worker and web app start."""
+    the worker makes it first thing (its pool shares what it loads), while the poller, which
+    captures without them, already runs; if it fails, the worker exits 2 naming the file and
+    line, and this command stops the others and exits 2."""
     from workers.children import Child, fork
 
     settings = get_settings()
@@ -130,14 +131,19 @@ def run_all(host: str | None, port: int | None, concurrency: int | None,
           "  .venv/bin/intake tokens create NAME --scope write   (add --scope private to read private "
           "tickets, --scope admin to replay captures)", file=sys.stderr, flush=True)
     # Forked, not started as new programs: the children skip the imports and the start-up
-    # checks this command has just made (workers/children.py). The poller first: it is the
-    # one the first mail waits for. Each child leads its own process group, so stopping one
-    # stops what it started too (the worker's pool and embedded beat, uvicorn's workers).
+    # checks this command has just made (workers/children.py). Each child leads its own
+    # process group, so stopping one stops what it started too (the worker's pool and
+    # embedded beat, uvicorn's workers).
     rt = get_runtime()
     commands: dict[str, Callable[[], int]] = {}
     if load_mailboxes(settings):
         commands["poller"] = run_poller
-    commands["worker"] = lambda: run_worker(beat=True, concurrency=concurrency)
+
+    def worker() -> int:
+        check()
+        return run_worker(beat=True, concurrency=concurrency)
+
+    commands["worker"] = worker
     commands["web"] = lambda: run_web(host, port, require_twilio=False)
     children: list[Child] = []
     names: dict[int, str] = {}
@@ -166,16 +172,7 @@ def run_all(host: str | None, port: int | None, concurrency: int | None,
         children.append(child)
         names[child.pid] = name
 
-    if "poller" in commands:
-        start("poller")
-    try:
-        check()
-    except BaseException:
-        stop(signal.SIGTERM, None)
-        for child in children:
-            child.wait()
-        raise
-    for name in ("worker", "web"):
+    for name in commands:  # the poller first: the first mail waits for it
         if not stopping:
             start(name)
     code = 0

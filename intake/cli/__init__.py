@@ -62,8 +62,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from workers.daemons import run_all
 
     runtime()
-    # The poller starts as soon as the database is checked; the triage rules and templates
-    # are checked meanwhile, before the worker (which needs them) starts.
+    # The poller starts as soon as the database is checked; the worker checks the triage
+    # rules and templates first thing (a broken one stops the command, naming it).
     return run_all(host=args.host, port=args.port, concurrency=args.concurrency,
                    check=lambda: runtime(check=True))
 
