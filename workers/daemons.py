@@ -119,7 +119,7 @@ def run_all(host: str | None, port: int | None, concurrency: int | None,
     the worker makes it first thing (its pool shares what it loads), while the poller, which
     captures without them, already runs; if it fails, the worker exits 2 naming the file and
     line, and this command stops the others and exits 2."""
-    from workers.children import Child, fork
+    from workers.forking import Child, fork
 
     settings = get_settings()
     host, port = host or settings.web_host, port or settings.web_port
