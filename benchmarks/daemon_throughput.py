@@ -11,6 +11,7 @@ times the daemons from their start until all N mails are ticket messages:
     .venv/bin/python benchmarks/daemon_throughput.py [--count 1000] [--setups embedded,redis-pg] [--workers 2]
 
 BENCH_LOG_LEVEL=INFO keeps the daemons' task lines in the logs (the work directory is kept).
+The work directory keeps `timeline.json`: [seconds, captures, ticket messages] every 0.1 s.
 BENCH_PY_SPY=/path/to/py-spy samples every daemon process and its children (py-spy record
 --subprocesses, raw stacks, `daemon<N>.raw` in the work directory, which is kept).
 Each line is JSON: seconds from start (includes the daemons' start-up), seconds from the
@@ -30,6 +31,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -70,7 +72,13 @@ def _counts(url: str) -> tuple[int, int]:
     from intake.db import make_engine
     from intake.tickets.models import Inbox, Message
 
-    engine = _engines.setdefault(url, make_engine(url))
+    # One engine for the whole run: make_engine opens and closes the SQLite file (to set its
+    # mode), and closing any descriptor of a file drops all of this process's POSIX locks on
+    # it, the read locks of the pooled connection too; SQLite in another process may then
+    # take itself for the last user, remove the WAL, and leave this reader on a stale one.
+    engine = _engines.get(url)
+    if engine is None:
+        engine = _engines[url] = make_engine(url)
     try:
         with engine.connect() as conn:
             captured = conn.execute(select(func.count()).select_from(Inbox)).scalar_one()
@@ -81,7 +89,7 @@ def _counts(url: str) -> tuple[int, int]:
         return 0, 0
 
 
-_engines: dict[str, object] = {}
+_engines: dict[str, Any] = {}
 
 
 def _spawn(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -90,10 +98,31 @@ def _spawn(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[
                                 start_new_session=True, cwd=str(log.parent))
 
 
-def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def _stop(procs: list[subprocess.Popen[bytes]], spied: bool = False) -> None:
+    if spied:
+        # py-spy writes its samples when its target ends (SIGTERM would kill py-spy with
+        # nothing written, and SIGINT makes it kill the target, whose children live on): stop
+        # the daemon it started, which stops its own children, and let py-spy finish.
+        for proc in procs:
+            for child in _children(proc.pid):
+                os.kill(child, signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(45)
+            except subprocess.TimeoutExpired:
+                pass
     for proc in procs:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)  # the leader may be gone (py-spy), its group not
+        except ProcessLookupError:
+            pass
     deadline = time.monotonic() + 30
     for proc in procs:
         try:
@@ -133,10 +162,12 @@ def timed_run(setup: str, box: Mailbox, count: int, workers: int, work: Path, br
     procs = [_spawn(argv, env, work / f"daemon{n}.log") for n, argv in enumerate(argvs)]
     first_capture = None
     finished = started
+    timeline: list[tuple[float, int, int]] = []  # (seconds, captures, ticket messages)
     try:
         while True:
             captured, messages = _counts(url)
             now = time.perf_counter()
+            timeline.append((round(now - started, 2), captured, messages))
             if captured and first_capture is None:
                 first_capture = now
             if messages >= count:
@@ -146,7 +177,8 @@ def timed_run(setup: str, box: Mailbox, count: int, workers: int, work: Path, br
                 raise SystemExit(f"{setup}: {messages}/{count} after {now - started:.0f}s; logs in {work}")
             time.sleep(0.1)
     finally:
-        _stop(procs)
+        _stop(procs, spied=bool(spy))
+        (work / "timeline.json").write_text(json.dumps(timeline))
     # Until the last mail was a ticket message: the daemons' shutdown (up to 30 s of grace
     # for the worker's pool) is not part of the figure.
     wall = finished - started

@@ -1,26 +1,24 @@
-"""The processes `intake run` starts (workers/daemons.run_all): its worker with embedded
-beat, its mailbox poller and its web app.
+"""The processes `intake run` starts (its worker with embedded beat, its mailbox poller and
+its web app), started by hand, one at a time, skipping the command line's start-up checks.
+
+`intake run` itself forks them after its checks (workers/forking.py, workers/daemons.run_all):
+a child started as a new program imports the whole stack again, about half a second of CPU
+per child at the start, on the same cores that capture and process the first mails.
 
     python -m workers.children worker [--concurrency N]
     python -m workers.children poller
     python -m workers.children web --host HOST --port PORT
 
-`intake run` has made the start-up checks (data directory, database, schema upgrade, key,
-triage rules, templates, mailboxes) the moment before it starts these, on the same settings;
-each child going through `intake <command>` made them all again, with the command line's
-imports: about two seconds of CPU per child, at the start, on the same cores that capture
-and process the first mails. A child still names a setting it cannot use (exit 2), as the
-command would.
+A child still names a setting it cannot use (exit 2), as the command would.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import sys
 
 from intake.logs import setup_logging
-from intake.settings import SettingsError
+from workers.forking import guarded
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,17 +35,11 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(os.environ.get("INTAKE_LOG_LEVEL", "INFO"))
     from workers import daemons
 
-    try:
-        if args.child == "worker":
-            return daemons.run_worker(beat=True, concurrency=args.concurrency)
-        if args.child == "poller":
-            return daemons.run_poller()
-        return daemons.run_web(args.host, args.port, require_twilio=False)
-    except SettingsError as exc:
-        print(f"intake: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
+    if args.child == "worker":
+        return guarded(lambda: daemons.run_worker(beat=True, concurrency=args.concurrency))
+    if args.child == "poller":
+        return guarded(daemons.run_poller)
+    return guarded(lambda: daemons.run_web(args.host, args.port, require_twilio=False))
 
 
 if __name__ == "__main__":

@@ -11,11 +11,10 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
-
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from intake.mailboxes import load_mailboxes
@@ -110,31 +109,44 @@ def run_web(host: str | None, port: int | None, require_twilio: bool = True, wor
     return 0
 
 
-def run_all(host: str | None, port: int | None, concurrency: int | None) -> int:
+def run_all(host: str | None, port: int | None, concurrency: int | None,
+            check: Callable[[], object] = lambda: None) -> int:
     """One command for one machine: a worker with embedded beat, the mailbox poller (when a
     mailbox is configured) and the web app, as child processes supervised here;
-    SIGTERM/SIGINT stop them all."""
+    SIGTERM/SIGINT stop them all.
+
+    `check` is the configuration check only the processing needs (triage rules, templates):
+    the worker makes it first thing (its pool shares what it loads), while the poller, which
+    captures without them, already runs; if it fails, the worker exits 2 naming the file and
+    line, and this command stops the others and exits 2."""
+    from workers.forking import Child, fork
+
     settings = get_settings()
-    # The children skip the start-up checks this command has just made (workers/children.py).
-    exe = [sys.executable, "-m", "workers.children"]
-    worker = exe + ["worker"]
-    if concurrency:
-        worker += ["--concurrency", str(concurrency)]
-    web = exe + ["web", "--host", host or settings.web_host, "--port", str(port or settings.web_port)]
+    host, port = host or settings.web_host, port or settings.web_port
     if not settings.twilio_auth_tokens:
         log.warning("TWILIO_AUTH_TOKEN is not set: Twilio webhooks answer 503 until it is "
                     "(health and metrics are served)")
-    console = f"http://{host or settings.web_host}:{port or settings.web_port}/console/"
+    console = f"http://{host}:{port}/console/"
     print(f"intake: ops console at {console} (API docs at /api/v1/docs); sign in with a token from\n"
           "  .venv/bin/intake tokens create NAME --scope write   (add --scope private to read private "
           "tickets, --scope admin to replay captures)", file=sys.stderr, flush=True)
-    # Each child leads its own process group, so stopping one stops what it started too
-    # (the worker's pool and embedded beat, uvicorn's workers) and nothing is left behind.
-    commands = {"worker": worker, "web": web}
+    # Forked, not started as new programs: the children skip the imports and the start-up
+    # checks this command has just made (workers/children.py). Each child leads its own
+    # process group, so stopping one stops what it started too (the worker's pool and
+    # embedded beat, uvicorn's workers).
+    rt = get_runtime()
+    commands: dict[str, Callable[[], int]] = {}
     if load_mailboxes(settings):
-        commands["poller"] = exe + ["poller"]
-    children = [subprocess.Popen(argv, start_new_session=True) for argv in commands.values()]
-    names = {child.pid: name for child, name in zip(children, commands)}
+        commands["poller"] = run_poller
+
+    def worker() -> int:
+        check()
+        return run_worker(beat=True, concurrency=concurrency)
+
+    commands["worker"] = worker
+    commands["web"] = lambda: run_web(host, port, require_twilio=False)
+    children: list[Child] = []
+    names: dict[int, str] = {}
     stopping = False
 
     def signal_groups(signum: int) -> None:
@@ -153,6 +165,16 @@ def run_all(host: str | None, port: int | None, concurrency: int | None) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+
+    def start(name: str) -> None:
+        # No database connection crosses a fork: each child opens its own.
+        child = fork(commands[name], before=rt.engine.dispose)
+        children.append(child)
+        names[child.pid] = name
+
+    for name in commands:  # the poller first: the first mail waits for it
+        if not stopping:
+            start(name)
     code = 0
     while not stopping:
         for child in children:
@@ -165,7 +187,7 @@ def run_all(host: str | None, port: int | None, concurrency: int | None) -> int:
     for child in children:
         try:
             child.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
+        except TimeoutError:
             pass
     # Whatever of the groups outlived the grace period (a stuck pool process) goes now.
     time.sleep(0.5)
