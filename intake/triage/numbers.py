@@ -27,24 +27,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import intake.triage.prescan as prescan
+from intake.triage.numerals import EN_DIGITS, EN_TEENS, EN_TENS, ZH_DIGITS, hundreds, luhn, pair, resident_id
 from intake.messages import PiiSpan
 
-_ZH_DIGITS = {"零": "0", "〇": "0", "○": "0", "洞": "0", "一": "1", "幺": "1", "二": "2", "两": "2", "兩": "2", "三": "3", "四": "4",
-              "五": "5", "六": "6", "七": "7", "八": "8", "九": "9"}
-_EN_DIGITS = {"zero": "0", "oh": "0", "o": "0", "nil": "0", "one": "1", "two": "2", "three": "3", "four": "4",
-              "five": "5", "six": "6", "seven": "7", "eight": "8", "nine": "9"}
-_EN_TENS = {"twenty": "2", "thirty": "3", "forty": "4", "fourty": "4", "fifty": "5", "sixty": "6", "seventy": "7",
-            "eighty": "8", "ninety": "9"}
-_EN_TEENS = {"ten": "10", "eleven": "11", "twelve": "12", "thirteen": "13", "fourteen": "14", "fifteen": "15",
-             "sixteen": "16", "seventeen": "17", "eighteen": "18", "nineteen": "19"}
 # One token of a number: a run of digits (any script's, full-width too), a run of Chinese
 # numerals, one English digit word or "double"/"triple", a pair read as a number ("forty",
 # "sixty-two", "eleven": UK sort codes and phone numbers are read in pairs), or an X that may
 # end an ID.
 _TOKEN = re.compile(
-    r"(?P<d>\d+)|(?P<z>[零〇○洞一幺二两兩三四五六七八九]+)|(?P<x>[xX叉]\b|叉)"
-    rf"|(?<![A-Za-z])(?P<t>(?:{'|'.join(_EN_TENS)})(?:[- ]?(?:one|two|three|four|five|six|seven|eight|nine)(?![A-Za-z]))?"
-    rf"|{'|'.join(_EN_TEENS)})(?![A-Za-z])"
+    r"(?P<d>\d+)|(?P<h>[一二两兩三四五六七八九]百(?:[零〇][一二三四五六七八九]|[一二三四五六七八九]?十[一二三四五六七八九]?)?)"
+    r"(?![零〇○洞一幺二两兩三四五六七拐八九勾十百千万萬亿億])|(?P<z>[零〇○洞一幺二两兩三四五六七拐八九勾]+)|(?P<x>[xX叉]\b|叉)"
+    rf"|(?<![A-Za-z])(?P<t>(?:{'|'.join(EN_TENS)})(?:[- ]?(?:one|two|three|four|five|six|seven|eight|nine)(?![A-Za-z]))?"
+    rf"|{'|'.join(EN_TEENS)})(?![A-Za-z])"
     r"|(?<![A-Za-z])(?P<w>zero|oh|o|nil|one|two|three|four|five|six|seven|eight|nine|double|triple)(?![A-Za-z])",
     re.IGNORECASE,
 )
@@ -52,8 +46,8 @@ _TOKEN = re.compile(
 # continue a run of them (the run's first one began the token), an X, or the first letter
 # of a digit word (ſ is s under IGNORECASE) that no ASCII letter precedes.
 _TOKEN_STARTS = re.compile(
-    r"[\dxX叉零〇○洞一幺二两兩三四五六七八九zZoOnNtTfFsSſeEdD](?<![A-Za-z][zZoOnNtTfFsSſeEdD])(?<!\d\d)"
-    r"(?<![零〇○洞一幺二两兩三四五六七八九][零〇○洞一幺二两兩三四五六七八九])"
+    r"[\dxX叉零〇○洞一幺二两兩三四五六七拐八九勾zZoOnNtTfFsSſeEdD](?<![A-Za-z][zZoOnNtTfFsSſeEdD])(?<!\d\d)"
+    r"(?<![零〇○洞一幺二两兩三四五六七拐八九勾][零〇○洞一幺二两兩三四五六七拐八九勾])"
 )
 _GAP_MAX = 12  # characters between two tokens of one number ("，呃，", ", uh, ")
 _GAP = re.compile(r"(?:[\s,，、\-‐‑–—_/()（）:：+]|uh|um|er|erm|ah|呃|嗯|啊|那个|dash|hyphen|space)*", re.IGNORECASE)
@@ -81,7 +75,7 @@ CONTEXT_TERMS: dict[str, tuple[str, str]] = {
                      "account number|account no|account(?=[ \t]?[:：#])|acct|a/c|iban|routing|sort code|ifsc|bsb|"
                      "bank account|nuban"),
     "id": ("身份证 身分證 身份證 证件号 證件號",
-           "id card|id number|id no|identity|identification|ic number|ic no|nric|fin number|fin no|hkid|aadhaar|"
+           "id card|id number|id no|identity|identification|ic|mykad|nric|philsys|fin number|fin no|hkid|aadhaar|"
            "aadhar|pan card|pan number|pan no|ssn|social security|my social|social is|nin|bvn|tax id|tax number|tax no|tin|"
            "national insurance|ni number"),
     "phone": ("电话 電話 手机 手機 联系 聯絡 号码 號碼", "phone|mobile|cell|tel|call|reach|whatsapp|number is|my number"),
@@ -113,7 +107,9 @@ CONTEXT_WORDS = {kind: (*(w.lower() for w in literals.split()), *_LOOKAROUND.sub
                  for kind, (literals, words) in CONTEXT_TERMS.items()}
 CONTEXT_WORDS["cvv"] = ("cvv", "cvc", "csc", "cvn")
 # After a password word: a token with a letter and a digit ("Rosegarden52", "P@ss-w0rd!").
-_PASSWORDISH = re.compile(r"(?<!\S)(?=\S*\d)(?=\S*[A-Za-z])[^\s\u3000-\u303f\uff00-\uffef\u3400-\u9fff]{6,64}")
+# It may follow CJK text directly ("我密码Xy8866@qq"); the look-aheads are bounded (linear).
+_NOT_CJK = r"[^\s\u3000-\u303f\uff00-\uffef\u3400-\u9fff]"
+_PASSWORDISH = re.compile(rf"(?<!{_NOT_CJK})(?={_NOT_CJK}{{0,63}}\d)(?={_NOT_CJK}{{0,63}}[A-Za-z]){_NOT_CJK}{{6,64}}")
 _PASSWORD_AFTER = 80
 _TRAILING_PUNCTUATION = ".,;:!?)]}'\"”’"
 
@@ -164,10 +160,13 @@ def runs(text: str) -> Iterator[Run]:
         if kind == "d":
             digits.extend(value if value.isascii() else (str(int(c)) for c in value))
         elif kind == "z":
-            digits.extend(_ZH_DIGITS[c] for c in value)
+            digits.extend(ZH_DIGITS[c] for c in value)
+            spoken = True
+        elif kind == "h":
+            digits.extend(hundreds(value))
             spoken = True
         elif kind == "t":
-            digits.extend(_pair(prescan.fold(value)))
+            digits.extend(pair(prescan.fold(value)))
             spoken, repeat = True, 1
         else:
             # Folded as `re.IGNORECASE` matched it: "ſix" (long s), "nİne" are six and nine.
@@ -175,22 +174,10 @@ def runs(text: str) -> Iterator[Run]:
             if word in ("double", "triple"):
                 repeat = 2 if word == "double" else 3
                 continue
-            digits.extend(_EN_DIGITS[word] * repeat)
+            digits.extend(EN_DIGITS[word] * repeat)
             spoken, repeat = True, 1
     if digits:
         yield Run(start, end, "".join(digits), spoken)
-
-
-def _pair(word: str) -> str:
-    """"forty" 40, "sixty-two" 62, "eleven" 11 (folded)."""
-    if word in _EN_TEENS:
-        return _EN_TEENS[word]
-    tens, _, unit = word.replace("-", " ").partition(" ")
-    if not unit:  # "sixtytwo"
-        for name in _EN_TENS:
-            if word.startswith(name):
-                tens, unit = name, word[len(name):]
-    return _EN_TENS[tens] + (_EN_DIGITS[unit] if unit else "0")
 
 
 class _Mentions:
@@ -243,16 +230,6 @@ class _Mentions:
         return index > 0 and positions[index - 1] >= start - _BEFORE
 
 
-def _luhn(digits: str) -> bool:
-    if not digits.isdigit():  # an X inside a run ("…002X1…"): no card number
-        return False
-    total = 0
-    for index, char in enumerate(reversed(digits)):
-        value = int(char) * (2 if index % 2 else 1)
-        total += value - 9 if value > 9 else value
-    return total % 10 == 0
-
-
 _PRIVATE_BY_CONTEXT = ("passport", "id", "bank_account", "card")
 # "my card number is ...": a phone word this close after a card, ID or account word is part
 # of the same phrase, and the number is the card's.
@@ -285,13 +262,13 @@ def _kind_of(run: Run, text: str, mentions: _Mentions) -> str | None:
         if not _NOT_SECRET_BEFORE.search(text, max(0, start - 20), start):
             return "secret"
     context = mentions.nearest(_PRIVATE_BY_CONTEXT, start)
-    if context is None or mentions.last_before("phone", start) > _end_before(mentions, context, start) + _SAME_PHRASE:
+    if context is None or _phone_said_after(text, mentions, context, start):
         context = mentions.nearest(("phone", *_PRIVATE_BY_CONTEXT), start)
     if context is not None and _end_before(mentions, context, start) < mentions.last_before("reference", start) \
             and mentions.last_before("reference", start) >= start - _REFERENCE_REACH:
         return "phone" if count >= 7 else None  # "账号 yingshi88，作品ID 7234…": the video's number
-    if context == "card" and count >= 12:
-        return "card"
+    if context == "card" and (count >= 12 or count >= 6 and _plain(text, run) and not _after_currency(text, start)):
+        return "card"  # a whole card number, or a piece of one read out in parts (not "credit up to $250,000")
     if context in ("passport", "id", "bank_account") and count >= 6:
         return context
     if count >= 12:
@@ -306,6 +283,15 @@ def _kind_of(run: Run, text: str, mentions: _Mentions) -> str | None:
 def names_a_reference(text: str, start: int, reach: int = 24) -> bool:
     """Whether an order, video or other reference word ends shortly before `start`."""
     return _CONTEXT["reference"].search(text, max(0, start - reach), start) is not None
+
+
+def _phone_said_after(text: str, mentions: _Mentions, kind: str, start: int) -> bool:
+    """A phone word after the last `kind` word, in a later phrase: further on than
+    _SAME_PHRASE, or past the end of a sentence ("卡号我之前发过了。电话是 139…")."""
+    phone = mentions.last_before("phone", start)
+    at = mentions.last_before(kind, start)
+    end = mentions.end_of(kind, at) if at >= 0 else -1
+    return phone > end + _SAME_PHRASE or (phone >= end >= 0 and _SENTENCE_END.search(text, end, phone) is not None)
 
 
 def _end_before(mentions: _Mentions, kind: str, start: int) -> int:
@@ -324,27 +310,20 @@ def _long_run_kind(digits: str, start: int, mentions: _Mentions) -> str | None:
     nearest = mentions.nearest(("phone", "bank", "reference"), start)
     if (nearest == "reference" and mentions.last_before("reference", start) >= start - _REFERENCE_REACH) or count > 19:
         return None
-    if count >= 16 and _luhn(digits):
+    if count >= 16 and luhn(digits):
         return "card"
-    if count == 18 and _resident_id(digits):
+    if count == 18 and resident_id(digits):
         return "id"
     if nearest == "bank" or count >= 16:
         return "bank_account"
     return None
 
 
+_SENTENCE_END = re.compile(r"[。！？!?\n]|\.\s")
+_PIECE_GAP = 16  # between two pieces of one card number read out in parts
 _REFERENCE_REACH = 40  # "订单号是 …", "video ID …": the thing is named right before its number
-_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-
-
-def _resident_id(digits: str) -> bool:
-    """A mainland resident ID (GB 11643): a birth date at 7-14 and the ISO 7064 check."""
-    if not digits[:17].isdigit() or not ("1900" <= digits[6:10] <= "2029"):
-        return False
-    if not ("01" <= digits[10:12] <= "12" and "01" <= digits[12:14] <= "31"):
-        return False
-    check = "10X98765432"[sum(int(d) * w for d, w in zip(digits, _ID_WEIGHTS)) % 11]
-    return digits[17] == check
+def _after_currency(text: str, start: int) -> bool:
+    return text[max(0, start - 2):start].strip()[-1:] in ("$", "¥", "￥", "€", "£", "₹", "₦")
 
 
 def _plain(text: str, run: Run) -> bool:
@@ -362,8 +341,13 @@ def number_spans(text: str, folded: str | None = None) -> Iterator[PiiSpan]:
 
     `folded` is `prescan.fold(text)`, if the caller has it."""
     mentions = _Mentions(text, folded)
+    card_end = -_PIECE_GAP - 1
     for run in runs(text):
         kind = _kind_of(run, text, mentions)
+        if 4 <= len(run.digits) <= 5 and run.start - card_end <= _PIECE_GAP and kind != "secret":
+            kind = "card"  # "卡号开头是六二一四八三，中间是五五幺二，最后是…": the pieces between
+        if kind == "card":
+            card_end = run.end
         if kind is not None:
             yield PiiSpan(kind, run.start, run.end)
     for match in prescan.finditer_from(_ID_SHAPES, _ID_SHAPE_STARTS, text):

@@ -19,7 +19,7 @@ import re2
 import intake.triage.prescan as prescan
 from intake.messages import PiiSpan
 from intake.triage.numbers import names_a_reference, number_spans
-from intake.triage.spoken import address_spans, handle_spans, spelled_secret_spans, spoken_email_spans
+from intake.triage.spoken import address_spans, handle_spans, iban_spans, spelled_secret_spans, spoken_email_spans
 
 MASKS = {
     "card": "[CARD]",
@@ -331,6 +331,7 @@ def detect_pii(text: str) -> tuple[PiiSpan, ...]:
         *address_spans(text, folded),
         *spelled_secret_spans(text, folded),
         *handle_spans(text),
+        *iban_spans(text),
     ]
     return _merge(found)
 

@@ -45,7 +45,10 @@ _ADDRESS_MAX = 160
 
 
 # After a password word and "is": the sentence, when it spells (three single letters or more,
-# or a spelling word and two), is the password however it is broken up.
+# or a spelling word and two) or mixes a word in Latin letters with digits ("密码是我名字拼音，
+# wang li hua，然后后面是幺九八八"), is the password however it is broken up; a letters-and-digits
+# token shortly after it is the same password said whole ("... exclamation point. So
+# Trailrunner2024!").
 _PASSWORD_SAID = re.compile(r"(?:密码|密碼|口令|password|passcode|passwd|pwd|\bpw)[ \t]*(?:就是|用的是|设的是|是|为|為|係|is|was|:|：)[ \t]*",
                             re.IGNORECASE)
 _SENTENCE_END = re.compile(r"[。！？!?\n]|\.(?:\s|$)")
@@ -57,6 +60,18 @@ _SPELLING_WORD = re.compile(r"大写|大寫|小写|小寫|感叹号|感嘆號|�
 _HANDLE = re.compile(r"(?<![\w.@+-])[A-Za-z0-9][A-Za-z0-9._-]{1,63}@[A-Za-z][A-Za-z0-9]{1,24}(?![\w@-]|\.\w)")
 _PAYMENT_HANDLE_WORD = re.compile(r"\b(?:upi|vpa|gpay|google pay|phonepe|paytm|bhim)\b", re.IGNORECASE)
 _HANDLE_REACH = 80
+_LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
+_DIGIT = re.compile(r"[0-9零〇一二三四五六七八九幺两洞]")
+# "my password is wrong", "密码是对的": talk about a password, not one
+_NOT_SPELLED = re.compile(r"(?:wrong|incorrect|correct|right|not|invalid|expired|too|fine|ok|okay|the same|"
+                          r"对的|對的|错的|錯的|错了|錯了|不对|不對|正确|正確|没错|沒錯|对|對)\b", re.IGNORECASE)
+_WHOLE = re.compile(r"(?<![A-Za-z0-9])(?=[^\s\u3000-\u9fff]{0,63}\d)(?=[^\s\u3000-\u9fff]{0,63}[A-Za-z])"
+                    r"[^\s\u3000-\u9fff]{6,64}")
+_WHOLE_AFTER = 80
+_FIRST_TOKEN = re.compile(r"[^\s\u3000-\u303f\uff00-\uffef\u3400-\u9fff,]{1,64}")
+# An IBAN (ISO 13616): country, check digits, up to 30 letters and digits in groups of four;
+# masked when the ISO 7064 mod 97 check holds, whatever the words around it.
+_IBAN = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?(?![A-Za-z0-9])")
 
 
 def spelled_secret_spans(text: str, folded: str) -> Iterator[PiiSpan]:
@@ -65,10 +80,32 @@ def spelled_secret_spans(text: str, folded: str) -> Iterator[PiiSpan]:
     for said in _PASSWORD_SAID.finditer(text):
         end = _SENTENCE_END.search(text, said.end(), said.end() + _SPELLED_MAX)
         stop = end.start() if end else min(len(text), said.end() + _SPELLED_MAX)
+        if _NOT_SPELLED.match(text, said.end()):
+            continue
         letters = len(_SINGLE_LETTER.findall(text, said.end(), stop))
         words = _SPELLING_WORD.search(text, said.end(), stop) is not None
-        if letters >= 3 or (words and letters >= 2):
+        first = _FIRST_TOKEN.match(text, said.end())
+        # a password typed whole ("密码是 Qwe@881205，…") is the explicit detectors' (privacy.py)
+        mixed = (not (first and any(c.isdigit() for c in first.group())) and _LATIN_WORD.search(text, said.end(), stop)
+                 and _DIGIT.search(text, said.end(), stop))
+        if letters >= 3 or (words and letters >= 2) or mixed:
             yield PiiSpan("secret", said.end(), stop)
+            whole = _WHOLE.search(text, stop, stop + _WHOLE_AFTER)
+            if whole:
+                value = whole.group().rstrip(".,;:)]}'\"")
+                yield PiiSpan("secret", whole.start(), whole.start() + len(value))
+
+
+def _mod97(value: str) -> bool:
+    moved = value[4:] + value[:4]
+    return int("".join(str(int(c, 36)) for c in moved)) % 97 == 1
+
+
+def iban_spans(text: str) -> Iterator[PiiSpan]:
+    for match in _IBAN.finditer(text):
+        compact = match.group().replace(" ", "")
+        if 15 <= len(compact) <= 34 and _mod97(compact):
+            yield PiiSpan("bank_account", match.start(), match.end())
 
 
 def handle_spans(text: str) -> Iterator[PiiSpan]:

@@ -3,7 +3,7 @@ private case in them private and leaves none of their PII in clear:
 
     tests/data/triage-extra   353 messages for training (the shipped model learned from them)
     tests/data/triage-probe   140 messages for the privacy detectors, written independently of
-                              them (most private by their data, not their category)"""
+    tests/data/triage-probe2  them (most private by their data, not their category), 140 + 100"""
 
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ from intake.triage.dataset import read_folder
 DATA = Path(__file__).resolve().parents[2] / "data"
 EXTRA = DATA / "triage-extra"
 PROBE = DATA / "triage-probe"
-FOLDERS = {"extra": (EXTRA, 200, 400), "probe": (PROBE, 100, 200)}
+PROBE2 = DATA / "triage-probe2"
+FOLDERS = {"extra": (EXTRA, 200, 400), "probe": (PROBE, 100, 200), "probe2": (PROBE2, 80, 200)}
 CATEGORIES = {"technical", "account", "content_review", "payment", "feedback", "other"}
 PRIORITIES = {"low", "normal", "high", "urgent"}
 NAME = re.compile(r"^(?:email_\d{3}\.eml|sms_\d{3}\.txt|voice_\d{3}\.txt)$")
@@ -70,7 +71,7 @@ def test_label_is_well_formed(folder: Path, name: str) -> None:
         assert isinstance(value, str) and value in text, f"{name}: PII {value!r} is not in the message"
 
 
-@pytest.mark.parametrize("folder", [EXTRA, PROBE], ids=["extra", "probe"])
+@pytest.mark.parametrize("folder", [EXTRA, PROBE, PROBE2], ids=["extra", "probe", "probe2"])
 def test_mails_are_complete_rfc5322_messages(folder: Path) -> None:
     for name in sorted(n for n in _labels(folder) if n.endswith(".eml")):
         mail = message_from_bytes((folder / name).read_bytes(), policy=policy.default)
@@ -93,7 +94,7 @@ def rules() -> Rules:
     return load_rules()
 
 
-@pytest.mark.parametrize("folder", [EXTRA, PROBE], ids=["extra", "probe"])
+@pytest.mark.parametrize("folder", [EXTRA, PROBE, PROBE2], ids=["extra", "probe", "probe2"])
 def test_every_private_case_of_the_folder_stays_private(rules: Rules, folder: Path) -> None:
     missed = [e.key for e in read_folder(folder)
               if e.label["private"] and not triage_message(e.message, rules).private]
@@ -104,7 +105,7 @@ def _squeeze(text: str) -> str:
     return "".join(c for c in text.lower() if c not in " -\n\t\u3000")
 
 
-@pytest.mark.parametrize("folder", [EXTRA, PROBE], ids=["extra", "probe"])
+@pytest.mark.parametrize("folder", [EXTRA, PROBE, PROBE2], ids=["extra", "probe", "probe2"])
 def test_no_pii_of_the_folder_is_left_after_redaction(rules: Rules, folder: Path) -> None:
     """LABELS.md: every piece listed is gone from the redacted text (spaces, dashes, case ignored)."""
     left = []

@@ -89,7 +89,7 @@ STARTS = [
 ]
 START_UNITS = UNITS + [
     "1", "12", "١٢٣", "１２３", "一", "二三", "叉", "x", "X", "xx", "ox", "Oh", "OH ", "nil", "Double", "TRIPLE",
-    "\u017feven", "\u212a", "forty", "Sixty-two", "ELEVEN", "twenty one", "ninetynine", "ſixty",  "a", "Z", "zero", "o", "-", "+", "(", ")", "_", "+86 139 0123 4567", "(512) 555-0163",
+    "\u017feven", "\u212a", "四百八十二", "九百一十三", "三百零五", "三千二百", "五百万", "forty", "Sixty-two", "ELEVEN", "twenty one", "ninetynine", "ſixty",  "a", "Z", "zero", "o", "-", "+", "(", ")", "_", "+86 139 0123 4567", "(512) 555-0163",
     "0912-345-678", "A123456(7)", "S1234567D", "QQ 12 34 56 C", "ABCDE1234F", "A123456789", "\u0130",
     "é", "中", "银行", "卡", "登录密码", "支付密碼是", "Pw", "PWD ", "pin=", " 221B Baker Street", "12 Main St., Apt 4, Springfield, IL 62704",
     "Lindwurmstraße 112, 80337 München, Germany", "Ämtergasse 3", "Ö", "ü", "Hauptstr. 5", "42", "a/c", "sort code", "my number", "number is", "é\u0130d card", "\u0131ban",

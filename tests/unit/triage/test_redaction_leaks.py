@@ -93,6 +93,20 @@ LEAKS = [
     ("social security spoken (voicemail), en", "my social is five one two, three eight, four four seven one, but come on",
      "five one two, three eight, four four seven one"),
     ("card after 卡是, split over lines, zh", "会员视频黑屏。绑定扣费的卡是6214 8302\n1234 5671，你们查一下", "6214 8302\n1234 5671"),
+    ("code read in hundreds (voicemail), zh", "验证码能不能别六位数了，比如刚才那个，四百八十二，九百一十三，我念了两遍", "四百八十二，九百一十三"),
+    ("code read in hundreds, Traditional (voicemail), zh", "驗證碼係 三百零五，七百一十", "三百零五，七百一十"),
+    ("ID read with 拐 and 勾 (voicemail), zh", "身份证号码是，幺幺洞幺洞八，幺勾八八，洞三洞拐，幺两三幺。", "幺幺洞幺洞八，幺勾八八，洞三洞拐，幺两三幺"),
+    ("password right after 密码, zh", "抖映发不了视频 我密码Xy8866@qq 你们登上去看看吧", "Xy8866@qq"),
+    ("password part said, part spelled (voicemail), zh", "密码是我名字拼音，wang li hua，然后后面是幺九八八，全是小写的。好",
+     "wang li hua，然后后面是幺九八八"),
+    ("password spelled, then said whole (voicemail), en",
+     "my password is capital T, r-a-i-l, runner, all one word, then two zero two four. So Trailrunner2024! Yeah.", "Trailrunner2024!"),
+    ("card read in three pieces (voicemail), zh", "卡号开头是六二一四八三，中间是五五幺二，最后是三四九八七七。", "五五幺二"),
+    ("card read in pieces, en", "my card number starts 453211, then 2233, then 445566", "2233"),
+    ("IBAN without the word, en", "The old account was DE89 3704 0044 0532 0130 00, please remove it.", "DE89 3704 0044 0532 0130 00"),
+    ("IBAN without the word, zh", "旧账户 GB82 WEST 1234 5698 7654 32 请删掉", "GB82 WEST 1234 5698 7654 32"),
+    ("Malaysian IC spoken (voicemail), en", "so my IC is nine zero zero five one two, dash, one four, dash, five six seven eight. Can call",
+     "nine zero zero five one two, dash, one four, dash, five six seven eight"),
     ("street address in India, en", "My address is Flat 302, Sai Residency, 14th Cross, Indiranagar, Bengaluru 560038",
      "Sai Residency, 14th Cross, Indiranagar, Bengaluru 560038"),
     ("street address, zh", "地址：班加罗尔 Indiranagar 14th Cross 302室", "Indiranagar 14th Cross 302"),
@@ -119,6 +133,8 @@ def test_leak_pattern_is_masked(case: str, text: str, secret: str) -> None:
         "I uploaded 321 clips yesterday",
         "my password is wrong, I tried a few times and it says error 1004",
         "ping me on slack at ravi@vidora",
+        "Vidora has been PRE-APPROVED for a business line of credit up to $250,000.",  # an amount, not a card piece
+        "卡号我之前发过了。电话是 139 0123 4567",
         "更新之后一打开就提示错误，错误码是负 一零零四，然后就退出了",
         "[2025-11-12 21:03:44] upload_chunk failed: code=-88213, msg=timeout",
         "抖映号 yingshi_jianji88，作品ID 7234567890123456781，请下架",  # the account named first, the video closer  # a handle with no payment word: masked as an address
@@ -188,6 +204,8 @@ def test_a_megabyte_of_numbers_is_masked_in_linear_time(unit: str) -> None:
         # a video named a sentence back does not make a card number a reference
         ("会员视频黑屏，普通视频正常。绑定扣费的卡是6214 8302\n1234 5671", "card"),
         ("UPI id ravi.k@okaxis", "bank_account"),
+        ("The old account was DE89 3704 0044 0532 0130 00", "bank_account"),
+        ("my IC is 900512-14-5678", "id"),
         ("我個ID係 A123456(7)，唔該幫我查下", "id"),
         ("工资卡的号是 六二二二 零二幺二 三四五六 七八", "card"),  # 14 digits: a card word, not the length
         ("my password is capital P, a, s, s, one two three", "secret"),

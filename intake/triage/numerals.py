@@ -1,0 +1,64 @@
+"""Numerals however they are written, to digits, and the checks a number's digits can pass.
+
+    ZH_DIGITS, EN_DIGITS   one character or word: one digit (幺 one, 洞 zero, 拐 seven, 勾 nine:
+                           the radio and police readings; "oh", "nil")
+    EN_TENS, EN_TEENS      English numbers read in pairs ("forty", "sixty-two", "eleven")
+    hundreds(value)        "四百八十二" -> "482": a code read in threes
+    pair(word)             "sixty-two" -> "62"
+    luhn(digits)           a card number's check
+    resident_id(digits)    a mainland resident ID (GB 11643): birth date and check character
+"""
+
+from __future__ import annotations
+
+ZH_DIGITS = {"零": "0", "〇": "0", "○": "0", "洞": "0", "一": "1", "幺": "1", "二": "2", "两": "2", "兩": "2", "三": "3", "四": "4",
+             "五": "5", "六": "6", "七": "7", "拐": "7", "八": "8", "九": "9", "勾": "9"}
+EN_DIGITS = {"zero": "0", "oh": "0", "o": "0", "nil": "0", "one": "1", "two": "2", "three": "3", "four": "4",
+             "five": "5", "six": "6", "seven": "7", "eight": "8", "nine": "9"}
+EN_TENS = {"twenty": "2", "thirty": "3", "forty": "4", "fourty": "4", "fifty": "5", "sixty": "6", "seventy": "7",
+           "eighty": "8", "ninety": "9"}
+EN_TEENS = {"ten": "10", "eleven": "11", "twelve": "12", "thirteen": "13", "fourteen": "14", "fifteen": "15",
+            "sixteen": "16", "seventeen": "17", "eighteen": "18", "nineteen": "19"}
+
+
+def hundreds(value: str) -> str:
+    """"四百八十二" 482, "九百一十三" 913, "三百零五" 305, "五百" 500: a code read in threes."""
+    head, _, rest = value.partition("百")
+    tens, _, units = rest.lstrip("零〇").rpartition("十") if "十" in rest else ("", "", rest.lstrip("零〇"))
+    return (ZH_DIGITS[head] + (ZH_DIGITS.get(tens, "1") if "十" in rest else "0")
+            + (ZH_DIGITS[units] if units else "0"))
+
+
+def pair(word: str) -> str:
+    """"forty" 40, "sixty-two" 62, "eleven" 11 (folded)."""
+    if word in EN_TEENS:
+        return EN_TEENS[word]
+    tens, _, unit = word.replace("-", " ").partition(" ")
+    if not unit:  # "sixtytwo"
+        for name in EN_TENS:
+            if word.startswith(name):
+                tens, unit = name, word[len(name):]
+    return EN_TENS[tens] + (EN_DIGITS[unit] if unit else "0")
+
+
+def luhn(digits: str) -> bool:
+    if not digits.isdigit():  # an X inside a run ("…002X1…"): no card number
+        return False
+    total = 0
+    for index, char in enumerate(reversed(digits)):
+        value = int(char) * (2 if index % 2 else 1)
+        total += value - 9 if value > 9 else value
+    return total % 10 == 0
+
+
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+
+
+def resident_id(digits: str) -> bool:
+    """A mainland resident ID (GB 11643): a birth date at 7-14 and the ISO 7064 check."""
+    if not digits[:17].isdigit() or not ("1900" <= digits[6:10] <= "2029"):
+        return False
+    if not ("01" <= digits[10:12] <= "12" and "01" <= digits[12:14] <= "31"):
+        return False
+    check = "10X98765432"[sum(int(d) * w for d, w in zip(digits, _ID_WEIGHTS)) % 11]
+    return digits[17] == check
