@@ -4,7 +4,9 @@ that is safe to store and log, and the backoff between tries (STYLE 6, 9)."""
 from __future__ import annotations
 
 import random
+import sys
 import traceback
+from collections.abc import Callable
 
 
 # What stops the work in hand instead of failing one input: a Celery task's soft time
@@ -49,3 +51,23 @@ def backoff(attempts: int, base: float, cap: float) -> float:
     ... never above `cap`."""
     ceiling = min(cap, base * (2 ** max(0, attempts - 1)))
     return random.uniform(ceiling / 2, ceiling)
+
+
+def guarded(target: Callable[[], int]) -> int:
+    """Run a command or daemon; a setting or config file it cannot use is told in one line
+    naming it (exit 2), not as a traceback. `intake` and the daemons it forks share it."""
+    from intake.settings import SettingsError
+
+    try:
+        return target()
+    except SettingsError as exc:
+        print(f"intake: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        # Config files that ops edit (triage rules, templates) fail naming the file and line.
+        if type(exc).__name__ in ("TriageConfigError", "TemplateError"):
+            print(f"intake: {exc}", file=sys.stderr)
+            return 2
+        raise

@@ -18,7 +18,7 @@ import argparse
 import os
 
 from intake.logs import setup_logging
-from workers.forking import guarded
+from intake.failures import guarded
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,25 +15,7 @@ import time
 import traceback
 from collections.abc import Callable
 
-from intake.settings import SettingsError
-
-
-def guarded(target: Callable[[], int]) -> int:
-    """Run a daemon; a setting or config file it cannot use is told as `intake` tells it
-    (one line naming it, exit 2), not as a traceback."""
-    try:
-        return target()
-    except SettingsError as exc:
-        print(f"intake: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
-    except Exception as exc:
-        # Config files that ops edit fail naming the file and line, as `intake` shows them.
-        if type(exc).__name__ in ("TriageConfigError", "TemplateError"):
-            print(f"intake: {exc}", file=sys.stderr)
-            return 2
-        raise
+from intake.failures import guarded
 
 
 class Child:

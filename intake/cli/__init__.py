@@ -14,6 +14,7 @@ from intake.cli import status_links
 from intake.cli.tickets import cmd_tickets
 from intake.cli.tokens import add_parser as add_tokens_parser
 from intake.cli.triage import add_parser as add_triage_parser
+from intake.failures import guarded
 from intake.settings import SettingsError
 
 
@@ -254,20 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     from intake.logs import setup_logging
 
     setup_logging(os.environ.get("INTAKE_LOG_LEVEL", "INFO"))
-    try:
-        return int(args.func(args) or 0)
-    except SettingsError as exc:
-        print(f"intake: {exc}", file=sys.stderr)
-        return 2
-    except Exception as exc:
-        # Config files that ops edit (triage rules, templates) fail with a message naming
-        # the file and line; show it plainly rather than as a traceback.
-        if type(exc).__name__ in ("TriageConfigError", "TemplateError"):
-            print(f"intake: {exc}", file=sys.stderr)
-            return 2
-        raise
-    except KeyboardInterrupt:
-        return 130
+    return guarded(lambda: int(args.func(args) or 0))
 
 
 if __name__ == "__main__":

@@ -288,9 +288,7 @@ def names_a_reference(text: str, start: int, reach: int = 24) -> bool:
 def _phone_said_after(text: str, mentions: _Mentions, kind: str, start: int) -> bool:
     """A phone word after the last `kind` word, in a later phrase: further on than
     _SAME_PHRASE, or past the end of a sentence ("卡号我之前发过了。电话是 139…")."""
-    phone = mentions.last_before("phone", start)
-    at = mentions.last_before(kind, start)
-    end = mentions.end_of(kind, at) if at >= 0 else -1
+    phone, end = mentions.last_before("phone", start), _end_before(mentions, kind, start)
     return phone > end + _SAME_PHRASE or (phone >= end >= 0 and _SENTENCE_END.search(text, end, phone) is not None)
 
 

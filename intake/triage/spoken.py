@@ -75,7 +75,7 @@ _IBAN = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-
 
 
 def spelled_secret_spans(text: str, folded: str) -> Iterator[PiiSpan]:
-    if not prescan.any_in(folded, ("密码", "密碼", "口令", "pass", "pw")):
+    if not prescan.any_in(folded, prescan.SECRET_WORDS):
         return
     for said in _PASSWORD_SAID.finditer(text):
         end = _SENTENCE_END.search(text, said.end(), said.end() + _SPELLED_MAX)
