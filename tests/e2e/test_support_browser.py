@@ -49,9 +49,13 @@ def test_chinese_form_with_screenshot_to_status_page(tmp_path: Path) -> None:
             driver.find_element(By.ID, "description").send_keys("上传视频的时候应用一直闪退，已经重装过了还是不行。")
             driver.find_element(By.ID, "contact").send_keys("zhang.wei@example.com")
             driver.find_element(By.ID, "screenshots").send_keys(str(shot))
-            driver.find_element(By.ID, "submit").click()
+            submit = driver.find_element(By.ID, "submit")
+            submit.click()
+            # The form has a field with id "reference" too: wait for the form to go first, or
+            # the wait may return that field just before the answer page replaces it.
+            WebDriverWait(driver, 30).until(expected_conditions.staleness_of(submit))
             reference = WebDriverWait(driver, 30).until(
-                expected_conditions.presence_of_element_located((By.ID, "reference"))).text
+                expected_conditions.presence_of_element_located((By.CSS_SELECTOR, "strong#reference"))).text
             assert re.fullmatch(r"TK-[0-9A-Z]{6}", reference)
             assert "我们已收到您的请求" in driver.page_source
 
