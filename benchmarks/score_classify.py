@@ -11,8 +11,9 @@ held-out errors to tune rules spoils the figure. Exit status 1 when private reca
 any labelled PII string survives redaction.
 
 `--model tune` fits the model on the tuning part of the scored folders plus the training-only
-folders (`--train-extra`, default tests/data/triage-extra: messages written for training,
-independent of the held-out part; a scored folder is never also a training-only one). Those
+folders (`--train-extra`, default tests/data/triage-extra and the blind probe sets
+tests/data/triage-probe*: what the shipped model learns from besides ../shared, all written
+independently of the held-out part; a scored folder is never also a training-only one). Those
 folders never enter the split, so the held-out part stays the same 71 messages.
 `--cv K` scores the chosen part by K-fold cross-validation instead: each fold is scored by a
 model fitted on the other folds (plus the training-only folders), never on itself.
@@ -33,7 +34,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("INTAKE_SHARED_DIR", REPO.parent / "shared"))
 DEFAULT_DIRS = [SHARED / "samples", SHARED / "triage-train"]
-EXTRA_DIR = REPO / "tests" / "data" / "triage-extra"
+DATA_DIR = REPO / "tests" / "data"
+EXTRA_DIRS = [DATA_DIR / "triage-extra", *sorted(DATA_DIR.glob("triage-probe*"))]
 
 
 def _fold(key: str, folds: int) -> int:
@@ -55,15 +57,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="tune: fit a model on the tuning part first (honest held-out figure); "
                              "shipped: the packaged model (trained on all labelled data); none: rules alone")
     parser.add_argument("--train-extra", nargs="*", type=Path, default=None,
-                        help=f"folders used only for training (default: {EXTRA_DIR.relative_to(REPO)})")
+                        help="folders used only for training (default: tests/data/triage-extra and tests/data/triage-probe*)")
     parser.add_argument("--no-extra", action="store_true", help="train on the scored folders' tuning part only")
     parser.add_argument("--cv", type=int, default=0, metavar="K", help="K-fold cross-validation over the part")
     args = parser.parse_args(argv)
 
     rules = load_rules(os.environ.get("INTAKE_TRIAGE_CONFIG") or None, model=args.model == "shipped")
     scored = {folder.resolve() for folder in args.folders}
-    extra_dirs = [] if args.no_extra else args.train_extra if args.train_extra is not None else (
-        [EXTRA_DIR] if (EXTRA_DIR / "labels.json").is_file() else [])
+    extra_dirs = [] if args.no_extra else args.train_extra if args.train_extra is not None else [
+        folder for folder in EXTRA_DIRS if (folder / "labels.json").is_file()]
     extra_dirs = [folder for folder in extra_dirs if folder.resolve() not in scored]
     examples = list(read_folders(args.folders, args.part))
     folds: list[tuple[Any, list[Any]]] = [(rules, examples)]

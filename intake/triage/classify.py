@@ -118,12 +118,16 @@ def triage_message(msg: InboundMessage, rules: Rules, *, max_scored_chars: int =
     """
     text = own_text(msg)
     spans = detect_pii(text)
-    subject = _SUBJECT_PREFIX.sub("", msg.subject[:max_scored_chars]) if msg.channel == "email" else ""
+    own_subject = msg.subject[:max_scored_chars] if msg.channel == "email" else ""
+    subject = _SUBJECT_PREFIX.sub("", own_subject)
     body = strip_quotes_and_signature(classification_body(msg)[:max_scored_chars])
+    # A reply's subject names the case it answers, and the new text may have moved on
+    # ("Re: Account suspension appeal" / "thanks, all sorted"): there it counts as body text.
+    subject_weight = 1 if subject != own_subject else rules.subject_weight
 
     folded_subject = fold(subject)
     kept_body, negated_body = _split_negated(_FILLERS.sub("", fold(body)), rules)
-    hits = _with_hint(_run_rules(rules, folded_subject, kept_body), msg, rules)
+    hits = _with_hint(_run_rules(rules, folded_subject, kept_body, subject_weight), msg, rules)
     # Privacy never looks away: denied clauses ("not about my account") still count there.
     private_hits = _run_rules(rules, "", negated_body) if negated_body else None
 
@@ -161,10 +165,16 @@ def triage_message(msg: InboundMessage, rules: Rules, *, max_scored_chars: int =
     )
 
 
-def _with_hint(hits: _Hits, msg: InboundMessage, rules: Rules) -> _Hits:
-    """The sender's own choice of category (support form, app) scores `hint_weight`."""
+def _hint(msg: InboundMessage, rules: Rules) -> str | None:
+    """The sender's own choice of category (support form, app), when the rules know it."""
     hint = msg.extra_value("category_hint")
-    if not hint or hint not in rules.departments or rules.hint_weight <= 0:
+    return hint if hint and hint in rules.departments and rules.hint_weight > 0 else None
+
+
+def _with_hint(hits: _Hits, msg: InboundMessage, rules: Rules) -> _Hits:
+    """The sender's own choice of category scores `hint_weight`."""
+    hint = _hint(msg, rules)
+    if not hint:
         return hits
     scores = {**hits.scores, hint: hits.scores.get(hint, 0) + rules.hint_weight}
     return _Hits(scores, hits.signals, (*hits.reasons, f"hint.category:{hint}"))
@@ -181,14 +191,14 @@ def _split_negated(body: str, rules: Rules) -> tuple[str, str]:
     return "".join(kept), "\n".join(denied)
 
 
-def _run_rules(rules: Rules, subject: str, body: str) -> _Hits:
+def _run_rules(rules: Rules, subject: str, body: str, subject_weight: int | None = None) -> _Hits:
     scores: dict[str, int] = defaultdict(int)
     signals: set[str] = set()
     reasons: list[str] = []
-    for part, factor in ((subject, rules.subject_weight), (body, 1)):
+    weight = rules.subject_weight if subject_weight is None else subject_weight
+    for part, factor, where in ((subject, weight, "subject"), (body, 1, "body")):
         if not part:
             continue
-        where = "subject" if factor != 1 else "body"
         for index, found in _matches(rules, part).items():
             rule = rules.rules[index]
             if rule.category is not None:
@@ -248,5 +258,5 @@ def _decide(msg: InboundMessage, rules: Rules, hits: _Hits, text: str) -> tuple[
     categories, priorities, corrected = rules.model.assess(text)
     if corrected is not None:  # an agent routed a near-identical message: their word stands
         return Decision(corrected[0], "correction", {corrected[0]: 1.0}), corrected[1]
-    decision = decide_category(hits.scores, rules, categories)
+    decision = decide_category(hits.scores, rules, categories, _hint(msg, rules))
     return decision, decide_priority(decision.category, hits.signals, rules, priorities)

@@ -25,6 +25,10 @@ PRIVATE_SHARE = 0.4
 # ... or when the model alone gives account+payment this much: short SMS and voicemail carry
 # few rule hits, and there the fallback's pseudo-score drowns the model's view in the blend.
 MODEL_PRIVATE_SHARE = 0.5
+# The category the sender chose on the support form or in the app is evidence the text's
+# model never saw: it gets its own share of the blend, so a vague text ("please have a
+# look") goes where the sender sent it, while a clear one still outvotes it.
+HINT_SHARE = 0.25
 
 
 @dataclass(frozen=True)
@@ -53,8 +57,10 @@ def rules_only(scores: dict[str, int], rules: Rules) -> str:
     return best
 
 
-def decide_category(scores: dict[str, int], rules: Rules, probabilities: dict[str, float] | None) -> Decision:
-    """The category, from rule scores and (when a model is loaded) its probabilities."""
+def decide_category(scores: dict[str, int], rules: Rules, probabilities: dict[str, float] | None,
+                    hint: str | None = None) -> Decision:
+    """The category, from rule scores, (when a model is loaded) its probabilities, and the
+    sender's own choice (`hint`, already counted in `scores` as `hint_weight`)."""
     by_rules = rules_only(scores, rules)
     if not probabilities:
         return Decision(by_rules, "rules")
@@ -65,6 +71,8 @@ def decide_category(scores: dict[str, int], rules: Rules, probabilities: dict[st
         + (1 - RULE_SHARE) * probabilities.get(c, 0.0)
         for c in CATEGORY_TIE_ORDER
     }
+    if hint in blended:
+        blended = {c: (share + (HINT_SHARE if c == hint else 0.0)) / (1 + HINT_SHARE) for c, share in blended.items()}
     best = max(CATEGORY_TIE_ORDER, key=lambda c: (blended[c], -CATEGORY_TIE_ORDER.index(c)))
     by_model = max(probabilities, key=probabilities.__getitem__)
     side = "rules" if best == by_rules and best != by_model else "model" if best == by_model != by_rules else "rules+model"

@@ -51,10 +51,16 @@ _TOKEN_STARTS = re.compile(
 )
 _GAP_MAX = 12  # characters between two tokens of one number ("，呃，", ", uh, ")
 _GAP = re.compile(r"(?:[\s,，、\-‐‑–—_/()（）:：+]|uh|um|er|erm|ah|呃|嗯|啊|那个|dash|hyphen|space)*", re.IGNORECASE)
+_TIME = re.compile(r"\d{1,2}[:：]\d{2}(?:[:：]\d{2})?(?:\s*[-–~至到]\s*\d{1,2}[:：]\d{2}(?:[:：]\d{2})?)?")
 _DATE = re.compile(r"(?:\d{4}[-./年]\d{1,2}[-./月]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./]\d{4})(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?")
 # "error code 1004", "zip code 10001": numbers after these are not secrets.
+# "Windows 11 23H2", "RTX 3060", "build 4411", "连接超时 code 10054", "Diagnostic-Code: smtp; 550",
+# "[Case #4471902]": versions, models, failures and references, not secrets (privacy.py's code
+# detector reads the same words before "code")
+NOT_SECRET_WORDS = (r"\b(?:error|status|zip|postal|area|country|promo|discount|coupon|build|version|ver|windows|ios|"
+                    r"android|iphone|rtx|gtx|case|ticket|order|invoice)\b|smtp;|错误|錯誤|超时|超時|失败|失敗|报错|報錯|版本|邮编|郵遞區號")
 _NOT_SECRET_BEFORE = re.compile(
-    r"(?:error|status|zip|postal|area|country|promo|discount|coupon|错误|錯誤|邮编|郵遞區號)\s*(?:code|码|碼|代码|代碼)?\s*"
+    rf"(?:{NOT_SECRET_WORDS})\s*(?:code|码|碼|代码|代碼)?\s*"
     r"(?:是|为|為|is)?\s*[:：#]?\s*(?:负|負|-|minus)?\s*$", re.IGNORECASE)  # "错误码是负 1004"
 
 # Context words, found in one pass each; a number is judged by the nearest one before it
@@ -78,12 +84,18 @@ CONTEXT_TERMS: dict[str, tuple[str, str]] = {
            "id card|id number|id no|identity|identification|ic|mykad|nric|philsys|fin number|fin no|hkid|aadhaar|"
            "aadhar|pan card|pan number|pan no|ssn|social security|my social|social is|nin|bvn|tax id|tax number|tax no|tin|"
            "national insurance|ni number"),
-    "phone": ("电话 電話 手机 手機 联系 聯絡 号码 號碼", "phone|mobile|cell|tel|call|reach|whatsapp|number is|my number"),
+    "phone": ("电话 電話 手机 手機 联系 聯絡 号码 號碼", "phone|mobile|cell|tel|call|reach|whatsapp|viber|telegram|number is|my number|text me|text us|sms me|message me"),
     "passport": ("护照 護照", "passport"),
     "password": ("密码 密碼 口令", "password|passwd|pwd|passcode|passphrase"),
     # For long runs only (12 digits or more): a bank named shortly before makes one an account
     # or card number, whatever else the sentence calls it ("我那张招行的，六二二五 八八…").
-    "bank": ("银行 銀行 招行 工行 建行 农行 農行 中行 交行 邮储 郵儲 支付宝 支付寶", "bank|alipay|upi|paypal"),
+    # Banks of the regions our users write from by name, and the words of sending money there.
+    "bank": ("银行 銀行 招行 工行 建行 农行 農行 中行 交行 邮储 郵儲 支付宝 支付寶 中信 中國信託 中国信托 國泰 国泰 台新 玉山 "
+             "富邦 兆豐 兆丰 合庫 合库 郵局 邮局 匯豐 汇丰 恒生 中銀 中银 渣打 東亞 东亚 微信支付 财付通 財付通 "
+             "汇款 匯款 转账 轉帳 轉賬 转帐 打款 打钱 打錢 入数 入數 過數 过数",
+             "bank|alipay|upi|paypal|hsbc|citi|citibank|dbs|posb|ocbc|uob|maybank|cimb|gtbank|gtb|zenith|uba|opay|"
+             "palmpay|kuda|moniepoint|barclays|lloyds|natwest|monzo|revolut|chase|sbi|hdfc|icici|axis|kotak|"
+             "paytm|phonepe|gcash|maya|paymaya|bdo|bpi|remit|remittance|wire|transfer to|send money|deposit to"),
     # Things, not people: a long run named by these is masked but not private.
     "reference": ("订单 訂單 单号 單號 运单 運單 快递 快遞 物流 交易号 交易號 流水号 流水號 工单 工單 视频 視頻 影片 作品 直播",
                   "order|tracking|transaction|invoice|ticket|reference|ref|video|post|room|case"),
@@ -116,7 +128,7 @@ _TRAILING_PUNCTUATION = ".,;:!?)]}'\"”’"
 # Regional identity numbers by shape: HKID A123456(7), Taiwan A123456789, Singapore NRIC
 # S1234567D, India PAN ABCDE1234F, UK National Insurance QQ123456C.
 _ID_SHAPES = re.compile(
-    r"(?<![A-Za-z0-9])(?:[A-Z]{1,2}\d{6}\s?[(（]?[\dA][)）]?|[A-Z][12]\d{8}|[STFGM]\d{7}[A-Z]|[A-Z]{5}\d{4}[A-Z]|"
+    r"(?<![A-Za-z0-9])(?:[A-Z]{1,2}\d{6}\s?[(（]?[\dA][)）]?|[A-Z][12]\d{8}|[STFGM]\d{7}[A-Z]|[A-Z]{5}[.-]?\d{4}[.-]?[A-Z]|"
     r"[A-CEGHJ-PR-TW-Z]{2}\s?\d{2}\s?\d{2}\s?\d{2}\s?[A-D])(?![A-Za-z0-9])",
 )
 _ID_SHAPE_STARTS = re.compile(r"[A-Z](?<![A-Za-z0-9].)")  # an upper-case letter that starts a token
@@ -246,6 +258,8 @@ def _kind_of(run: Run, text: str, mentions: _Mentions) -> str | None:
         return None
     if count >= 7 and not run.spoken and _DATE.fullmatch(text, start, end):
         return None
+    if not run.spoken and _TIME.fullmatch(text, start, end):
+        return None  # "9:00-21:00": opening hours
     if start > 0 and text[start - 1].isascii() and text[start - 1].isalpha() and not run.spoken:
         return None  # part of a token like "TX4111...": an order id, judged by the ID shapes
     if start > 0 and text[start - 1] in "/=@?&_":  # part of a link: not personal data

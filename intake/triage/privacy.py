@@ -18,8 +18,9 @@ import re2
 
 import intake.triage.prescan as prescan
 from intake.messages import PiiSpan
-from intake.triage.numbers import names_a_reference, number_spans
-from intake.triage.spoken import address_spans, handle_spans, iban_spans, spelled_secret_spans, spoken_email_spans
+from intake.triage.numbers import NOT_SECRET_WORDS, names_a_reference, number_spans
+from intake.triage.spoken import (address_spans, dotted_name_spans, handle_spans, iban_spans, spelled_id_spans, spelled_secret_spans,
+                                  spoken_domain_spans, spoken_email_spans)
 
 MASKS = {
     "card": "[CARD]",
@@ -45,7 +46,9 @@ _NOT_ALNUM_BEFORE = r"(?<![A-Za-z0-9_])"
 _NOT_ALNUM_AFTER = r"(?![A-Za-z0-9_])"
 
 # 13-19 digits, optionally grouped by single spaces or dashes.
-_CARD = re.compile(_NOT_ALNUM_BEFORE + r"\d(?:[ -]?\d){12,18}" + r"(?![0-9])")
+# groups split by spaces, dashes or dots ("6217.6579.7543.2319.484"); Luhn decides
+_CARD = re.compile(_NOT_ALNUM_BEFORE + r"\d(?:[ .-]?\d){12,18}" + r"(?![0-9])")
+_CARD_GROUP_SPLIT = re.compile(r"[ .-]")
 _ID18 = re.compile(_NOT_ALNUM_BEFORE + r"\d{17}[\dXx]" + _NOT_ALNUM_AFTER)
 _ID15 = re.compile(r"(?:身份证|身份證|id card|identity)\D{0,12}?(?<![0-9])(\d{15})(?![0-9])", re.I)
 _PASSPORT = re.compile(
@@ -90,7 +93,7 @@ _NOT_A_SECRET = frozenset(
     "always still now case weak strong same different compromised leaked stolen".split()
 )
 # "error code 1004", "zip code 10001": numbers that are not secrets.
-_CODE_NOT_SECRET_BEFORE = re.compile(r"(?:error|status|zip|postal|area|country|promo|discount|错误|錯誤|邮编|郵遞區號)\s*$", re.I)
+_CODE_NOT_SECRET_BEFORE = re.compile(rf"(?:{NOT_SECRET_WORDS})\s*$", re.I)
 
 _ZH_PLACE = r"[\x{4e00}-\x{9fff}0-9A-Za-z\-－]"
 # RE2, not re: the lazy prefixes make `re` try ~500 splits at every character of a long
@@ -175,9 +178,11 @@ def _birth_date_valid(yyyymmdd: str) -> bool:
 def _cards(text: str) -> Iterator[PiiSpan]:
     in_url = _UrlTokens(text)
     for match in _CARD.finditer(text):
-        digits = re.sub(r"[ -]", "", match.group())
+        digits = re.sub(r"[ .-]", "", match.group())
         if not (13 <= len(digits) <= 19 and luhn_valid(digits)):
             continue
+        if "." in match.group() and not all(3 <= len(group) <= 6 for group in _CARD_GROUP_SPLIT.split(match.group())):
+            continue  # "0.4111111111111111s": a decimal, not groups of a card
         if in_url(match.start()):
             continue
         # 13-15 digit cards are rare (old Visa, Amex) while video and order ids of that
@@ -266,7 +271,7 @@ def _secrets(text: str, folded: str) -> Iterator[PiiSpan]:
                 continue
             yield PiiSpan("secret", match.start(1), match.start(1) + len(value))
     for match in _CODE.finditer(text) if prescan.any_in(folded, prescan.CODE_WORDS) else ():
-        if _CODE_NOT_SECRET_BEFORE.search(text, max(0, match.start() - 12), match.start()):
+        if _CODE_NOT_SECRET_BEFORE.search(text, max(0, match.start() - 20), match.start()):
             continue
         yield PiiSpan("secret", match.start(1), match.end(1))
     for match in _CODE_BEFORE.finditer(text) if prescan.any_in(folded, prescan.CODE_BEFORE_WORDS) else ():
@@ -332,6 +337,9 @@ def detect_pii(text: str) -> tuple[PiiSpan, ...]:
         *spelled_secret_spans(text, folded),
         *handle_spans(text),
         *iban_spans(text),
+        *spelled_id_spans(text),
+        *spoken_domain_spans(text),
+        *dotted_name_spans(text),
     ]
     return _merge(found)
 

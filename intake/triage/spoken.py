@@ -27,15 +27,31 @@ from intake.messages import PiiSpan
 # "look at vidora dot com" is masked too, which costs nothing.
 _SPOKEN_PIECE = r"[a-z0-9零〇一二三四五六七八九幺]+"
 _SPOKEN_DOT = r"(?:dot|点|點|\.)"
+_TLD = r"(?:com|net|org|edu|gov|info|biz|io|co|uk|cn|sg|in|ng|hk|tw|me|au|my|ph|nz|ca|ke|za|ae|pk|bd|lk|id|vn|th|jp|kr|us)"
 _SPOKEN_EMAIL = re2.compile(
     # a spoken "at": the local part may be pieces joined by plain spaces
     rf"(?i)(?:\b{_SPOKEN_PIECE}(?:[ \t]*(?:dot|点|點|underscore|下划线|dash|\.|_|-|[ \t])[ \t]*{_SPOKEN_PIECE}){{0,6}}[ \t,]*"
     r"(?:\bat the rate(?: of)?\b|\bat sign\b|\bat\b|艾特)"
     # a typed "@": only spoken separators in the local part ("mary dot jones @ example.com")
     rf"|\b{_SPOKEN_PIECE}(?:[ \t]*(?:dot|点|點|underscore|下划线|dash)[ \t]*{_SPOKEN_PIECE}){{0,4}}[ \t]*@)[ \t]*"
-    rf"[a-z0-9]+(?:[ \t]*{_SPOKEN_DOT}[ \t]*[a-z0-9]+){{0,3}}[ \t]*{_SPOKEN_DOT}[ \t]*"
-    r"(?:com|net|org|edu|gov|io|co|uk|cn|sg|in|ng|hk|tw|me)\b"
+    # a spoken domain's words may run apart ("hemu media 点 com")
+    rf"[a-z0-9]+(?:[ \t]*(?:{_SPOKEN_DOT}|[ \t])[ \t]*[a-z0-9]+){{0,3}}[ \t]*{_SPOKEN_DOT}[ \t]*"
+    rf"{_TLD}\b(?:[ \t]*{_SPOKEN_DOT}[ \t]*{_TLD}\b)?"
 )
+# A web address read out ("jackmurraymusic dot com dot au"): someone's own site names them.
+_SPOKEN_DOMAIN = re2.compile(rf"(?i)\b[a-z0-9]{{2,40}}(?:[ \t]+dot[ \t]+[a-z0-9]{{1,40}}){{0,3}}[ \t]+dot[ \t]+{_TLD}\b"
+                             rf"(?:[ \t]+dot[ \t]+{_TLD}\b)?")
+_EMAIL_WORD = re.compile(r"电邮|電郵|邮箱|郵箱|电子邮件|電子郵件|\be-?mail\b", re.IGNORECASE)
+_DOTTED_NAME = re.compile(r"(?<![\w.@/])[A-Za-z][A-Za-z0-9]{0,30}(?:[._][A-Za-z0-9]{1,30}){1,4}(?![\w@/])")
+_DOTTED_REACH = 120
+# An identity number spelled out ("B Q K P S four four seven one M", "B for bombay, Q for queen…"):
+# six pieces or more, single letters (with a "for …" word) and digits, at least two of each.
+_SPELLED_DIGIT = "zero|oh|one|two|three|four|five|six|seven|eight|nine|double|triple"
+_SPELLED_PIECE = rf"(?:[A-Za-z](?:[ \t]+(?:for|as in)[ \t]+[A-Za-z]{{2,20}})?|{_SPELLED_DIGIT}|\d)"
+_SPELLED_RUN = re2.compile(rf"(?i)\b{_SPELLED_PIECE}(?:[ \t,.]+{_SPELLED_PIECE}\b){{5,40}}")
+_SPELLED_LETTER = re.compile(r"\b[A-Za-z]\b(?:[ \t]+(?:for|as in)[ \t]+[A-Za-z]+)?", re.IGNORECASE)
+_AT_NEXT = re.compile(r"[ \t]*(?:at\b|@|艾特)", re.IGNORECASE)
+_SPELLED_NUMBER = re.compile(rf"\b(?:{_SPELLED_DIGIT}|\d)\b", re.IGNORECASE)
 # A street address after a cue, to the end of its line (bounded).
 _ADDRESS_CUE = re.compile(
     r"(?:\b(?:my address is|address is|address:|deliver to|ship to|flat no\.?|flat|house no\.?|h\.? ?no\.?|door no\.?|plot no\.?)"
@@ -119,6 +135,39 @@ def handle_spans(text: str) -> Iterator[PiiSpan]:
 def spoken_email_spans(text: str) -> Iterator[PiiSpan]:
     for match in _SPOKEN_EMAIL.finditer(text):
         yield PiiSpan("email", match.start(), match.end())
+
+
+def spoken_domain_spans(text: str) -> Iterator[PiiSpan]:
+    if "dot" not in text.lower():
+        return
+    for match in _SPOKEN_DOMAIN.finditer(text):
+        yield PiiSpan("email", match.start(), match.end())
+
+
+def dotted_name_spans(text: str) -> Iterator[PiiSpan]:
+    """A dotted name said again after an e-mail is given ("電郵俾我 … 即係 chan.ka.yan"): the
+    address's local part on its own."""
+    read = 0  # windows overlap when the words crowd: each character is read once
+    for word in _EMAIL_WORD.finditer(text):
+        start, stop = max(word.end(), read), word.end() + _DOTTED_REACH
+        if start >= stop:
+            continue
+        for match in _DOTTED_NAME.finditer(text, start, stop):
+            yield PiiSpan("email", match.start(), match.end())
+        read = stop
+
+
+def spelled_id_spans(text: str) -> Iterator[PiiSpan]:
+    """An identity number read out letter by letter and digit by digit (see _SPELLED_RUN)."""
+    for match in _SPELLED_RUN.finditer(text):
+        value = match.group()
+        # "for" pieces count as letters; a run of words that only look like pieces ("a b c")
+        # needs digits as well, and digits alone are the number detectors'.
+        letters = len(_SPELLED_LETTER.findall(value))
+        if letters >= 2 and len(_SPELLED_NUMBER.findall(value)) >= 2:
+            # "r dot m e h t a nine one at gmail…": an address read out, not an ID
+            address = _AT_NEXT.match(text, match.end()) is not None
+            yield PiiSpan("email" if address else "id", match.start(), match.end())
 
 
 def address_spans(text: str, folded: str | None = None) -> Iterator[PiiSpan]:

@@ -110,6 +110,26 @@ LEAKS = [
     ("street address in India, en", "My address is Flat 302, Sai Residency, 14th Cross, Indiranagar, Bengaluru 560038",
      "Sai Residency, 14th Cross, Indiranagar, Bengaluru 560038"),
     ("street address, zh", "地址：班加罗尔 Indiranagar 14th Cross 302室", "Indiranagar 14th Cross 302"),
+    # found by the third and fourth blind probe sets (tests/data/triage-probe3, -probe4)
+    ("card in dotted groups, zh", "扣款的卡是6217.6579.7543.2319.484，麻烦退回原卡", "6217.6579.7543.2319.484"),
+    ("card in dotted groups, en", "the card was 4539.1488.0343.6467 please refund it", "4539.1488.0343.6467"),
+    ("PAN typed with dots, en", "The PAN on record should be AHRPI.7260.K (the portal forced me)", "AHRPI.7260.K"),
+    ("PAN typed with dashes, zh", "我的PAN是 AHRPI-7260-K，请更新", "AHRPI-7260-K"),
+    ("ID spelled out with 'for' words (voicemail), en",
+     "I am giving the PAN once more B for bombay Q for queen K P S four four seven one M for mother and",
+     "B for bombay Q for queen K P S four four seven one M for mother"),
+    ("ID spelled letter by letter (voicemail), en", "my passport is a b seven seven one two nine oh thanks",
+     "a b seven seven one two nine oh"),
+    ("spoken e-mail with the domain in two words (voicemail), zh", "发到我们财务邮箱 caiwu at hemu media 点 com 嗯 谢谢",
+     "caiwu at hemu media 点 com"),
+    ("spoken e-mail with a country domain (voicemail), en", "write to jack at murray music dot com dot au please",
+     "jack at murray music dot com dot au"),
+    ("web address read out (voicemail), en", "I own the masters all one word jackmurraymusic dot com dot au and I can",
+     "jackmurraymusic dot com dot au"),
+    ("local part said again after the address (voicemail), zh", "可以電郵俾我 chan 點 ka 點 yan at yahoo 點 com 點 hk 即係 chan.ka.yan 係雅虎香港",
+     "chan.ka.yan"),
+    ("bank account after a Taiwan bank's name, zh", "叫大家匯款到 中國信託 822-0123-4567-8901 說是抽獎保證金", "822-0123-4567-8901"),
+    ("bank account after 'transfer to', en", "please transfer to HSBC 123-456789-001 today", "123-456789-001"),
 ]
 
 
@@ -141,6 +161,12 @@ def test_leak_pattern_is_masked(case: str, text: str, secret: str) -> None:
         "视频ID 7234567890123456789 被下架了",  # 19 digits that pass Luhn: a video, said so
         "order 7234567890123456789 never arrived",
         "订单号 六二二五八八零幺三七六五四三二幺 还没发货",
+        # the third probe set: versions, models, opening hours, an SMTP status, a socket error
+        "闪退报错 (code 22)\n\n电脑是 Windows 11 23H2，显卡是 RTX 3060",
+        "推流失败，提示 rtmp://push-live.douying.cn/live 连接超时 code 10054，已经重启路由器了",
+        "the code crashes on version fourteen point two build four four one one",
+        "Status: 5.1.1\nDiagnostic-Code: smtp; 550 5.1.1 user unknown\nSubject: Re: [Case #4471902]",
+        "验证码收不到。客服热线工作时间：9:00-21:00",
     ],
 )
 def test_ordinary_numbers_are_not_private_kinds(text: str) -> None:
@@ -158,7 +184,8 @@ def test_a_megabyte_of_almost_spoken_addresses_is_read_in_linear_time(unit: str)
     assert time.perf_counter() - started < 30
 
 
-@pytest.mark.parametrize("unit", ["密码是 a b c ", "password is a, b, c. ", "a@", "x.x@y ", "upi a@b ", "密码是"])
+@pytest.mark.parametrize("unit", ["密码是 a b c ", "password is a, b, c. ", "a@", "x.x@y ", "upi a@b ", "密码是",
+                                  "a for apple one ", "b two ", "x dot ", "email a.b.", "电邮 a.b ", "1.2.", "9:00-"])
 def test_a_megabyte_of_spellings_and_handles_is_read_in_linear_time(unit: str) -> None:
     text = unit * (1_000_000 // len(unit))
     started = time.perf_counter()
@@ -209,6 +236,11 @@ def test_a_megabyte_of_numbers_is_masked_in_linear_time(unit: str) -> None:
         ("我個ID係 A123456(7)，唔該幫我查下", "id"),
         ("工资卡的号是 六二二二 零二幺二 三四五六 七八", "card"),  # 14 digits: a card word, not the length
         ("my password is capital P, a, s, s, one two three", "secret"),
+        # an address read out letter by letter is an address, not an ID
+        ("email me at r dot m e h t a nine one at gmail dot com", "email"),
+        # a phone word closer than the bank's name: a phone, however long
+        ("they want gcash money, text me at plus sixty three nine one eight two two seven four four six one", "phone"),
+        ("申請退款，扣款的卡是 6217.6579.7543.2319.484", "card"),
     ],
 )
 def test_spoken_numbers_take_the_kind_their_words_give(text: str, kind: str) -> None:
