@@ -107,10 +107,13 @@ def picture(rt: Runtime, ids: list[int], outcomes: dict[int, Any]) -> dict[str, 
              name(refs.get(t.linked_ref or "")), t.subject_secret is not None,
              unref(t.subject) if not t.private else "sealed", session.get(Contact, t.contact_id).address)  # type: ignore[union-attr]
             for t in tickets.values())
+        # sealed text and attachments as they decrypt: the chunk seals what one by one seals
         messages = sorted((name(m.ticket_id), m.header_message_id, m.private, m.text is None, m.text_secret is not None,
-                           m.category, m.language, sorted(m.private_reasons), sorted(m.extra))
+                           m.category, m.language, sorted(m.private_reasons), sorted(m.extra),
+                           rt.vault.decrypt_text(m.text_secret) if m.text_secret else m.text)
                           for m in session.scalars(select(Message)))
-        attachments = sorted((a.filename, a.encrypted, a.size) for a in session.scalars(select(AttachmentRow)))
+        attachments = sorted((a.filename, a.encrypted, a.size, rt.vault.decrypt(a.content) if a.encrypted else a.content)
+                             for a in session.scalars(select(AttachmentRow)))
         outbox = sorted((name(r.ticket_id), r.kind, r.channel, r.status, r.suppressed_reason, r.to_address,
                          r.rcpt, r.rcpt_domain, r.from_address, r.body_text.startswith("sealed:"),
                          unref(r.subject), r.header_message_id is not None, r.headers.get("in_reply_to"))
