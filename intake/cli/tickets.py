@@ -6,9 +6,28 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from intake.cli.common import dispatcher, emit, is_private, runtime, send_inline
 from intake.work import Work
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+def _audit(session: "Session", refs: list[str]) -> None:
+    """Record the private tickets about to be printed (the command line's private reads),
+    committed before anything is shown, as the API and the console do."""
+    from sqlalchemy import select
+
+    from intake.access.audit import command_line_actor, record_private_reads
+    from intake.tickets.models import Ticket
+
+    if not refs:
+        return
+    found = session.execute(select(Ticket.id, Ticket.ref).where(Ticket.ref.in_(refs))).all()
+    record_private_reads(session, None, [(row.id, row.ref) for row in found], "cli", command_line_actor())
+    session.commit()
+
 
 def cmd_tickets(args: argparse.Namespace) -> int:
     from intake.tickets import views as ops
@@ -19,6 +38,8 @@ def cmd_tickets(args: argparse.Namespace) -> int:
     with rt.sessions() as session:
         if args.tickets_command == "list":
             rows = ops.list_tickets(session, rt.vault, show_private=args.show_private, status=args.status)
+            if args.show_private:
+                _audit(session, [row["ref"] for row in rows if row["private"]])
             for row in rows:
                 if args.json:
                     emit(row)
@@ -32,6 +53,8 @@ def cmd_tickets(args: argparse.Namespace) -> int:
             if detail is None:
                 print(f"no ticket {args.ref}", file=sys.stderr)
                 return 1
+            if args.show_private and detail["private"]:
+                _audit(session, [detail["ref"]])
             if args.json:
                 emit(detail)
             else:

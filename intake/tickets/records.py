@@ -100,18 +100,20 @@ class ApiToken(Base):
 
 
 class PrivateRead(Base):
-    """One read of a private ticket's content: who (token), when, which ticket; never the
-    content itself. The ticket is named by id and ref without a foreign key: the record of
-    a read outlives the ticket's erasure (and never blocks it)."""
+    """One read of a private ticket's content: who (a token, or for the command line the
+    operating-system user in `actor`), when, which ticket; never the content itself. The
+    ticket is named by id and ref without a foreign key: the record of a read outlives the
+    ticket's erasure (and never blocks it)."""
 
     __tablename__ = "private_reads"
     __table_args__ = (Index("ix_private_reads_ticket", "ticket_id", "read_at"),)
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
-    token_id: Mapped[int] = mapped_column(ForeignKey("api_tokens.id"), index=True)
+    token_id: Mapped[int | None] = mapped_column(ForeignKey("api_tokens.id"), index=True, nullable=True)
     ticket_id: Mapped[int] = mapped_column(IdType)
     ticket_ref: Mapped[str] = mapped_column(String(32))
-    via: Mapped[str] = mapped_column(String(8))  # api | console
+    via: Mapped[str] = mapped_column(String(8))  # api | console | cli
+    actor: Mapped[str | None] = mapped_column(String(128), nullable=True)  # "cli:alice" (no token)
     read_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 

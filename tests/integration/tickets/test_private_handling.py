@@ -136,3 +136,33 @@ def test_cli_views_redact_unless_asked(tmp_path: Path) -> None:
     revealed = subprocess.run([INTAKE_BIN, "tickets", "show", ref, "--json", "--show-private"], env=env,
                               capture_output=True, text=True, check=True).stdout
     assert "hunter2" in revealed and "48,500" in revealed
+
+
+def test_cli_private_reads_are_audited(tmp_path: Path) -> None:
+    """`--show-private` on the command line leaves a record, as a token's read does: which
+    ticket, when, by which operating-system user, never the content; a redacted view none."""
+    import getpass
+
+    from intake.tickets.records import PrivateRead
+
+    path = tmp_path / "finance.eml"
+    path.write_bytes(FINANCE_MAIL)
+    url = f"sqlite:///{tmp_path}/intake.db"
+    env = subprocess_env(url, tmp_path / "var")
+    ref = json.loads(subprocess.run([INTAKE_BIN, "ingest", str(path)], env=env, capture_output=True, text=True,
+                                    check=True).stdout)["ticket"]
+    public = tmp_path / "public.eml"
+    public.write_bytes(mail(subject="Dark mode please", body="Please add a dark mode", sender="bo@example.com",
+                            message_id="<dm@example.com>"))
+    subprocess.run([INTAKE_BIN, "ingest", str(public)], env=env, capture_output=True, text=True, check=True)
+    for argv in (["tickets", "show", ref, "--json"], ["tickets", "list", "--json"]):
+        subprocess.run([INTAKE_BIN, *argv], env=env, capture_output=True, text=True, check=True)
+    rt = make_runtime(url, tmp_path / "var")
+    with rt.sessions() as session:
+        assert session.scalars(select(PrivateRead)).all() == []  # redacted views are no reads
+    for argv in (["tickets", "show", ref, "--json", "--show-private"], ["tickets", "list", "--json", "--show-private"]):
+        subprocess.run([INTAKE_BIN, *argv], env=env, capture_output=True, text=True, check=True)
+    with rt.sessions() as session:
+        reads = session.scalars(select(PrivateRead).order_by(PrivateRead.id)).all()
+        assert [(r.ticket_ref, r.via, r.token_id, r.actor) for r in reads] == [
+            (ref, "cli", None, f"cli:{getpass.getuser()}")] * 2  # the public ticket listed is no private read

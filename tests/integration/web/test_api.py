@@ -83,8 +83,8 @@ def test_private_token_sees_content_and_every_read_is_recorded(desk: Desk) -> No
     with desk.rt.sessions() as session:
         row = desk.private_reads("private")[0]
         assert set(c.name for c in row.__table__.columns) == {"id", "token_id", "ticket_id", "ticket_ref", "via",
-                                                              "read_at"}
-        assert row.ticket_ref == desk.private
+                                                              "read_at", "actor"}
+        assert row.ticket_ref == desk.private and row.actor is None  # a token's read: the token names who
         assert session is not None
 
 
