@@ -20,8 +20,11 @@ FALLBACK_PSEUDO_SCORE = 3
 PRIORITY_STEPS = ("low", "normal", "high", "urgent")
 PRIORITY_CONFIDENCE = 0.5  # chosen by cross-validation on the tuning part, as RULE_SHARE
 # Private is recall first: a case the blend gives this much account+payment weight is kept
-# private even when another category wins (set on the tuning part: no precision lost there).
-PRIVATE_SHARE = 0.4
+# private even when another category wins. 0.35 since the model learns from the four probe
+# sets too: cross-validated private recall 0.988 -> 1.0 on the tuning part and 0.95 -> 0.964
+# on triage-extra, with every private precision still >= 0.95 (0.3 reached 0.993 on
+# triage-extra but took precision under 0.95 there and across the probe sets).
+PRIVATE_SHARE = 0.35
 # ... or when the model alone gives account+payment this much: short SMS and voicemail carry
 # few rule hits, and there the fallback's pseudo-score drowns the model's view in the blend.
 MODEL_PRIVATE_SHARE = 0.5
