@@ -18,7 +18,10 @@ CATEGORY_TIE_ORDER = ("payment", "account", "content_review", "technical", "feed
 RULE_SHARE = 0.35
 FALLBACK_PSEUDO_SCORE = 3
 PRIORITY_STEPS = ("low", "normal", "high", "urgent")
-PRIORITY_CONFIDENCE = 0.5  # chosen by cross-validation on the tuning part, as RULE_SHARE
+# Chosen by cross-validation, as RULE_SHARE. 0.6 (was 0.5) since the model learns from the probe
+# sets: priority exact 0.878 -> 0.899 (tune part), 0.895 -> 0.915 (triage-extra), 0.856 -> 0.867
+# (probe sets, each scored by a model that never saw it).
+PRIORITY_CONFIDENCE = 0.6
 # Private is recall first: a case the blend gives this much account+payment weight is kept
 # private even when another category wins. 0.35 since the model learns from the four probe
 # sets too: cross-validated private recall 0.988 -> 1.0 on the tuning part and 0.95 -> 0.964

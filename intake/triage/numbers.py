@@ -57,11 +57,15 @@ _DATE = re.compile(r"(?:\d{4}[-./年]\d{1,2}[-./月]\d{1,2}|\d{1,2}[-./]\d{1,2}[
 # "Windows 11 23H2", "RTX 3060", "build 4411", "连接超时 code 10054", "Diagnostic-Code: smtp; 550",
 # "[Case #4471902]": versions, models, failures and references, not secrets (privacy.py's code
 # detector reads the same words before "code")
-NOT_SECRET_WORDS = (r"\b(?:error|status|zip|postal|area|country|promo|discount|coupon|build|version|ver|windows|ios|"
-                    r"android|iphone|rtx|gtx|case|ticket|order|invoice)\b|smtp;|错误|錯誤|超时|超時|失败|失敗|报错|報錯|版本|邮编|郵遞區號")
-_NOT_SECRET_BEFORE = re.compile(
-    rf"(?:{NOT_SECRET_WORDS})\s*(?:code|码|碼|代码|代碼)?\s*"
+NOT_SECRET_WORDS = (r"(?<![A-Za-z])(?:error|status|zip|postal|area|country|promo|discount|coupon|build|version|ver|windows|"
+                    r"ios|android|iphone|rtx|gtx|case|ticket|order|invoice|id|uid)(?![A-Za-z])|smtp;|错误|錯誤|超时|超時|失败|失敗|报错|報錯|"
+                    r"版本|邮编|郵遞區號|编号|編號")
+_NOT_SECRET_BEFORE = re.compile(  # '{"error":{"code":5003' too
+    rf"(?:{NOT_SECRET_WORDS})[\s\"'{{}}:=,]*(?:code|码|碼|代码|代碼)?[\s\"'{{}}:=,]*"
     r"(?:是|为|為|is)?\s*[:：#]?\s*(?:负|負|-|minus)?\s*$", re.IGNORECASE)  # "错误码是负 1004"
+# "观众从3000多掉到几百", "3000 followers": a quantity, not a code
+_QUANTITY_AFTER = re.compile(r"\s?(?:多|余|餘|来|來|人|个|個|元|块|塊|次|万|萬|千|分钟|分鐘|秒|天|小时|小時|倍|条|條|位|岁|歲|名|粉|赞|讚|%|"
+                             r"(?:followers|views|likes|people|times|minutes|hours|days|mins|secs|users|viewers)\b)", re.IGNORECASE)
 
 # Context words, found in one pass each; a number is judged by the nearest one before it
 # (within _BEFORE characters: the same sentence or the next) or just after it. Each kind's
@@ -154,7 +158,8 @@ def runs(text: str) -> Iterator[Run]:
     repeat = 1
     for match in prescan.finditer_from(_TOKEN, _TOKEN_STARTS, text):
         kind, value = match.lastgroup, match.group()
-        gap_ok = end >= 0 and match.start() - end <= _GAP_MAX and _GAP.fullmatch(text, end, match.start()) is not None
+        gap_ok = (end >= 0 and match.start() - end <= _GAP_MAX and _GAP.fullmatch(text, end, match.start()) is not None
+                  and "+" not in text[end:match.start()])  # "…TX 78705\n+1 512…": a "+" starts another number
         if not gap_ok and digits:
             yield Run(start, end, "".join(digits), spoken)
             digits, spoken, repeat = [], False, 1
@@ -264,6 +269,10 @@ def _kind_of(run: Run, text: str, mentions: _Mentions) -> str | None:
         return None  # part of a token like "TX4111...": an order id, judged by the ID shapes
     if start > 0 and text[start - 1] in "/=@?&_":  # part of a link: not personal data
         return None
+    if start > 0 and text[start - 1] == "+" and count >= 7 and not run.spoken:
+        return "phone"  # "+91 98450 31277": no card or account number starts with a "+"
+    if end < len(text) and text[end].isascii() and text[end].isalpha() and not run.spoken and count < 16:
+        return None  # "91440300MA5G7K2X3P" (a company's credit code), "23H2": the start of a token
     if start > 1 and text[start - 1] in "-−" and text[start - 2] in "/=@?&_:":  # "code=-88213": a log's value
         return None
     if cvv and _plain(text, run):
@@ -273,7 +282,7 @@ def _kind_of(run: Run, text: str, mentions: _Mentions) -> str | None:
     if digits.endswith("X"):
         return "id"
     if 4 <= count <= 9 and mentions.near("secret", start, end) and not _looks_like_year(digits) and _plain(text, run):
-        if not _NOT_SECRET_BEFORE.search(text, max(0, start - 20), start):
+        if not _NOT_SECRET_BEFORE.search(text, max(0, start - 20), start) and not _QUANTITY_AFTER.match(text, end):
             return "secret"
     context = mentions.nearest(_PRIVATE_BY_CONTEXT, start)
     if context is None or _phone_said_after(text, mentions, context, start):

@@ -20,7 +20,7 @@ import intake.triage.prescan as prescan
 from intake.messages import PiiSpan
 from intake.triage.numbers import NOT_SECRET_WORDS, names_a_reference, number_spans
 from intake.triage.spoken import (address_spans, dotted_name_spans, handle_spans, iban_spans, spelled_id_spans, spelled_secret_spans,
-                                  spoken_domain_spans, spoken_email_spans)
+                                  spoken_domain_spans, spoken_email_spans, street_spans)
 
 MASKS = {
     "card": "[CARD]",
@@ -340,6 +340,7 @@ def detect_pii(text: str) -> tuple[PiiSpan, ...]:
         *spelled_id_spans(text),
         *spoken_domain_spans(text),
         *dotted_name_spans(text),
+        *street_spans(text),
     ]
     return _merge(found)
 

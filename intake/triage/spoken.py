@@ -57,6 +57,12 @@ _ADDRESS_CUE = re.compile(
     r"(?:\b(?:my address is|address is|address:|deliver to|ship to|flat no\.?|flat|house no\.?|h\.? ?no\.?|door no\.?|plot no\.?)"
     r"|地址[是為为:：]?|住址[是為为:：]?|住在)[ \t]*", re.IGNORECASE)
 _LINE_END = re.compile(r"[\n。]")
+# A house number, up to five capitalised words (or ordinals: "3rd"), a capitalised street word,
+# then the rest of the line (bounded; RE2). Capitals keep "2 times on the main page" out.
+_STREET_WORD = ("Avenue|Ave|Street|St|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Way|Court|Ct|Place|Pl|Terrace|"
+                "Highway|Hwy|Parkway|Pkwy|Cross|Main|Square|Sq|Layout|Nagar|Crescent|Close|Jalan|Jln|Lorong")
+_STREET = re2.compile(rf"(?:\bNo\.?[ \t]*)?\b\d{{1,5}}[A-Za-z]?,?[ \t]+(?:(?:[A-Z][A-Za-z.'-]*|\d{{1,3}}(?:st|nd|rd|th)),?[ \t]+){{0,5}}"
+                      rf"(?:{_STREET_WORD})\b[^\n<]{{0,100}}")
 _ADDRESS_MAX = 160
 
 
@@ -168,6 +174,14 @@ def spelled_id_spans(text: str) -> Iterator[PiiSpan]:
             # "r dot m e h t a nine one at gmail…": an address read out, not an ID
             address = _AT_NEXT.match(text, match.end()) is not None
             yield PiiSpan("email" if address else "id", match.start(), match.end())
+
+
+def street_spans(text: str) -> Iterator[PiiSpan]:
+    """A street address with no cue, as signatures write them ("1180 Avenue of the Americas, 8th
+    Floor, New York, NY 10036", "No. 14, 3rd Cross, Indiranagar, Bengaluru 560038"): from its
+    house number to the end of its line."""
+    for match in _STREET.finditer(text):
+        yield PiiSpan("address", match.start(), match.end())
 
 
 def address_spans(text: str, folded: str | None = None) -> Iterator[PiiSpan]:

@@ -6,12 +6,13 @@ desk's own mail, and a correction should win over the messages it resembles.
 
 The packaged model (intake/defaults/triage_model.npz) is built from all the public labelled
 data: ../shared's two folders, the messages written for training in tests/data/triage-extra
-and the four blind probe sets (each scored once before it was learned from; adding one set
+and the blind probe sets (each scored once before it was learned from; adding one set
 raised another's category accuracy by 0.05-0.07):
 
     intake triage train ../shared/samples ../shared/triage-train tests/data/triage-extra \
         tests/data/triage-probe tests/data/triage-probe2 tests/data/triage-probe3 \
-        tests/data/triage-probe4 --no-corrections --output intake/defaults/triage_model.npz
+        tests/data/triage-probe4 tests/data/triage-probe6 --no-corrections \
+        --output intake/defaults/triage_model.npz
 """
 
 from __future__ import annotations

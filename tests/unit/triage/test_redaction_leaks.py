@@ -130,6 +130,12 @@ LEAKS = [
      "chan.ka.yan"),
     ("bank account after a Taiwan bank's name, zh", "叫大家匯款到 中國信託 822-0123-4567-8901 說是抽獎保證金", "822-0123-4567-8901"),
     ("bank account after 'transfer to', en", "please transfer to HSBC 123-456789-001 today", "123-456789-001"),
+    # the sixth probe set: addresses in signatures, with no cue before them
+    ("street address in a US signature, en", "Legal Dept\n1180 Avenue of the Americas, 8th Floor, New York, NY 10036\nTel",
+     "1180 Avenue of the Americas, 8th Floor, New York, NY 10036"),
+    ("street address in an Indian signature, en", "Priya Nair<br>No. 14, 3rd Cross, Indiranagar, Bengaluru 560038<br>+91 98450 31277",
+     "No. 14, 3rd Cross, Indiranagar, Bengaluru 560038"),
+    ("street address in Malaysia, en", "Our office: 12 Jalan Ampang, Kuala Lumpur 50450", "12 Jalan Ampang, Kuala Lumpur 50450"),
 ]
 
 
@@ -167,6 +173,12 @@ def test_leak_pattern_is_masked(case: str, text: str, secret: str) -> None:
         "the code crashes on version fourteen point two build four four one one",
         "Status: 5.1.1\nDiagnostic-Code: smtp; 550 5.1.1 user unknown\nSubject: Re: [Case #4471902]",
         "验证码收不到。客服热线工作时间：9:00-21:00",
+        # the sixth probe set: ids, quantities, a JSON error, a company's credit code, a ZIP before a phone
+        '我们是小店（店铺ID 66120938），用OBS推流（推流码是后台新生成的），观众一下子从3000多掉到几百',
+        'the upload fails at the last step with:\n  {"error":{"code":5003,"msg":"internal"}}',
+        "涉及账号（抖映号）若干。\n统一社会信用代码：91440300MA5G7K2X3P",
+        "Redline Creators LLC, account manager\n3400 N Lamar Blvd, Austin, TX 78705\n+1 512 555 0139",
+        "Nair Design Studio\nBengaluru 560038\n+91 98450 31277",
     ],
 )
 def test_ordinary_numbers_are_not_private_kinds(text: str) -> None:
@@ -185,7 +197,8 @@ def test_a_megabyte_of_almost_spoken_addresses_is_read_in_linear_time(unit: str)
 
 
 @pytest.mark.parametrize("unit", ["密码是 a b c ", "password is a, b, c. ", "a@", "x.x@y ", "upi a@b ", "密码是",
-                                  "a for apple one ", "b two ", "x dot ", "email a.b.", "电邮 a.b ", "1.2.", "9:00-"])
+                                  "a for apple one ", "b two ", "x dot ", "email a.b.", "电邮 a.b ", "1.2.", "9:00-",
+                                  "1 A ", "No. 1 Main ", "1 3rd ", "3000多 code "])
 def test_a_megabyte_of_spellings_and_handles_is_read_in_linear_time(unit: str) -> None:
     text = unit * (1_000_000 // len(unit))
     started = time.perf_counter()
@@ -241,6 +254,8 @@ def test_a_megabyte_of_numbers_is_masked_in_linear_time(unit: str) -> None:
         # a phone word closer than the bank's name: a phone, however long
         ("they want gcash money, text me at plus sixty three nine one eight two two seven four four six one", "phone"),
         ("申請退款，扣款的卡是 6217.6579.7543.2319.484", "card"),
+        # a "+" before a number: an international phone number, whatever was said before it
+        ("card payment failed\n+91 98450 31277", "phone"),
     ],
 )
 def test_spoken_numbers_take_the_kind_their_words_give(text: str, kind: str) -> None:
