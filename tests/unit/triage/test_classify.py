@@ -43,6 +43,27 @@ def test_sms_shorthand_and_everyday_words(text: str, category: str, rules: Rules
     assert sms(text, rules).category == category
 
 
+def voice(text: str, rules: Rules) -> Triage:
+    return triage_message(InboundMessage(channel="voice", sender="+8613900000000", text=text, new_text=text), rules)
+
+
+@pytest.mark.parametrize(
+    "text, category",
+    [
+        # speech recognition's homophones (the fifth blind probe set): 风好 for 封号, "band" for
+        # banned, "pale" for payout, 体现 for 提现
+        ("喂 你好 那个 我的号 被风好了 就是 说我违规 今天一打开就说 风好 七天", "account"),
+        ("yeah hi um my account got band this morning and uh it just says community guidelines", "account"),
+        ("hi um my pale has not come through for October uh it is two weeks late", "payment"),
+        ("喂 我那个 体现一直没到账 三天了", "payment"),
+        ("那個 我的通知 都沒有跳出來 更新之後就這樣", "technical"),
+        ("um the shop tab has disappeared from our profile completely please look at it", "technical"),
+    ],
+)
+def test_voicemail_mishearings_keep_their_category(text: str, category: str, rules: Rules) -> None:
+    assert voice(text, rules).category == category
+
+
 @pytest.mark.parametrize(
     "text, priority",
     [
