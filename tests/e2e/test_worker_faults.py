@@ -74,6 +74,10 @@ def test_worker_killed_mid_batch_then_restarted(pg_url: str, redis_url: str, mai
         worker = WorkerProcess(worker.env, tmp_path / "worker2.log").start()
         wait_until(lambda: counts(engine)["messages"] >= 200 and counts(engine)["captured"] == 0, 180,
                    "every mail to be processed after the restart", worker.log_tail)
+        # A batch captured (committed) but not yet moved when the worker died is moved by the
+        # next poll's tidy-up, which may come after the last mail is processed: wait for it.
+        wait_until(lambda: mailbox.count("INBOX") == 0, 120, "the next poll to move what was captured before the kill",
+                   worker.log_tail)
     finally:
         worker.kill()
     assert_each_mail_once(engine, expected)
