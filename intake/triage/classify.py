@@ -127,11 +127,12 @@ def triage_message(msg: InboundMessage, rules: Rules, *, max_scored_chars: int =
 
     folded_subject = fold(subject)
     kept_body, negated_body = _split_negated(_FILLERS.sub("", fold(body)), rules)
-    hits = _with_hint(_run_rules(rules, folded_subject, kept_body, subject_weight), msg, rules)
+    hint = _hint(msg, rules)
+    hits = _with_hint(_run_rules(rules, folded_subject, kept_body, subject_weight), hint, rules)
     # Privacy never looks away: denied clauses ("not about my account") still count there.
     private_hits = _run_rules(rules, "", negated_body) if negated_body else None
 
-    decision, priority = _decide(msg, rules, hits, f"{subject}\n{body}")
+    decision, priority = _decide(msg, rules, hits, f"{subject}\n{body}", hint)
     category = decision.category
     private_reasons: list[str] = []
     if category in rules.private_categories:
@@ -171,9 +172,8 @@ def _hint(msg: InboundMessage, rules: Rules) -> str | None:
     return hint if hint and hint in rules.departments and rules.hint_weight > 0 else None
 
 
-def _with_hint(hits: _Hits, msg: InboundMessage, rules: Rules) -> _Hits:
-    """The sender's own choice of category scores `hint_weight`."""
-    hint = _hint(msg, rules)
+def _with_hint(hits: _Hits, hint: str | None, rules: Rules) -> _Hits:
+    """The sender's own choice of category (`_hint`) scores `hint_weight`."""
     if not hint:
         return hits
     scores = {**hits.scores, hint: hits.scores.get(hint, 0) + rules.hint_weight}
@@ -247,7 +247,7 @@ def _encodable(text: str) -> bool:
     return True
 
 
-def _decide(msg: InboundMessage, rules: Rules, hits: _Hits, text: str) -> tuple[Decision, str]:
+def _decide(msg: InboundMessage, rules: Rules, hits: _Hits, text: str, hint: str | None) -> tuple[Decision, str]:
     """Category and priority: automated mail is `other`; else rules and model together."""
     if msg.loop.automated:
         # Bounces, auto-replies and reports: nobody to help, whatever words they quote.
@@ -258,5 +258,5 @@ def _decide(msg: InboundMessage, rules: Rules, hits: _Hits, text: str) -> tuple[
     categories, priorities, corrected = rules.model.assess(text)
     if corrected is not None:  # an agent routed a near-identical message: their word stands
         return Decision(corrected[0], "correction", {corrected[0]: 1.0}), corrected[1]
-    decision = decide_category(hits.scores, rules, categories, _hint(msg, rules))
+    decision = decide_category(hits.scores, rules, categories, hint)
     return decision, decide_priority(decision.category, hits.signals, rules, priorities)

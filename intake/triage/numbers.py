@@ -50,7 +50,8 @@ _TOKEN_STARTS = re.compile(
     r"(?<![零〇○洞一幺二两兩三四五六七拐八九勾][零〇○洞一幺二两兩三四五六七拐八九勾])"
 )
 _GAP_MAX = 12  # characters between two tokens of one number ("，呃，", ", uh, ")
-_GAP = re.compile(r"(?:[\s,，、\-‐‑–—_/()（）:：+]|uh|um|er|erm|ah|呃|嗯|啊|那个|dash|hyphen|space)*", re.IGNORECASE)
+# No "+": it starts another number ("…TX 78705\n+1 512…"), it never joins two pieces of one.
+_GAP = re.compile(r"(?:[\s,，、\-‐‑–—_/()（）:：]|uh|um|er|erm|ah|呃|嗯|啊|那个|dash|hyphen|space)*", re.IGNORECASE)
 _TIME = re.compile(r"\d{1,2}[:：]\d{2}(?:[:：]\d{2})?(?:\s*[-–~至到]\s*\d{1,2}[:：]\d{2}(?:[:：]\d{2})?)?")
 _DATE = re.compile(r"(?:\d{4}[-./年]\d{1,2}[-./月]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./]\d{4})(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?")
 # "error code 1004", "zip code 10001": numbers after these are not secrets.
@@ -158,8 +159,7 @@ def runs(text: str) -> Iterator[Run]:
     repeat = 1
     for match in prescan.finditer_from(_TOKEN, _TOKEN_STARTS, text):
         kind, value = match.lastgroup, match.group()
-        gap_ok = (end >= 0 and match.start() - end <= _GAP_MAX and _GAP.fullmatch(text, end, match.start()) is not None
-                  and "+" not in text[end:match.start()])  # "…TX 78705\n+1 512…": a "+" starts another number
+        gap_ok = end >= 0 and match.start() - end <= _GAP_MAX and _GAP.fullmatch(text, end, match.start()) is not None
         if not gap_ok and digits:
             yield Run(start, end, "".join(digits), spoken)
             digits, spoken, repeat = [], False, 1

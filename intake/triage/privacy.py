@@ -178,7 +178,7 @@ def _birth_date_valid(yyyymmdd: str) -> bool:
 def _cards(text: str) -> Iterator[PiiSpan]:
     in_url = _UrlTokens(text)
     for match in _CARD.finditer(text):
-        digits = re.sub(r"[ .-]", "", match.group())
+        digits = _CARD_GROUP_SPLIT.sub("", match.group())
         if not (13 <= len(digits) <= 19 and luhn_valid(digits)):
             continue
         if "." in match.group() and not all(3 <= len(group) <= 6 for group in _CARD_GROUP_SPLIT.split(match.group())):
