@@ -122,7 +122,7 @@ def key_source(settings: Settings) -> str:
 
 
 # The newest sealed value of each kind: if the key opens these, it is the key in use.
-_SAMPLES = (("inbox row", "SELECT id, raw FROM inbox ORDER BY id DESC LIMIT 1"),
+_SAMPLES = (("inbox row", "SELECT inbox_id, raw FROM inbox_raw ORDER BY inbox_id DESC LIMIT 1"),
             ("ticket", "SELECT id, subject_secret FROM tickets WHERE subject_secret IS NOT NULL "
                        "ORDER BY id DESC LIMIT 1"))
 

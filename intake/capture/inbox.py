@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from intake.crypto import Vault
 from intake.db import insert_for
-from intake.tickets.models import Inbox, utcnow
+from intake.tickets.models import Inbox, InboxRaw, utcnow
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ def capture_many(session: Session, vault: Vault, items: Sequence[CaptureItem]) -
         digests.append(digest)
         rows.append({
             "channel": item.channel, "capture_key": item.capture_key, "raw_sha256": digest,
-            "raw": vault.encrypt(item.raw), "size": len(item.raw), "mailbox": item.mailbox,
+            "size": len(item.raw), "mailbox": item.mailbox,
             "meta": item.meta or {}, "status": "captured", "attempts": 0, "private": item.private,
             # the caller enqueues right after its commit
             "captured_at": now, "updated_at": now, "enqueued_at": now,
@@ -74,6 +74,12 @@ def capture_many(session: Session, vault: Vault, items: Sequence[CaptureItem]) -
         # bulk ON CONFLICT DO NOTHING reports no per-row count, so this is how we tell.
         created = row.capture_key == item.capture_key and row.captured_at == now
         results.append(Captured(inbox_id=row.id, created=created))
+    # The bytes go in their own row (models.InboxRaw), sealed only for the rows this call
+    # created: a duplicate is neither encrypted nor written again.
+    raws = [{"inbox_id": c.inbox_id, "raw": vault.encrypt(item.raw)}
+            for item, c in zip(items, results) if c.created]
+    if raws:
+        session.execute(insert(InboxRaw).on_conflict_do_nothing(), raws)
     return results
 
 

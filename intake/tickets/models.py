@@ -11,9 +11,9 @@ from typing import Any, cast
 
 from sqlalchemy import (
     JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Table, Text,
-    UniqueConstraint,
+    UniqueConstraint, select,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, column_property, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
 # SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL wants a bigint for inboxes
@@ -55,10 +55,26 @@ def core_table(model: type[Base]) -> Table:
     return cast(Table, model.__table__)
 
 
+class InboxRaw(Base):
+    """The encrypted bytes of one capture, in a row of their own.
+
+    Kept apart from the inbox row because that row changes three or four times per input
+    (claimed, owned, done) and SQLite rewrites a whole row, overflow pages and all, on every
+    update: with the bytes inline each status change copied the mail (tens of KB) twice,
+    into the WAL and back. Written once at capture, read by processing, deleted with its row.
+    """
+
+    __tablename__ = "inbox_raw"
+
+    inbox_id: Mapped[int] = mapped_column(IdType, ForeignKey("inbox.id", ondelete="CASCADE"), primary_key=True)
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+
+
 class Inbox(Base):
     """One raw external input, stored before anything else looks at it.
 
-    `raw` is always encrypted (we cannot know a message is private before we parse it).
+    `raw` is always encrypted (we cannot know a message is private before we parse it). It
+    lives in `inbox_raw` (written by `capture_many`); `Inbox.raw` reads it.
     """
 
     __tablename__ = "inbox"
@@ -73,7 +89,6 @@ class Inbox(Base):
     channel: Mapped[str] = mapped_column(String(16))  # email, sms, voice, recording, transcription, status
     capture_key: Mapped[str] = mapped_column(String(255))
     raw_sha256: Mapped[str] = mapped_column(String(64))
-    raw: Mapped[bytes] = mapped_column(LargeBinary)
     size: Mapped[int] = mapped_column(Integer, default=0)
     mailbox: Mapped[str | None] = mapped_column(String(128), nullable=True)
     meta: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
@@ -94,6 +109,10 @@ class Inbox(Base):
     captured_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
     processed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    # Read-only here, loaded with the row as the column was (a row read in one session and
+    # used after it still has its bytes); the bulk paths select only the columns they need.
+    raw: Mapped[bytes] = column_property(
+        select(InboxRaw.raw).where(InboxRaw.inbox_id == id).correlate_except(InboxRaw).scalar_subquery())
 
 
 class Contact(Base):

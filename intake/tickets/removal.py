@@ -22,7 +22,7 @@ from sqlalchemy import Engine, delete, exists, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from intake.tickets.models import AttachmentRow, Contact, Inbox, Message, Outbox, Ticket, utcnow
+from intake.tickets.models import AttachmentRow, Contact, Inbox, InboxRaw, Message, Outbox, Ticket, utcnow
 from intake.tickets.records import Correction, DataRemoval, StatusLink
 
 log = logging.getLogger("intake.removal")
@@ -94,6 +94,7 @@ def delete_rows(session: Session, doomed: Doomed) -> dict[str, int]:
     for part in chunks(doomed.messages):
         session.execute(delete(Message).where(Message.id.in_(part)).execution_options(**quiet))
     for part in chunks(doomed.inbox):
+        session.execute(delete(InboxRaw).where(InboxRaw.inbox_id.in_(part)).execution_options(**quiet))
         session.execute(delete(Inbox).where(Inbox.id.in_(part)).execution_options(**quiet))
     for part in chunks(doomed.tickets):
         session.execute(delete(StatusLink).where(StatusLink.ticket_id.in_(part)).execution_options(**quiet))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from intake.runtime import Runtime
-from intake.tickets.models import AttachmentRow, Inbox, MailboxState, Message, Outbox, Ticket
+from intake.tickets.models import AttachmentRow, InboxRaw, MailboxState, Message, Outbox, Ticket
 from intake.tickets.store import SEALED_PREFIX
 
 
@@ -14,11 +14,15 @@ def rotate_keys(rt: Runtime, batch: int = 500) -> dict[str, int]:
 
     Ops prepend a new key, run this, then drop the old key once it reports done.
     """
-    columns = [(Inbox, "raw", Inbox.id), (Ticket, "subject_secret", Ticket.id),
-               (Message, "text_secret", Message.id), (AttachmentRow, "content", AttachmentRow.id),
-               (MailboxState, "oauth_refresh_token", MailboxState.name)]
+    # The capture's bytes keep the name ops know them by (`inbox.raw`), though they have
+    # a table of their own (models.InboxRaw).
+    columns = [("inbox.raw", InboxRaw, "raw", InboxRaw.inbox_id),
+               ("tickets.subject_secret", Ticket, "subject_secret", Ticket.id),
+               ("messages.text_secret", Message, "text_secret", Message.id),
+               ("attachments.content", AttachmentRow, "content", AttachmentRow.id),
+               ("mailbox_state.oauth_refresh_token", MailboxState, "oauth_refresh_token", MailboxState.name)]
     counts: dict[str, int] = {}
-    for model, column, key in columns:
+    for name, model, column, key in columns:
         done = 0
         with rt.sessions() as session:
             query = select(model).where(getattr(model, column).is_not(None))
@@ -30,7 +34,7 @@ def rotate_keys(rt: Runtime, batch: int = 500) -> dict[str, int]:
                 if done % batch == 0:
                     session.flush()
             session.commit()
-        counts[f"{model.__tablename__}.{column}"] = done
+        counts[name] = done
     counts["outbox.body_text"] = _rotate_outbox(rt, batch)
     return counts
 

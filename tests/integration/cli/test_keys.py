@@ -72,7 +72,7 @@ def test_reprocess_reports_a_row_it_cannot_open_and_goes_on(db_url: str, tmp_pat
     engine = create_engine(db_url)
     stranger = Vault([generate_key()]).encrypt(b"From: x@example.com\r\n\r\nsealed elsewhere")
     with engine.begin() as connection:  # the first capture, sealed under a key long gone
-        connection.execute(text("UPDATE inbox SET raw = :raw WHERE id = (SELECT min(id) FROM inbox)"),
+        connection.execute(text("UPDATE inbox_raw SET raw = :raw WHERE inbox_id = (SELECT min(id) FROM inbox)"),
                            {"raw": stranger})
     done = intake(env, "reprocess")
     assert done.returncode == 0, done.stderr

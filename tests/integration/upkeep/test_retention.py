@@ -18,7 +18,7 @@ from intake.capture.inbox import CaptureItem, capture
 from intake.process import pipeline
 from intake.runtime import Runtime
 from intake.send.delivery import send_outbox
-from intake.tickets.models import Contact, Inbox, Message, Outbox, Ticket, utcnow
+from intake.tickets.models import Contact, Inbox, InboxRaw, Message, Outbox, Ticket, utcnow
 from intake.tickets.records import DataRemoval
 from intake.upkeep.retention import purge
 from tests.flows import INTAKE_BIN, ingest_raw, mail, make_runtime, subprocess_env
@@ -192,11 +192,12 @@ def test_a_purge_killed_midway_leaves_whole_tickets_and_finishes_when_run_again(
                             subject=f"old {n}", created_at=closed, updated_at=closed, closed_at=closed)
             session.add(ticket)
             session.flush()
-            inbox = Inbox(channel="email", capture_key=f"bulk:{n}", raw_sha256=f"{n:064x}", raw=b"x", size=1,
+            inbox = Inbox(channel="email", capture_key=f"bulk:{n}", raw_sha256=f"{n:064x}", size=1,
                           status="done", ticket_id=ticket.id, captured_at=closed, updated_at=closed,
                           enqueued_at=closed)
             session.add(inbox)
             session.flush()
+            session.add(InboxRaw(inbox_id=inbox.id, raw=b"x"))
             message = Message(ticket_id=ticket.id, inbox_id=inbox.id, direction="in", channel="email",
                               sender="many@example.com", text=f"old {n}", created_at=closed)
             session.add(message)
