@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 from intake.messages import InboundMessage, Triage
 from intake.triage.decide import (
-    MODEL_PRIVATE_SHARE, PRIVATE_SHARE, Decision, decide_category, decide_priority,
+    MODEL_PRIVATE_SHARE, NO_NET_CATEGORIES, NO_NET_RULES, PRIVATE_SHARE, Decision, decide_category,
+    decide_priority,
 )
 from intake.triage.language import detect_language, fold
 from intake.triage.privacy import detect_pii, private_pii_reasons, redact
@@ -141,6 +142,8 @@ def triage_message(msg: InboundMessage, rules: Rules, *, max_scored_chars: int =
     private_reasons: list[str] = []
     if category in rules.private_categories:
         private_reasons.append(f"category:{category}")
+    elif category in NO_NET_CATEGORIES or (category == "other" and _rule_ids(hits) & NO_NET_RULES):
+        pass  # no case to keep private (decide.NO_NET_CATEGORIES)
     elif decision.share(rules.private_categories) >= PRIVATE_SHARE:
         private_reasons.append("blend:private_categories")
     elif decision.model_share(rules.private_categories) >= MODEL_PRIVATE_SHARE:
@@ -168,6 +171,10 @@ def triage_message(msg: InboundMessage, rules: Rules, *, max_scored_chars: int =
         pii=spans,
         redacted_text=redact(text, spans),
     )
+
+
+def _rule_ids(hits: _Hits) -> set[str]:
+    return {reason.partition("@")[0] for reason in hits.reasons}
 
 
 def _hint(msg: InboundMessage, rules: Rules) -> str | None:

@@ -27,7 +27,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import intake.triage.prescan as prescan
-from intake.triage.numerals import EN_DIGITS, EN_TEENS, EN_TENS, ZH_DIGITS, hundreds, luhn, pair, resident_id
+from intake.triage.numerals import (
+    EN_DIGITS, EN_TEENS, EN_TENS, ZH_DIGITS, ZH_NUMERALS, hundreds, luhn, pair, resident_id,
+)
 from intake.messages import PiiSpan
 
 # One token of a number: a run of digits (any script's, full-width too), a run of Chinese
@@ -36,7 +38,7 @@ from intake.messages import PiiSpan
 # end an ID.
 _TOKEN = re.compile(
     r"(?P<d>\d+)|(?P<h>[一二两兩三四五六七八九]百(?:[零〇][一二三四五六七八九]|[一二三四五六七八九]?十[一二三四五六七八九]?)?)"
-    r"(?![零〇○洞一幺二两兩三四五六七拐八九勾十百千万萬亿億])|(?P<z>[零〇○洞一幺二两兩三四五六七拐八九勾]+)|(?P<x>[xX叉]\b|叉)"
+    rf"(?![{ZH_NUMERALS}十百千万萬亿億])|(?P<z>[{ZH_NUMERALS}]+)|(?P<x>[xX叉]\b|叉)"
     rf"|(?<![A-Za-z])(?P<t>(?:{'|'.join(EN_TENS)})(?:[- ]?(?:one|two|three|four|five|six|seven|eight|nine)(?![A-Za-z]))?"
     rf"|{'|'.join(EN_TEENS)})(?![A-Za-z])"
     r"|(?<![A-Za-z])(?P<w>zero|oh|o|nil|one|two|three|four|five|six|seven|eight|nine|double|triple)(?![A-Za-z])",
@@ -46,8 +48,8 @@ _TOKEN = re.compile(
 # continue a run of them (the run's first one began the token), an X, or the first letter
 # of a digit word (ſ is s under IGNORECASE) that no ASCII letter precedes.
 _TOKEN_STARTS = re.compile(
-    r"[\dxX叉零〇○洞一幺二两兩三四五六七拐八九勾zZoOnNtTfFsSſeEdD](?<![A-Za-z][zZoOnNtTfFsSſeEdD])(?<!\d\d)"
-    r"(?<![零〇○洞一幺二两兩三四五六七拐八九勾][零〇○洞一幺二两兩三四五六七拐八九勾])"
+    rf"[\dxX叉{ZH_NUMERALS}zZoOnNtTfFsSſeEdD](?<![A-Za-z][zZoOnNtTfFsSſeEdD])(?<!\d\d)"
+    rf"(?<![{ZH_NUMERALS}][{ZH_NUMERALS}])"
 )
 _GAP_MAX = 12  # characters between two tokens of one number ("，呃，", ", uh, ")
 # No "+": it starts another number ("…TX 78705\n+1 512…"), it never joins two pieces of one.
@@ -131,12 +133,14 @@ _PASSWORD_AFTER = 80
 _TRAILING_PUNCTUATION = ".,;:!?)]}'\"”’"
 
 # Regional identity numbers by shape: HKID A123456(7), Taiwan A123456789, Singapore NRIC
-# S1234567D, India PAN ABCDE1234F, UK National Insurance QQ123456C.
+# S1234567D, India PAN ABCDE1234F (split by a line break too), UK National Insurance
+# QQ123456C, Brazil CPF 123.456.789-09.
 _ID_SHAPES = re.compile(
-    r"(?<![A-Za-z0-9])(?:[A-Z]{1,2}\d{6}\s?[(（]?[\dA][)）]?|[A-Z][12]\d{8}|[STFGM]\d{7}[A-Z]|[A-Z]{5}[.-]?\d{4}[.-]?[A-Z]|"
+    r"(?<![A-Za-z0-9])(?:[A-Z]{1,2}\d{6}\s?[(（]?[\dA][)）]?|[A-Z][12]\d{8}|[STFGM]\d{7}[A-Z]|"
+    r"[A-Z]{5}[.\s-]?\d{4}[.\s-]?[A-Z]|\d{3}\.\d{3}\.\d{3}-\d{2}|"
     r"[A-CEGHJ-PR-TW-Z]{2}\s?\d{2}\s?\d{2}\s?\d{2}\s?[A-D])(?![A-Za-z0-9])",
 )
-_ID_SHAPE_STARTS = re.compile(r"[A-Z](?<![A-Za-z0-9].)")  # an upper-case letter that starts a token
+_ID_SHAPE_STARTS = re.compile(r"[A-Z\d](?<![A-Za-z0-9].)")  # an upper-case letter or digit that starts a token
 _ID_SAID = re.compile(r"\bID\b|证|證", re.IGNORECASE | re.ASCII)
 _SAME_SENTENCE = 40
 # After "passport"/"ID" words: any token of letters and digits with at least four digits.

@@ -1,7 +1,7 @@
 """Numerals however they are written, to digits, and the checks a number's digits can pass.
 
     ZH_DIGITS, EN_DIGITS   one character or word: one digit (幺 one, 洞 zero, 拐 seven, 勾 nine:
-                           the radio and police readings; "oh", "nil")
+                           the radio and police readings; 壹 贰 叁 the financial forms; "oh", "nil")
     EN_TENS, EN_TEENS      English numbers read in pairs ("forty", "sixty-two", "eleven")
     hundreds(value)        "四百八十二" -> "482": a code read in threes
     pair(word)             "sixty-two" -> "62"
@@ -12,7 +12,12 @@
 from __future__ import annotations
 
 ZH_DIGITS = {"零": "0", "〇": "0", "○": "0", "洞": "0", "一": "1", "幺": "1", "二": "2", "两": "2", "兩": "2", "三": "3", "四": "4",
-             "五": "5", "六": "6", "七": "7", "拐": "7", "八": "8", "九": "9", "勾": "9"}
+             "五": "5", "六": "6", "七": "7", "拐": "7", "八": "8", "九": "9", "勾": "9",
+             # the financial forms (大写), written so a number cannot be altered or, here, read by a bot
+             "壹": "1", "贰": "2", "貳": "2", "叁": "3", "參": "3", "肆": "4", "伍": "5", "陆": "6", "陸": "6",
+             "柒": "7", "捌": "8", "玖": "9"}
+# For a regular expression's character class: every character ZH_DIGITS reads.
+ZH_NUMERALS = "".join(ZH_DIGITS)
 EN_DIGITS = {"zero": "0", "oh": "0", "o": "0", "nil": "0", "one": "1", "two": "2", "three": "3", "four": "4",
              "five": "5", "six": "6", "seven": "7", "eight": "8", "nine": "9"}
 EN_TENS = {"twenty": "2", "thirty": "3", "forty": "4", "fourty": "4", "fifty": "5", "sixty": "6", "seventy": "7",

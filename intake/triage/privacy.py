@@ -103,8 +103,9 @@ _ZH_ADDRESS = re2.compile(
     # admin prefix (province / city / district / road...) then a house number, then units
     r"(?:" + _ZH_PLACE + r"{0,30}?(?:省|市|区|區|县|縣|镇|鎮|乡|鄉|村|路|街|道|巷|弄|里|园|園|苑|小区|社区|大厦|大廈|花园|花園|广场|廣場))"
     r"" + _ZH_PLACE + r"{0,16}?"
-    r"(?:\p{Nd}+|[一二三四五六七八九十百]+)(?:号楼|號樓|号院|號院|号|號|栋|棟|幢|座|弄)"
-    r"(?:" + _ZH_PLACE + r"{0,6}?(?:\p{Nd}+|[一二三四五六七八九十]+)(?:单元|單元|室|楼|樓|层|層|户|戶|号|號|座|栋|棟)?)*"
+    # (a space may stand either side of a number: "天河路 385 号 2 栋 1806 房")
+    r"[ \t]?(?:\p{Nd}+|[一二三四五六七八九十百]+)[ \t]?(?:号楼|號樓|号院|號院|号|號|栋|棟|幢|座|弄)"
+    r"(?:[ \t]?" + _ZH_PLACE + r"{0,6}?(?:\p{Nd}+|[一二三四五六七八九十]+)[ \t]?(?:单元|單元|室|房|楼|樓|层|層|户|戶|号|號|座|栋|棟)?)*"
 )
 _EN_STREET = (
     r"(?i:street|st|avenue|ave|road|rd|boulevard|blvd|lane|ln|drive|dr|court|ct|way|place|pl|"

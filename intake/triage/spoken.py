@@ -26,14 +26,18 @@ from intake.messages import PiiSpan
 # domain spoken or typed. Bounded repetitions of classes: RE2, linear. Generous on purpose:
 # "look at vidora dot com" is masked too, which costs nothing.
 _SPOKEN_PIECE = r"[a-z0-9零〇一二三四五六七八九幺]+"
-_SPOKEN_DOT = r"(?:dot|点|點|\.)"
+# "[dot]", "(at)", "【at】": the same words in brackets, as people write to keep bots out
+_OPEN, _CLOSE = r"[\[(（【{<]", r"[\])）】}>]"
+_SPOKEN_DOT = rf"(?:dot|点|點|\.|{_OPEN}[ \t]*(?:dot|点|點|\.)[ \t]*{_CLOSE})"
 _TLD = r"(?:com|net|org|edu|gov|info|biz|io|co|uk|cn|sg|in|ng|hk|tw|me|au|my|ph|nz|ca|ke|za|ae|pk|bd|lk|id|vn|th|jp|kr|us)"
 _SPOKEN_EMAIL = re2.compile(
     # a spoken "at": the local part may be pieces joined by plain spaces
-    rf"(?i)(?:\b{_SPOKEN_PIECE}(?:[ \t]*(?:dot|点|點|underscore|下划线|dash|\.|_|-|[ \t])[ \t]*{_SPOKEN_PIECE}){{0,6}}[ \t,]*"
-    r"(?:\bat the rate(?: of)?\b|\bat sign\b|\bat\b|艾特)"
+    rf"(?i)(?:\b{_SPOKEN_PIECE}(?:[ \t]*(?:{_SPOKEN_DOT}|underscore|下划线|dash|_|-|[ \t])[ \t]*{_SPOKEN_PIECE}){{0,6}}[ \t,]*"
+    rf"(?:\bat the rate(?: of)?\b|\bat sign\b|\bat\b|艾特|{_OPEN}[ \t]*(?:at|@|艾特)[ \t]*{_CLOSE})"
     # a typed "@": only spoken separators in the local part ("mary dot jones @ example.com")
-    rf"|\b{_SPOKEN_PIECE}(?:[ \t]*(?:dot|点|點|underscore|下划线|dash)[ \t]*{_SPOKEN_PIECE}){{0,4}}[ \t]*@)[ \t]*"
+    rf"|\b{_SPOKEN_PIECE}(?:[ \t]*(?:dot|点|點|underscore|下划线|dash)[ \t]*{_SPOKEN_PIECE}){{0,4}}[ \t]*@"
+    # a "#" or "＃" for the "@" ("zhou_k#example.com（#换成@）")
+    rf"|\b{_SPOKEN_PIECE}(?:[._-]{_SPOKEN_PIECE}){{0,4}}[#＃])[ \t]*"
     # a spoken domain's words may run apart ("hemu media 点 com")
     rf"[a-z0-9]+(?:[ \t]*(?:{_SPOKEN_DOT}|[ \t])[ \t]*[a-z0-9]+){{0,3}}[ \t]*{_SPOKEN_DOT}[ \t]*"
     rf"{_TLD}\b(?:[ \t]*{_SPOKEN_DOT}[ \t]*{_TLD}\b)?"

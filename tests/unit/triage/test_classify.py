@@ -178,6 +178,40 @@ def test_loan_scams_and_account_sellers_are_other_and_not_private(text: str, rul
 
 
 @pytest.mark.parametrize(
+    "subject, body",
+    [
+        # phishing that names an account, a balance, a payout (the eighth and ninth blind sets)
+        ("Action required: your Vidora account will be suspended in 24 hours",
+         "Dear Valued Member,\nWe detected unusual payment activity on your Vidora account. Your account and wallet "
+         "balance ($1,482.00) will be SUSPENDED in 24 hours unless you verify your billing information.\n"
+         "Verify now: http://vidora-verify.example.net/secure/login"),
+        ("", "URGENT: Your Vidora payout is ON HOLD. Verify your bank details within 24h at vidora-verify.example/acc "
+             "or lose your earnings"),
+        ("", "【抖映】您的收益账户存在异常，请立即验证，否则账户将被冻结，余额无法提现"),
+        # thanks for a case that is closed
+        ("", "Thanks Ben, got it all sorted, the refund came through this morning. Appreciate the help!"),
+    ],
+)
+def test_phishing_and_thanks_that_talk_money_are_other_and_not_private(subject: str, body: str, rules: Rules) -> None:
+    triage = mail(subject, body, rules) if subject else sms(body, rules)
+    assert (triage.category, triage.private) == ("other", False), triage.reasons
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "建议：钱包页面的收益明细能不能按月分组？现在余额、抖币和结算记录混在一起，看着太乱了",
+        "Suggestion: the wallet page is confusing, please show coins and earnings balance on separate tabs",
+    ],
+)
+def test_feedback_about_the_wallet_is_not_private(text: str, rules: Rules) -> None:
+    triage = sms(text, rules)
+    assert (triage.category, triage.private) == ("feedback", False), triage.reasons
+    # ... until it carries a card number
+    assert sms(text + " 我的卡 4111 1111 1111 1111", rules).private
+
+
+@pytest.mark.parametrize(
     "text",
     ["The app asks me to verify my age with an ID and the age verification keeps failing",
      "我想改一下帳號綁定的電郵，麻煩幫我改一下"],

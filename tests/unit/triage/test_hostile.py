@@ -159,13 +159,13 @@ _OLD_ZH_PLACE = r"[\u4e00-\u9fff0-9A-Za-z\-－]"
 _OLD_ZH_ADDRESS = re.compile(
     r"(?:" + _OLD_ZH_PLACE + r"{0,30}?(?:省|市|区|區|县|縣|镇|鎮|乡|鄉|村|路|街|道|巷|弄|里|园|園|苑|小区|社区|大厦|大廈|花园|花園|广场|廣場))"
     r"" + _OLD_ZH_PLACE + r"{0,16}?"
-    r"(?:\d+|[一二三四五六七八九十百]+)(?:号楼|號樓|号院|號院|号|號|栋|棟|幢|座|弄)"
-    r"(?:" + _OLD_ZH_PLACE + r"{0,6}?(?:\d+|[一二三四五六七八九十]+)(?:单元|單元|室|楼|樓|层|層|户|戶|号|號|座|栋|棟)?)*"
+    r"[ \t]?(?:\d+|[一二三四五六七八九十百]+)[ \t]?(?:号楼|號樓|号院|號院|号|號|栋|棟|幢|座|弄)"
+    r"(?:[ \t]?" + _OLD_ZH_PLACE + r"{0,6}?(?:\d+|[一二三四五六七八九十]+)[ \t]?(?:单元|單元|室|房|楼|樓|层|層|户|戶|号|號|座|栋|棟)?)*"
 )
 
 
 @settings(max_examples=300, deadline=None)
-@given(text=st.text(alphabet="省市区路街道号楼单元室栋1234567890一二十百ab-－ 北京的", max_size=50))
+@given(text=st.text(alphabet="省市区路街道号楼单元室房栋1234567890一二十百ab-－ \t北京的", max_size=50))
 def test_re2_chinese_address_finds_what_re_found(text: str) -> None:
     assert [m.span() for m in _ZH_ADDRESS.finditer(text)] == [m.span() for m in _OLD_ZH_ADDRESS.finditer(text)]
 

@@ -136,6 +136,25 @@ LEAKS = [
     ("street address in an Indian signature, en", "Priya Nair<br>No. 14, 3rd Cross, Indiranagar, Bengaluru 560038<br>+91 98450 31277",
      "No. 14, 3rd Cross, Indiranagar, Bengaluru 560038"),
     ("street address in Malaysia, en", "Our office: 12 Jalan Ampang, Kuala Lumpur 50450", "12 Jalan Ampang, Kuala Lumpur 50450"),
+    # the ninth probe set: numbers in the financial forms, bracketed and '#' addresses, a
+    # Chinese address with spaces, a PAN broken over a line, a Brazilian CPF
+    ("phone in financial numerals (大写), zh", "我的号码是 壹叁捌 零零壹叁 捌陆贰零（怕被爬虫抓，写成大写了）",
+     "壹叁捌 零零壹叁 捌陆贰零"),
+    ("card in financial numerals (大写), zh", "卡号 陆贰贰贰 零贰壹贰 叁肆伍陆 柒捌玖零", "陆贰贰贰 零贰壹贰 叁肆伍陆 柒捌玖零"),
+    ("e-mail with [at] and [dot], en", "Jamie can confirm - jmarsh [at] example [dot] org.", "jmarsh [at] example [dot] org"),
+    ("e-mail with every dot bracketed, en", "my PIX key is my email: ana [dot] souza [at] example [dot] com",
+     "ana [dot] souza [at] example [dot] com"),
+    ("e-mail with (at), typed dot, en", "new: michelle.tan (at) example.net", "michelle.tan (at) example.net"),
+    ("e-mail with 【at】, zh", "邮箱 wang.fei【at】example.com 谢谢", "wang.fei【at】example.com"),
+    ("e-mail with '#' for '@', zh", "有结果发邮件zhou_k#example.com（#换成@）", "zhou_k#example.com"),
+    ("e-mail with '#' for '@', en", "reply to lee.ann#example.org (swap # for @)", "lee.ann#example.org"),
+    ("Chinese address with spaces around the numbers, zh", "家庭住址\n广州市天河区天河路 385 号 2 栋 1806 房\n和我的手机号",
+     "广州市天河区天河路 385 号 2 栋 1806 房"),
+    ("Chinese address, no spaces, 房, zh", "寄到上海市徐汇区漕溪北路88号3栋502房", "上海市徐汇区漕溪北路88号3栋502房"),
+    ("India PAN broken over a line, en", "please use my PAN\nABFPK\n1234M (it got split)", "ABFPK\n1234M"),
+    ("India PAN with a space, en", "PAN: ABFPK 1234M", "ABFPK 1234M"),
+    ("Brazil CPF, en", "refund please. CPF 987.654.321-00, card on file", "987.654.321-00"),
+    ("Brazil CPF, zh", "巴西用户，CPF号码 987.654.321-00", "987.654.321-00"),
 ]
 
 
@@ -198,7 +217,8 @@ def test_a_megabyte_of_almost_spoken_addresses_is_read_in_linear_time(unit: str)
 
 @pytest.mark.parametrize("unit", ["密码是 a b c ", "password is a, b, c. ", "a@", "x.x@y ", "upi a@b ", "密码是",
                                   "a for apple one ", "b two ", "x dot ", "email a.b.", "电邮 a.b ", "1.2.", "9:00-",
-                                  "1 A ", "No. 1 Main ", "1 3rd ", "3000多 code "])
+                                  "1 A ", "No. 1 Main ", "1 3rd ", "3000多 code ", "[at] ", "a [dot] ", "a#", "a_b#c.",
+                                  "(at)(", "路 1 号 ", "路1号 2 ", "123.456.", "ABCDE\n1234", "壹", "壹 "])
 def test_a_megabyte_of_spellings_and_handles_is_read_in_linear_time(unit: str) -> None:
     text = unit * (1_000_000 // len(unit))
     started = time.perf_counter()
