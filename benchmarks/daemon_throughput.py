@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.floor import compile_bytecode, floor_rate  # noqa: E402
-from benchmarks.poll_throughput import drop_schema, pg_schema  # noqa: E402
+from benchmarks.poll_throughput import checkpoint, drop_schema, pg_schema  # noqa: E402
 from tests.flows import INTAKE_BIN, subprocess_env  # noqa: E402
 from tests.support.dovecot import Dovecot, Mailbox  # noqa: E402
 from tests.support.ports import free_port  # noqa: E402
@@ -145,6 +145,8 @@ def timed_run(setup: str, box: Mailbox, count: int, workers: int, work: Path, br
     if broker:
         env["INTAKE_BROKER_URL"] = broker
     subprocess.run([INTAKE_BIN, "db", "upgrade"], env=env, check=True, capture_output=True)
+    if url.startswith("postgresql"):
+        checkpoint()
     if setup == "embedded":
         del env["INTAKE_DATABASE_URL"]  # the default: <data dir>/intake.db
         env["INTAKE_WEB_PORT"] = str(free_port())

@@ -35,10 +35,10 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("INTAKE_SHARED_DIR", REPO.parent / "shared"))
 DEFAULT_DIRS = [SHARED / "samples", SHARED / "triage-train"]
 DATA_DIR = REPO / "tests" / "data"
-# What the shipped model learns from besides ../shared (intake/triage/training.py); triage-probe5
-# and triage-probe7 arrived after it was trained.
-EXTRA_DIRS = [DATA_DIR / name for name in ("triage-extra", "triage-probe", "triage-probe2", "triage-probe3",
-                                           "triage-probe4", "triage-probe6")]
+sys.path.insert(0, str(REPO))
+from intake.triage.dataset import SHIPPED_EXTRA  # noqa: E402
+# What the shipped model learns from besides ../shared (intake/triage/dataset.py)
+EXTRA_DIRS = [DATA_DIR / name for name in SHIPPED_EXTRA]
 
 
 def _fold(key: str, folds: int) -> int:

@@ -140,9 +140,11 @@ def triage_message(msg: InboundMessage, rules: Rules, *, max_scored_chars: int =
     decision, priority = _decide(msg, rules, hits, _TICKET_REF.sub(" ", f"{subject}\n{body}"), hint)  # = model_text(msg)
     category = decision.category
     private_reasons: list[str] = []
+    # spam, or thanks for a closed case: no case at all, whatever account words it repeats
+    no_case = category == "other" and bool(_rule_ids(hits) & NO_NET_RULES)
     if category in rules.private_categories:
         private_reasons.append(f"category:{category}")
-    elif category in NO_NET_CATEGORIES or (category == "other" and _rule_ids(hits) & NO_NET_RULES):
+    elif category in NO_NET_CATEGORIES or no_case:
         pass  # no case to keep private (decide.NO_NET_CATEGORIES)
     elif decision.share(rules.private_categories) >= PRIVATE_SHARE:
         private_reasons.append("blend:private_categories")
@@ -158,7 +160,8 @@ def triage_message(msg: InboundMessage, rules: Rules, *, max_scored_chars: int =
         pii_reasons = tuple(dict.fromkeys((*pii_reasons, *extra)))
     private_reasons.extend(pii_reasons)
     all_signals = hits.signals | (private_hits.signals if private_hits else frozenset())
-    private_reasons.extend(sorted(all_signals & rules.private_signals))
+    if not no_case:  # "thanks, my stolen account is back": a takeover that is over
+        private_reasons.extend(sorted(all_signals & rules.private_signals))
 
     return Triage(
         category=category,  # type: ignore[arg-type]  # checked against Category in load_rules

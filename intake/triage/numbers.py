@@ -24,36 +24,11 @@ from __future__ import annotations
 import bisect
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import intake.triage.prescan as prescan
-from intake.triage.numerals import (
-    EN_DIGITS, EN_TEENS, EN_TENS, ZH_DIGITS, ZH_NUMERALS, hundreds, luhn, pair, resident_id,
-)
+from intake.triage.numerals import Run, luhn, resident_id, runs
 from intake.messages import PiiSpan
 
-# One token of a number: a run of digits (any script's, full-width too), a run of Chinese
-# numerals, one English digit word or "double"/"triple", a pair read as a number ("forty",
-# "sixty-two", "eleven": UK sort codes and phone numbers are read in pairs), or an X that may
-# end an ID.
-_TOKEN = re.compile(
-    r"(?P<d>\d+)|(?P<h>[一二两兩三四五六七八九]百(?:[零〇][一二三四五六七八九]|[一二三四五六七八九]?十[一二三四五六七八九]?)?)"
-    rf"(?![{ZH_NUMERALS}十百千万萬亿億])|(?P<z>[{ZH_NUMERALS}]+)|(?P<x>[xX叉]\b|叉)"
-    rf"|(?<![A-Za-z])(?P<t>(?:{'|'.join(EN_TENS)})(?:[- ]?(?:one|two|three|four|five|six|seven|eight|nine)(?![A-Za-z]))?"
-    rf"|{'|'.join(EN_TEENS)})(?![A-Za-z])"
-    r"|(?<![A-Za-z])(?P<w>zero|oh|o|nil|one|two|three|four|five|six|seven|eight|nine|double|triple)(?![A-Za-z])",
-    re.IGNORECASE,
-)
-# Where a token can begin (`prescan.finditer_from`): a digit or Chinese numeral that does not
-# continue a run of them (the run's first one began the token), an X, or the first letter
-# of a digit word (ſ is s under IGNORECASE) that no ASCII letter precedes.
-_TOKEN_STARTS = re.compile(
-    rf"[\dxX叉{ZH_NUMERALS}zZoOnNtTfFsSſeEdD](?<![A-Za-z][zZoOnNtTfFsSſeEdD])(?<!\d\d)"
-    rf"(?<![{ZH_NUMERALS}][{ZH_NUMERALS}])"
-)
-_GAP_MAX = 12  # characters between two tokens of one number ("，呃，", ", uh, ")
-# No "+": it starts another number ("…TX 78705\n+1 512…"), it never joins two pieces of one.
-_GAP = re.compile(r"(?:[\s,，、\-‐‑–—_/()（）:：]|uh|um|er|erm|ah|呃|嗯|啊|那个|dash|hyphen|space)*", re.IGNORECASE)
 _TIME = re.compile(r"\d{1,2}[:：]\d{2}(?:[:：]\d{2})?(?:\s*[-–~至到]\s*\d{1,2}[:：]\d{2}(?:[:：]\d{2})?)?")
 _DATE = re.compile(r"(?:\d{4}[-./年]\d{1,2}[-./月]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./]\d{4})(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?")
 # "error code 1004", "zip code 10001": numbers after these are not secrets.
@@ -66,6 +41,9 @@ NOT_SECRET_WORDS = (r"(?<![A-Za-z])(?:error|status|zip|postal|area|country|promo
 _NOT_SECRET_BEFORE = re.compile(  # '{"error":{"code":5003' too
     rf"(?:{NOT_SECRET_WORDS})[\s\"'{{}}:=,]*(?:code|码|碼|代码|代碼)?[\s\"'{{}}:=,]*"
     r"(?:是|为|為|is)?\s*[:：#]?\s*(?:负|負|-|minus)?\s*$", re.IGNORECASE)  # "错误码是负 1004"
+# The same words just before a code word ("area code is, um, … 555 0147"): that mention names
+# no secret at all, however far on its number comes.
+_NOT_SECRET_CODE = re.compile(rf"(?:{NOT_SECRET_WORDS})[\s\"'{{}}:=,]*$", re.IGNORECASE)
 # "观众从3000多掉到几百", "3000 followers": a quantity, not a code
 _QUANTITY_AFTER = re.compile(r"\s?(?:多|余|餘|来|來|人|个|個|元|块|塊|次|万|萬|千|分钟|分鐘|秒|天|小时|小時|倍|条|條|位|岁|歲|名|粉|赞|讚|%|"
                              r"(?:followers|views|likes|people|times|minutes|hours|days|mins|secs|users|viewers)\b)", re.IGNORECASE)
@@ -79,11 +57,13 @@ _BEFORE, _AFTER = 200, 30
 CONTEXT_TERMS: dict[str, tuple[str, str]] = {
     "secret": ("验证码 驗證碼 校验码 動態碼 动态码 短信码 简讯码 確認碼 确认码 密码 密碼 口令 认证码 認證碼 安全码 安全碼 "
                "授权码 授權碼 位数 位數 "  # "短信里的六位数，就是 四八 二九 幺三": a code named by its length
-               "验证 驗證 短信 簡訊 简讯 码是 碼是 码为 碼為 码係 碼係",  # "收到的那个码是 四八…"  # "验证吗" (misheard), "短信发来的 四八二九一三"
+               "验证 驗證 短信 簡訊 简讯 码是 碼是 码为 碼為 码係 碼係 "
+               "yzm",  # pinyin initials of 验证码 (SMS shorthand)  # "收到的那个码是 四八…"  # "验证吗" (misheard), "短信发来的 四八二九一三"
                "code|codes|otp|pin|passcode|password|passwd|pwd|verification|one-time|digit|digits|texted"),
     "card": ("卡号 卡號 银行卡 銀行卡 信用卡 卡是 卡為 卡为 张卡 張卡 储蓄卡 儲蓄卡 借记卡 借記卡 工资卡 工資卡 卡的号 卡的號 "
              "银联 銀聯", "card|visa|mastercard|amex|debit|credit"),
-    "bank_account": ("银行账 銀行帳 收款账 收款帳 对公账 對公帳 账号 帳號 账户 帳戶 户口 戶口",
+    # 账号 is also the platform account: "账号ID 77310452" is a user id, no bank's
+    "bank_account": ("银行账 銀行帳 收款账 收款帳 对公账 對公帳 账号(?!\\s?[iI][dD]) 帳號(?!\\s?[iI][dD]) 账户 帳戶 户口 戶口",
                      # "account: 0123456789 (GTBank)"; a bare "account" is too common to count
                      "account number|account no|account(?=[ \t]?[:：#])|acct|a/c|iban|routing|sort code|ifsc|bsb|"
                      "bank account|nuban"),
@@ -104,7 +84,8 @@ CONTEXT_TERMS: dict[str, tuple[str, str]] = {
              "palmpay|kuda|moniepoint|barclays|lloyds|natwest|monzo|revolut|chase|sbi|hdfc|icici|axis|kotak|"
              "paytm|phonepe|gcash|maya|paymaya|bdo|bpi|remit|remittance|wire|transfer to|send money|deposit to"),
     # Things, not people: a long run named by these is masked but not private.
-    "reference": ("订单 訂單 单号 單號 运单 運單 快递 快遞 物流 交易号 交易號 流水号 流水號 工单 工單 视频 視頻 影片 作品 直播",
+    "reference": ("订单 訂單 单号 單號 运单 運單 快递 快遞 物流 交易号 交易號 流水号 流水號 工单 工單 视频 視頻 影片 作品 直播 "
+                  "账号id 帳號id 用户id 用戶id",  # the platform's own account numbers
                   "order|tracking|transaction|invoice|ticket|reference|ref|video|post|room|case"),
 }
 
@@ -122,7 +103,7 @@ _CONTEXT_STARTS = {kind: prescan.word_starts(literals, _LOOKAROUND.sub("", words
 _CONTEXT["cvv"] = re.compile(r"\b(?:cvv2|cvc2|cvv|cvc|csc|cvn)\b", re.IGNORECASE | re.ASCII)
 _CONTEXT_STARTS["cvv"] = re.compile(r"[cC](?<![A-Za-z][cC])(?=[vVsS\u017f])")  # after any non-letter, CJK too
 # What every match of a kind's pattern contains (lower case): no word, no scan (prescan).
-CONTEXT_WORDS = {kind: (*(w.lower() for w in literals.split()), *_LOOKAROUND.sub("", words).split("|"))
+CONTEXT_WORDS = {kind: (*(w.lower() for w in _LOOKAROUND.sub("", literals).split()), *_LOOKAROUND.sub("", words).split("|"))
                  for kind, (literals, words) in CONTEXT_TERMS.items()}
 CONTEXT_WORDS["cvv"] = ("cvv", "cvc", "csc", "cvn")
 # After a password word: a token with a letter and a digit ("Rosegarden52", "P@ss-w0rd!").
@@ -147,60 +128,6 @@ _SAME_SENTENCE = 40
 _ALNUM_TOKEN = re.compile(r"(?<![A-Za-z0-9])(?=[A-Za-z]*\d)(?=(?:[A-Za-z]*\d){4})[A-Za-z0-9]{6,20}(?![A-Za-z0-9])")
 
 
-@dataclass(frozen=True)
-class Run:
-    start: int
-    end: int
-    digits: str  # "0".."9", with a final "X" for a resident ID
-    spoken: bool
-
-
-def runs(text: str) -> Iterator[Run]:
-    """Maximal runs of number tokens joined by short separators, in order."""
-    start = end = -1
-    digits: list[str] = []
-    spoken = False
-    repeat = 1
-    for match in prescan.finditer_from(_TOKEN, _TOKEN_STARTS, text):
-        kind, value = match.lastgroup, match.group()
-        gap_ok = end >= 0 and match.start() - end <= _GAP_MAX and _GAP.fullmatch(text, end, match.start()) is not None
-        if not gap_ok and digits:
-            yield Run(start, end, "".join(digits), spoken)
-            digits, spoken, repeat = [], False, 1
-        if kind == "x":
-            if len(digits) in (14, 17):  # an ID's check character
-                digits.append("X")
-                end = match.end()
-            elif digits:
-                yield Run(start, end, "".join(digits), spoken)
-                digits, spoken, repeat, end = [], False, 1, -1
-            continue
-        if not digits:
-            start = match.start()
-        end = match.end()
-        if kind == "d":
-            digits.extend(value if value.isascii() else (str(int(c)) for c in value))
-        elif kind == "z":
-            digits.extend(ZH_DIGITS[c] for c in value)
-            spoken = True
-        elif kind == "h":
-            digits.extend(hundreds(value))
-            spoken = True
-        elif kind == "t":
-            digits.extend(pair(prescan.fold(value)))
-            spoken, repeat = True, 1
-        else:
-            # Folded as `re.IGNORECASE` matched it: "ſix" (long s), "nİne" are six and nine.
-            word = prescan.fold(value)
-            if word in ("double", "triple"):
-                repeat = 2 if word == "double" else 3
-                continue
-            digits.extend(EN_DIGITS[word] * repeat)
-            spoken, repeat = True, 1
-    if digits:
-        yield Run(start, end, "".join(digits), spoken)
-
-
 class _Mentions:
     """Where each kind of context word occurs; nearest-before lookups by bisection.
 
@@ -220,6 +147,8 @@ class _Mentions:
             ends: dict[int, int] = {}
             if prescan.any_in(self.folded, CONTEXT_WORDS[kind]):
                 for m in prescan.finditer_from(_CONTEXT[kind], _CONTEXT_STARTS[kind], self.text):
+                    if kind == "secret" and _NOT_SECRET_CODE.search(self.text, max(0, m.start() - 16), m.start()):
+                        continue  # "area code", "error code": not a code that is a secret
                     ends[m.start()] = m.end()
             found = self.found[kind] = list(ends)
             self.ends[kind] = ends

@@ -7,9 +7,16 @@
     pair(word)             "sixty-two" -> "62"
     luhn(digits)           a card number's check
     resident_id(digits)    a mainland resident ID (GB 11643): birth date and check character
+    runs(text)             maximal runs of number tokens however written, as digits (one pass)
 """
 
 from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import intake.triage.prescan as prescan
 
 ZH_DIGITS = {"零": "0", "〇": "0", "○": "0", "洞": "0", "一": "1", "幺": "1", "二": "2", "两": "2", "兩": "2", "三": "3", "四": "4",
              "五": "5", "六": "6", "七": "7", "拐": "7", "八": "8", "九": "9", "勾": "9",
@@ -67,3 +74,86 @@ def resident_id(digits: str) -> bool:
         return False
     check = "10X98765432"[sum(int(d) * w for d, w in zip(digits, _ID_WEIGHTS)) % 11]
     return digits[17] == check
+
+
+# One token of a number: a run of digits (any script's, full-width too), a run of Chinese
+# numerals, one English digit word or "double"/"triple", a pair read as a number ("forty",
+# "sixty-two", "eleven": UK sort codes and phone numbers are read in pairs), or an X that may
+# end an ID.
+_TOKEN = re.compile(
+    r"(?P<d>\d+)|(?P<h>[一二两兩三四五六七八九]百(?:[零〇][一二三四五六七八九]|[一二三四五六七八九]?十[一二三四五六七八九]?)?)"
+    rf"(?![{ZH_NUMERALS}十百千万萬亿億])|(?P<z>[{ZH_NUMERALS}]+)|(?P<x>[xX叉]\b|叉)"
+    rf"|(?<![A-Za-z])(?P<t>(?:{'|'.join(EN_TENS)})(?:[- ]?(?:one|two|three|four|five|six|seven|eight|nine)(?![A-Za-z]))?"
+    rf"|{'|'.join(EN_TEENS)})(?![A-Za-z])"
+    # "nine hundred" in a UK number read out ("oh seven seven double oh, nine hundred, five two three")
+    r"|(?<![A-Za-z])(?P<u>(?:one|two|three|four|five|six|seven|eight|nine)[ -]hundred)(?![A-Za-z])"
+    r"|(?<![A-Za-z])(?P<w>zero|oh|o|nil|one|two|three|four|five|six|seven|eight|nine|double|triple)(?![A-Za-z])",
+    re.IGNORECASE,
+)
+# Where a token can begin (`prescan.finditer_from`): a digit or Chinese numeral that does not
+# continue a run of them (the run's first one began the token), an X, or the first letter
+# of a digit word (ſ is s under IGNORECASE) that no ASCII letter precedes.
+_TOKEN_STARTS = re.compile(
+    rf"[\dxX叉{ZH_NUMERALS}zZoOnNtTfFsSſeEdD](?<![A-Za-z][zZoOnNtTfFsSſeEdD])(?<!\d\d)"
+    rf"(?<![{ZH_NUMERALS}][{ZH_NUMERALS}])"
+)
+_GAP_MAX = 12  # characters between two tokens of one number ("，呃，", ", uh, ")
+# No "+": it starts another number ("…TX 78705\n+1 512…"), it never joins two pieces of one.
+_GAP = re.compile(r"(?:[\s,，、\-‐‑–—_/()（）:：]|uh|um|er|erm|ah|呃|嗯|啊|那个|dash|hyphen|space)*", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Run:
+    start: int
+    end: int
+    digits: str  # "0".."9", with a final "X" for a resident ID
+    spoken: bool
+
+
+def runs(text: str) -> Iterator[Run]:
+    """Maximal runs of number tokens joined by short separators, in order."""
+    start = end = -1
+    digits: list[str] = []
+    spoken = False
+    repeat = 1
+    for match in prescan.finditer_from(_TOKEN, _TOKEN_STARTS, text):
+        kind, value = match.lastgroup, match.group()
+        gap_ok = end >= 0 and match.start() - end <= _GAP_MAX and _GAP.fullmatch(text, end, match.start()) is not None
+        if not gap_ok and digits:
+            yield Run(start, end, "".join(digits), spoken)
+            digits, spoken, repeat = [], False, 1
+        if kind == "x":
+            if len(digits) in (14, 17):  # an ID's check character
+                digits.append("X")
+                end = match.end()
+            elif digits:
+                yield Run(start, end, "".join(digits), spoken)
+                digits, spoken, repeat, end = [], False, 1, -1
+            continue
+        if not digits:
+            start = match.start()
+        end = match.end()
+        if kind == "d":
+            digits.extend(value if value.isascii() else (str(int(c)) for c in value))
+        elif kind == "z":
+            digits.extend(ZH_DIGITS[c] for c in value)
+            spoken = True
+        elif kind == "h":
+            digits.extend(hundreds(value))
+            spoken = True
+        elif kind == "t":
+            digits.extend(pair(prescan.fold(value)))
+            spoken, repeat = True, 1
+        elif kind == "u":
+            digits.extend(EN_DIGITS[prescan.fold(value)[:-8]] + "00")
+            spoken, repeat = True, 1
+        else:
+            # Folded as `re.IGNORECASE` matched it: "ſix" (long s), "nİne" are six and nine.
+            word = prescan.fold(value)
+            if word in ("double", "triple"):
+                repeat = 2 if word == "double" else 3
+                continue
+            digits.extend(EN_DIGITS[word] * repeat)
+            spoken, repeat = True, 1
+    if digits:
+        yield Run(start, end, "".join(digits), spoken)

@@ -61,7 +61,7 @@ def word_starts(literals: str, words: str) -> re.Pattern[str]:
 
     firsts = cased({w[0] for w in words.split()})
     seconds = cased({w[1] for w in (*words.split(), *literals.split())})
-    literal_firsts = "".join(sorted({w[0] for w in literals.split()}))
+    literal_firsts = cased({w[0].lower() for w in literals.split()})  # "yzm" is a literal too: any case
     return re.compile(f"[{literal_firsts}{firsts}](?<!\\w[{firsts}])(?=[{re.escape(seconds)}])")
 
 

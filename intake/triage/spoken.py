@@ -64,7 +64,8 @@ _LINE_END = re.compile(r"[\n。]")
 # A house number, up to five capitalised words (or ordinals: "3rd"), a capitalised street word,
 # then the rest of the line (bounded; RE2). Capitals keep "2 times on the main page" out.
 _STREET_WORD = ("Avenue|Ave|Street|St|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Way|Court|Ct|Place|Pl|Terrace|"
-                "Highway|Hwy|Parkway|Pkwy|Cross|Main|Square|Sq|Layout|Nagar|Crescent|Close|Jalan|Jln|Lorong")
+                "Highway|Hwy|Parkway|Pkwy|Cross|Main|Square|Sq|Layout|Nagar|Crescent|Close|Jalan|Jln|Lorong|"
+                "Row|Estate|Gardens|Grove|Mews|Wharf|Quay|Rise")
 _STREET = re2.compile(rf"(?:\bNo\.?[ \t]*)?\b\d{{1,5}}[A-Za-z]?,?[ \t]+(?:(?:[A-Z][A-Za-z.'-]*|\d{{1,3}}(?:st|nd|rd|th)),?[ \t]+){{0,5}}"
                       rf"(?:{_STREET_WORD})\b[^\n<]{{0,100}}")
 _ADDRESS_MAX = 160

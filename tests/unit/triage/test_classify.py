@@ -65,6 +65,20 @@ def test_voicemail_mishearings_keep_their_category(text: str, category: str, rul
 
 
 @pytest.mark.parametrize(
+    "text",
+    [
+        # probe sets 15 and 16: a content appeal in an account's words
+        "Hi, uh, so I think my posts are being, like, shadow banned? My last, um, six videos aren't showing up on "
+        "the For You page at all, the creator tools say \"limited reach\". My account isn't banned or anything, I can "
+        "log in and post, it's just the reach. I'd like someone to review those videos.",
+        "喂，你好呀，我想問下，我條片俾人落咗，話我違反社群守則，但係……嗯，條片只係我同隻狗仔行山咋喎，冇乜嘢問題㗎。想申訴，點樣做呢？",
+    ],
+)
+def test_a_content_appeal_in_account_words_is_content_review(text: str, rules: Rules) -> None:
+    assert voice(text, rules).category == "content_review"
+
+
+@pytest.mark.parametrize(
     "text, priority",
     [
         ("someone is logged into my account right now and changing my password", "urgent"),
@@ -188,8 +202,13 @@ def test_loan_scams_and_account_sellers_are_other_and_not_private(text: str, rul
         ("", "URGENT: Your Vidora payout is ON HOLD. Verify your bank details within 24h at vidora-verify.example/acc "
              "or lose your earnings"),
         ("", "【抖映】您的收益账户存在异常，请立即验证，否则账户将被冻结，余额无法提现"),
-        # thanks for a case that is closed
+        ("", "【抖映】尊敬的用户，您的账户存在异常提现，账号将于今日冻结。请立即点击 dyx-kefu.example/jx 验证身份解冻。"),
+        ("", "Grow your Vidora account FAST! 10k real followers + verified badge, we unban any account, payment after "
+             "delivery. Only $49. Reply YES"),
+        # thanks for a case that is closed (a takeover thanked for is over)
         ("", "Thanks Ben, got it all sorted, the refund came through this morning. Appreciate the help!"),
+        ("", "喂，你好，我就是打电话来说声谢谢的。上次我的账号被盗，还有那个被扣的钱，你们都帮我处理好了，"
+             "钱也退回来了，账号也找回了。嗯……没别的事，就是谢谢你们，辛苦了。拜拜。"),
     ],
 )
 def test_phishing_and_thanks_that_talk_money_are_other_and_not_private(subject: str, body: str, rules: Rules) -> None:
@@ -209,6 +228,24 @@ def test_feedback_about_the_wallet_is_not_private(text: str, rules: Rules) -> No
     assert (triage.category, triage.private) == ("feedback", False), triage.reasons
     # ... until it carries a card number
     assert sms(text + " 我的卡 4111 1111 1111 1111", rules).private
+
+
+@pytest.mark.parametrize(
+    "subject, body",
+    [
+        # probe13: recovering a deleted account, in Traditional Chinese, with 申請恢復 (the words
+        # of a content appeal) and 影片 in the text
+        ("申請恢復已刪除之帳戶", "抖映客戶服務部：\n\n本人於十一月一日一時衝動刪除了帳戶（用戶名稱 @leewaiyip_hiking），\n"
+                                "現得悉帳戶刪除後三十日內仍可申請恢復，故特此來函申請。\n\n帳戶內有本人多年來的行山影片，"
+                                "極具紀念價值，懇請協助恢復。\n如需核實身份，請告知所需文件。\n\n此致\n李偉業 謹啟"),
+        # probe12: SMS in pinyin initials (mm 密码, yzm 验证码, zh 账号)
+        ("", "mm忘了 yzm也收不到 zh绑的手机号也换了 怎么办啊 急"),
+    ],
+)
+def test_deleted_accounts_and_pinyin_shorthand_are_account_and_private(subject: str, body: str, rules: Rules) -> None:
+    triage = mail(subject, body, rules) if subject else sms(body, rules)
+    assert (triage.category, triage.private) == ("account", True), triage.reasons
+
 
 
 @pytest.mark.parametrize(

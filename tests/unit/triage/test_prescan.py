@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from intake.triage import numbers, prescan, privacy, spoken
+from intake.triage import numbers, numerals, prescan, privacy, spoken
 from intake.triage.privacy import detect_pii, redact
 
 ALL_WORDS = sorted({
@@ -78,7 +78,7 @@ def test_digit_words_in_any_case_re_accepts_are_read_not_a_crash() -> None:
 
 
 STARTS = [
-    (numbers._TOKEN, numbers._TOKEN_STARTS),
+    (numerals._TOKEN, numerals._TOKEN_STARTS),
     (numbers._ID_SHAPES, numbers._ID_SHAPE_STARTS),
     (privacy._PHONE_SHAPES, privacy._PHONE_SHAPE_STARTS),
     (privacy._SECRET_EXPLICIT, privacy._SECRET_STARTS),
@@ -107,7 +107,7 @@ def test_scanning_from_the_starts_finds_what_finditer_finds(text: str) -> None:
 def test_every_character_that_can_begin_a_word_is_a_start() -> None:
     first = re.compile(r"[zontfsedx]", re.IGNORECASE)
     for char in first.findall(EVERY_CHARACTER):
-        assert numbers._TOKEN_STARTS.match(char), repr(char)
+        assert numerals._TOKEN_STARTS.match(char), repr(char)
     for kind, pattern in numbers._CONTEXT.items():
         alternatives = pattern.pattern.split("\\b", 1)[1].rsplit("\\b", 1)[0]  # "(?:code|...)" or "passport"
         words = re.sub(r"\([^()]*\)", "", alternatives.removeprefix("(?:").removesuffix(")")).split("|")

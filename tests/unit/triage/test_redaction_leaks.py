@@ -155,6 +155,17 @@ LEAKS = [
     ("India PAN with a space, en", "PAN: ABFPK 1234M", "ABFPK 1234M"),
     ("Brazil CPF, en", "refund please. CPF 987.654.321-00, card on file", "987.654.321-00"),
     ("Brazil CPF, zh", "巴西用户，CPF号码 987.654.321-00", "987.654.321-00"),
+    # probe sets 11-13: "hundred" in a UK number read out, UK addresses on a Row or an Estate,
+    # a code after its pinyin initials (yzm: 验证码)
+    ("UK number read out with 'hundred' (voicemail), en", "ring me back? It's oh seven seven double oh, nine hundred, "
+     "five two three. Ta.", "oh seven seven double oh, nine hundred, five two three"),
+    ("number read out with 九百 (voicemail), zh", "电话是 零七七 零零 九百 五二三，谢谢", "零七七 零零 九百 五二三"),
+    ("UK address on a Row, en", "Please address the invoice to:\nBright Kettle Ltd\nUnit 4, 17 Harbour Row, Bristol BS1 6XX\n",
+     "17 Harbour Row, Bristol BS1 6XX"),
+    ("UK address on an industrial estate, en", "Our warehouse is at Unit 7, Calder Park Industrial Estate, Wakefield WF2 7AZ",
+     "7, Calder Park Industrial Estate, Wakefield WF2 7AZ"),
+    ("code after yzm, zh", "有人在登我号！！一直收到yzm 847261 不是我操作的", "847261"),
+    ("code after yzm, Traditional zh", "我收到嘅yzm係 5 2 8 1 9 3，唔係我撳嘅", "5 2 8 1 9 3"),
 ]
 
 
@@ -198,6 +209,11 @@ def test_leak_pattern_is_masked(case: str, text: str, secret: str) -> None:
         "涉及账号（抖映号）若干。\n统一社会信用代码：91440300MA5G7K2X3P",
         "Redline Creators LLC, account manager\n3400 N Lamar Blvd, Austin, TX 78705\n+1 512 555 0139",
         "Nair Design Studio\nBengaluru 560038\n+91 98450 31277",
+        # an area code named long before the number: no secret code (probe11)
+        "Could someone call me back, my number is 555 0147, area code is, um, the same as... sorry, it's a 555 0147",
+        "country code is plus forty four, then 7700 900461",
+        # the platform's own account number, after an earlier 账号 (probe15)
+        '举报搬运抄袭我视频的账号\n您好，\n我是创作者"阿洛手工"，账号ID 77310452。最近发现有个账号搬运我的视频',
     ],
 )
 def test_ordinary_numbers_are_not_private_kinds(text: str) -> None:
