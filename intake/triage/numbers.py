@@ -111,6 +111,8 @@ CONTEXT_WORDS["cvv"] = ("cvv", "cvc", "csc", "cvn")
 _NOT_CJK = r"[^\s\u3000-\u303f\uff00-\uffef\u3400-\u9fff]"
 _PASSWORDISH = re.compile(rf"(?<!{_NOT_CJK})(?={_NOT_CJK}{{0,63}}\d)(?={_NOT_CJK}{{0,63}}[A-Za-z]){_NOT_CJK}{{6,64}}")
 _PASSWORD_AFTER = 80
+_COUNTED = re.compile(r"\d{1,3}-(?:digits?|steps?|factor|characters?|chars?|letters?|days?|hours?|minutes?|months?|years?)",
+                      re.IGNORECASE)
 _TRAILING_PUNCTUATION = ".,;:!?)]}'\"”’"
 
 # Regional identity numbers by shape: HKID A123456(7), Taiwan A123456789, Singapore NRIC
@@ -214,7 +216,11 @@ def _kind_of(run: Run, text: str, mentions: _Mentions) -> str | None:
         return None
     if digits.endswith("X"):
         return "id"
-    if 4 <= count <= 9 and mentions.near("secret", start, end) and not _looks_like_year(digits) and _plain(text, run):
+    # "verification for payouts … reach me at five five five oh one four seven": a phone word
+    # between the code word and a number of phone length makes it the phone's
+    phone_said = count >= 7 and mentions.nearest(("secret", "phone"), start) == "phone"
+    if 4 <= count <= 9 and mentions.near("secret", start, end) and not phone_said and not _looks_like_year(digits) \
+            and _plain(text, run):
         if not _NOT_SECRET_BEFORE.search(text, max(0, start - 20), start) and not _QUANTITY_AFTER.match(text, end):
             return "secret"
     context = mentions.nearest(_PRIVATE_BY_CONTEXT, start)
@@ -316,7 +322,8 @@ def number_spans(text: str, folded: str | None = None) -> Iterator[PiiSpan]:
         index = bisect.bisect_right(positions, match.start())
         if index and positions[index - 1] >= match.start() - _PASSWORD_AFTER:
             value = match.group().rstrip(_TRAILING_PUNCTUATION)
-            yield PiiSpan("secret", match.start(), match.start() + len(value))
+            if not _COUNTED.fullmatch(value):  # "your password and the 6-digit code"
+                yield PiiSpan("secret", match.start(), match.start() + len(value))
     for match in _ALNUM_TOKEN.finditer(text) if mentions.starts("passport") or mentions.starts("id") else ():
         for kind in ("passport", "id"):
             if mentions.near(kind, match.start(), match.end()):

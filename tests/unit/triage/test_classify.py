@@ -86,7 +86,7 @@ def test_a_content_appeal_in_account_words_is_content_review(text: str, rules: R
         ("unauthorized charges on my card for coins, please refund", "urgent"),
         ("广告账户被扣了5万元，请核查退款", "high"),  # money wrong, not stolen (LABELS.md)
         ("Our attorney will pursue legal action if the video is not reinstated", "urgent"),
-        ("账号被封了，申诉", "high"),
+        ("账号被封了，申诉", "normal"),  # no harm said (LABELS.md); ../shared/samples, older, says high
         ("my account got suspended this morning, I run my business on it", "high"),
         ("withdrawal from creator fund still hasn't arrived after 8 days", "high"),
         ("bought coins, balance still 0", "normal"),
@@ -207,6 +207,9 @@ def test_loan_scams_and_account_sellers_are_other_and_not_private(text: str, rul
              "delivery. Only $49. Reply YES"),
         # thanks for a case that is closed (a takeover thanked for is over)
         ("", "Thanks Ben, got it all sorted, the refund came through this morning. Appreciate the help!"),
+        # a press enquiry about hijacked accounts (probe19)
+        ("Press enquiry: account hijacking", "Hello, I'm a reporter at Creator Weekly writing a piece on how creators "
+         "get their hijacked accounts back and what happens to their earnings. Could your press team comment?"),
         ("", "喂，你好，我就是打电话来说声谢谢的。上次我的账号被盗，还有那个被扣的钱，你们都帮我处理好了，"
              "钱也退回来了，账号也找回了。嗯……没别的事，就是谢谢你们，辛苦了。拜拜。"),
     ],
@@ -240,11 +243,29 @@ def test_feedback_about_the_wallet_is_not_private(text: str, rules: Rules) -> No
                                 "極具紀念價值，懇請協助恢復。\n如需核實身份，請告知所需文件。\n\n此致\n李偉業 謹啟"),
         # probe12: SMS in pinyin initials (mm 密码, yzm 验证码, zh 账号)
         ("", "mm忘了 yzm也收不到 zh绑的手机号也换了 怎么办啊 急"),
+        # probe19: account cases without the usual words
+        ("Moving on", "Hi there,\n\nI've decided I'm done with Vidora. I'd like everything about me gone from your\n"
+                      "service: the profile, my videos, comments, the lot. I don't want it hidden, I\nwant it gone, and "
+                      "I'd rather not have it sitting around for months either.\n\nWhat do I need to do on my end? "
+                      "The profile is @tomlq.\n\nCheers,\nTom"),
+        ("", "喂，那个，呃，我妈那个号啊，她手机丢了，新买了手机，现在进不去了，那个，上面有好多她跳舞的视频，嗯，就是想问一下怎么弄回来"),
     ],
 )
 def test_deleted_accounts_and_pinyin_shorthand_are_account_and_private(subject: str, body: str, rules: Rules) -> None:
     triage = mail(subject, body, rules) if subject else sms(body, rules)
     assert (triage.category, triage.private) == ("account", True), triage.reasons
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["I'm done with Vidora. I'd like everything about me gone: the profile, my videos, comments. I don't want it hidden.",
+     "请把我的视频、评论全部删掉，删除我的所有数据，不要只是隐藏",
+     "Under GDPR I ask you to erase my data, including all my videos and comments"],
+)
+def test_an_erasure_request_is_private_whatever_it_names(text: str, rules: Rules) -> None:
+    """The videos and comments it names can pull the category to content review; the request
+    itself is an account case, so privacy does not wait for the category (signal.erasure)."""
+    assert sms(text, rules).private, sms(text, rules).reasons
 
 
 

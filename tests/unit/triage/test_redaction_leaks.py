@@ -212,6 +212,9 @@ def test_leak_pattern_is_masked(case: str, text: str, secret: str) -> None:
         # an area code named long before the number: no secret code (probe11)
         "Could someone call me back, my number is 555 0147, area code is, um, the same as... sorry, it's a 555 0147",
         "country code is plus forty four, then 7700 900461",
+        # probe19: a phone number after a code word, with a phone word between; a counted word
+        "we're doing a piece on verification for payouts. You can reach me at five five five oh one four seven.",
+        "You will need your login password and the 6-digit code we sent to confirm",
         # the platform's own account number, after an earlier 账号 (probe15)
         '举报搬运抄袭我视频的账号\n您好，\n我是创作者"阿洛手工"，账号ID 77310452。最近发现有个账号搬运我的视频',
     ],
