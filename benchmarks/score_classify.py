@@ -46,7 +46,6 @@ def _fold(key: str, folds: int) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    sys.path.insert(0, str(REPO))
     from intake.triage import load_rules, triage_message
     from intake.triage.dataset import read_folders
     from intake.triage.evaluate import Scored, misses, report

@@ -140,7 +140,7 @@ def triage_message(msg: InboundMessage, rules: Rules, *, max_scored_chars: int =
     decision, priority = _decide(msg, rules, hits, _TICKET_REF.sub(" ", f"{subject}\n{body}"), hint)  # = model_text(msg)
     category = decision.category
     private_reasons: list[str] = []
-    # spam, or thanks for a closed case: no case at all, whatever account words it repeats
+    # spam, thanks for a closed case, a press enquiry: no case at all, whatever account words it repeats
     no_case = category == "other" and bool(_rule_ids(hits) & NO_NET_RULES)
     if category in rules.private_categories:
         private_reasons.append(f"category:{category}")

@@ -38,12 +38,13 @@ _DATE = re.compile(r"(?:\d{4}[-./年]\d{1,2}[-./月]\d{1,2}|\d{1,2}[-./]\d{1,2}[
 NOT_SECRET_WORDS = (r"(?<![A-Za-z])(?:error|status|zip|postal|area|country|promo|discount|coupon|build|version|ver|windows|"
                     r"ios|android|iphone|rtx|gtx|case|ticket|order|invoice|id|uid)(?![A-Za-z])|smtp;|错误|錯誤|超时|超時|失败|失敗|报错|報錯|"
                     r"版本|邮编|郵遞區號|编号|編號")
+_NOT_SECRET_LEAD = rf"(?:{NOT_SECRET_WORDS})[\s\"'{{}}:=,]*"
 _NOT_SECRET_BEFORE = re.compile(  # '{"error":{"code":5003' too
-    rf"(?:{NOT_SECRET_WORDS})[\s\"'{{}}:=,]*(?:code|码|碼|代码|代碼)?[\s\"'{{}}:=,]*"
+    rf"{_NOT_SECRET_LEAD}(?:code|码|碼|代码|代碼)?[\s\"'{{}}:=,]*"
     r"(?:是|为|為|is)?\s*[:：#]?\s*(?:负|負|-|minus)?\s*$", re.IGNORECASE)  # "错误码是负 1004"
 # The same words just before a code word ("area code is, um, … 555 0147"): that mention names
 # no secret at all, however far on its number comes.
-_NOT_SECRET_CODE = re.compile(rf"(?:{NOT_SECRET_WORDS})[\s\"'{{}}:=,]*$", re.IGNORECASE)
+_NOT_SECRET_CODE = re.compile(rf"{_NOT_SECRET_LEAD}$", re.IGNORECASE)
 # "观众从3000多掉到几百", "3000 followers": a quantity, not a code
 _QUANTITY_AFTER = re.compile(r"\s?(?:多|余|餘|来|來|人|个|個|元|块|塊|次|万|萬|千|分钟|分鐘|秒|天|小时|小時|倍|条|條|位|岁|歲|名|粉|赞|讚|%|"
                              r"(?:followers|views|likes|people|times|minutes|hours|days|mins|secs|users|viewers)\b)", re.IGNORECASE)

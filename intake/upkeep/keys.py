@@ -14,15 +14,11 @@ def rotate_keys(rt: Runtime, batch: int = 500) -> dict[str, int]:
 
     Ops prepend a new key, run this, then drop the old key once it reports done.
     """
-    # The capture's bytes keep the name ops know them by (`inbox.raw`), though they have
-    # a table of their own (models.InboxRaw).
-    columns = [("inbox.raw", InboxRaw, "raw", InboxRaw.inbox_id),
-               ("tickets.subject_secret", Ticket, "subject_secret", Ticket.id),
-               ("messages.text_secret", Message, "text_secret", Message.id),
-               ("attachments.content", AttachmentRow, "content", AttachmentRow.id),
-               ("mailbox_state.oauth_refresh_token", MailboxState, "oauth_refresh_token", MailboxState.name)]
+    columns = [(InboxRaw, "raw", InboxRaw.inbox_id), (Ticket, "subject_secret", Ticket.id),
+               (Message, "text_secret", Message.id), (AttachmentRow, "content", AttachmentRow.id),
+               (MailboxState, "oauth_refresh_token", MailboxState.name)]
     counts: dict[str, int] = {}
-    for name, model, column, key in columns:
+    for model, column, key in columns:
         done = 0
         with rt.sessions() as session:
             query = select(model).where(getattr(model, column).is_not(None))
@@ -34,7 +30,9 @@ def rotate_keys(rt: Runtime, batch: int = 500) -> dict[str, int]:
                 if done % batch == 0:
                     session.flush()
             session.commit()
-        counts[name] = done
+        # The capture's bytes keep the name ops know them by, though they have a table of
+        # their own (models.InboxRaw).
+        counts["inbox.raw" if model is InboxRaw else f"{model.__tablename__}.{column}"] = done
     counts["outbox.body_text"] = _rotate_outbox(rt, batch)
     return counts
 

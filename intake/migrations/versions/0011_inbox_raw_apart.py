@@ -38,9 +38,10 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.execute("ALTER TABLE inbox ADD COLUMN raw " + ("BLOB" if op.get_bind().dialect.name == "sqlite" else "BYTEA"))
+    sqlite = op.get_bind().dialect.name == "sqlite"
+    op.execute("ALTER TABLE inbox ADD COLUMN raw " + ("BLOB" if sqlite else "BYTEA"))
     op.execute("UPDATE inbox SET raw = (SELECT raw FROM inbox_raw WHERE inbox_raw.inbox_id = inbox.id)")
-    if op.get_bind().dialect.name != "sqlite":  # SQLite cannot add NOT NULL to a column in place
+    if not sqlite:  # SQLite cannot add NOT NULL to a column in place
         op.execute("UPDATE inbox SET raw = ''::bytea WHERE raw IS NULL")
         op.execute("ALTER TABLE inbox ALTER COLUMN raw SET NOT NULL")
     op.drop_table('inbox_raw')
