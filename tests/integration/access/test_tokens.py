@@ -39,7 +39,7 @@ def test_tokens_cli_create_list_revoke(tmp_path: Path) -> None:
     (row,) = [json.loads(line) for line in listed.stdout.splitlines()]
     assert row["name"] == "alice" and "token" not in row and secret not in listed.stdout
     # only a hash is stored: the secret is nowhere in the database file
-    assert secret.split("_")[2].encode() not in Path(f"{tmp_path}/cli.db").read_bytes()
+    assert secret.split("_", 2)[2].encode() not in Path(f"{tmp_path}/cli.db").read_bytes()
     rt = make_runtime(url, tmp_path / "data", encryption_key=env["INTAKE_ENCRYPTION_KEY"])
     assert tokens.authenticate(rt, secret) is not None
     revoked = intake(env, "tokens", "revoke", "alice")
