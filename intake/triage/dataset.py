@@ -25,7 +25,8 @@ HELD_OUT_SHARE = 0.27
 SHIPPED_EXTRA = ("triage-extra", "triage-probe", "triage-probe2", "triage-probe3", "triage-probe4",
                  "triage-probe6", "triage-probe8", "triage-probe9", "triage-probe10", "triage-probe11",
                  "triage-probe12", "triage-probe13", "triage-probe14", "triage-probe15", "triage-probe16",
-                 "triage-probe17", "triage-probe18", "triage-probe19")
+                 "triage-probe17", "triage-probe18", "triage-probe19", "triage-probe20", "triage-probe21",
+                 "triage-probe22")
 Part = Literal["tune", "heldout", "all"]
 
 

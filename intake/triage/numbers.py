@@ -45,6 +45,8 @@ _NOT_SECRET_BEFORE = re.compile(  # '{"error":{"code":5003' too
 # The same words just before a code word ("area code is, um, … 555 0147"): that mention names
 # no secret at all, however far on its number comes.
 _NOT_SECRET_CODE = re.compile(rf"{_NOT_SECRET_LEAD}$", re.IGNORECASE)
+# 'the error says "Stream interrupted (code 1102)"': a message's code in brackets, not a secret
+_PAREN_CODE = re.compile(r"[(（\[]\s*(?:code|err)\s*[:：#=]?\s*$", re.IGNORECASE)
 # "观众从3000多掉到几百", "3000 followers": a quantity, not a code
 _QUANTITY_AFTER = re.compile(r"\s?(?:多|余|餘|来|來|人|个|個|元|块|塊|次|万|萬|千|分钟|分鐘|秒|天|小时|小時|倍|条|條|位|岁|歲|名|粉|赞|讚|%|"
                              r"(?:followers|views|likes|people|times|minutes|hours|days|mins|secs|users|viewers)\b)", re.IGNORECASE)
@@ -222,7 +224,8 @@ def _kind_of(run: Run, text: str, mentions: _Mentions) -> str | None:
     phone_said = count >= 7 and mentions.nearest(("secret", "phone"), start) == "phone"
     if 4 <= count <= 9 and mentions.near("secret", start, end) and not phone_said and not _looks_like_year(digits) \
             and _plain(text, run):
-        if not _NOT_SECRET_BEFORE.search(text, max(0, start - 20), start) and not _QUANTITY_AFTER.match(text, end):
+        if not _NOT_SECRET_BEFORE.search(text, max(0, start - 20), start) and not _QUANTITY_AFTER.match(text, end) \
+                and not bracketed_code(text, start):
             return "secret"
     context = mentions.nearest(_PRIVATE_BY_CONTEXT, start)
     if context is None or _phone_said_after(text, mentions, context, start):
@@ -241,6 +244,12 @@ def _kind_of(run: Run, text: str, mentions: _Mentions) -> str | None:
     if count >= 7:
         return "phone"  # phone-shaped, valid or not: masked, though not private on its own
     return None
+
+
+def bracketed_code(text: str, start: int) -> bool:
+    """Whether the number at `start` follows "(code " or "[err ": a message's code quoted in
+    brackets ('the error says "Stream interrupted (code 1102)"'), not a secret."""
+    return _PAREN_CODE.search(text, max(0, start - 12), start) is not None
 
 
 def names_a_reference(text: str, start: int, reach: int = 24) -> bool:

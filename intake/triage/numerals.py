@@ -97,6 +97,10 @@ _TOKEN_STARTS = re.compile(
     rf"[\dxX叉{ZH_NUMERALS}zZoOnNtTfFsSſeEdD](?<![A-Za-z][zZoOnNtTfFsSſeEdD])(?<!\d\d)"
     rf"(?<![{ZH_NUMERALS}][{ZH_NUMERALS}])"
 )
+# Typed groups of this many digits or more, with a comma between them, are items of a list:
+# no card, account or phone number is written in groups that long with commas between.
+_LISTED = 5
+_LIST_MARK = re.compile(r"[,，、]")
 _GAP_MAX = 12  # characters between two tokens of one number ("，呃，", ", uh, ")
 # No "+": it starts another number ("…TX 78705\n+1 512…"), it never joins two pieces of one.
 _GAP = re.compile(r"(?:[\s,，、\-‐‑–—_/()（）:：]|uh|um|er|erm|ah|呃|嗯|啊|那个|dash|hyphen|space)*", re.IGNORECASE)
@@ -116,9 +120,13 @@ def runs(text: str) -> Iterator[Run]:
     digits: list[str] = []
     spoken = False
     repeat = 1
+    typed = 0  # digits in the previous token, when it was typed digits
     for match in prescan.finditer_from(_TOKEN, _TOKEN_STARTS, text):
         kind, value = match.lastgroup, match.group()
         gap_ok = end >= 0 and match.start() - end <= _GAP_MAX and _GAP.fullmatch(text, end, match.start()) is not None
+        if gap_ok and kind == "d" and min(typed, len(value)) >= _LISTED and _LIST_MARK.search(text, end, match.start()):
+            gap_ok = False  # "creative IDs 901233, 901234, 901240": a list, not one number in groups
+        typed = len(value) if kind == "d" else 0
         if not gap_ok and digits:
             yield Run(start, end, "".join(digits), spoken)
             digits, spoken, repeat = [], False, 1

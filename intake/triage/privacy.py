@@ -18,7 +18,7 @@ import re2
 
 import intake.triage.prescan as prescan
 from intake.messages import PiiSpan
-from intake.triage.numbers import NOT_SECRET_WORDS, names_a_reference, number_spans
+from intake.triage.numbers import NOT_SECRET_WORDS, bracketed_code, names_a_reference, number_spans
 from intake.triage.spoken import (address_spans, dotted_name_spans, handle_spans, iban_spans, spelled_id_spans, spelled_secret_spans,
                                   spoken_domain_spans, spoken_email_spans, street_spans)
 
@@ -272,7 +272,8 @@ def _secrets(text: str, folded: str) -> Iterator[PiiSpan]:
                 continue
             yield PiiSpan("secret", match.start(1), match.start(1) + len(value))
     for match in _CODE.finditer(text) if prescan.any_in(folded, prescan.CODE_WORDS) else ():
-        if _CODE_NOT_SECRET_BEFORE.search(text, max(0, match.start() - 20), match.start()):
+        if _CODE_NOT_SECRET_BEFORE.search(text, max(0, match.start() - 20), match.start()) \
+                or bracketed_code(text, match.start(1)):
             continue
         yield PiiSpan("secret", match.start(1), match.end(1))
     for match in _CODE_BEFORE.finditer(text) if prescan.any_in(folded, prescan.CODE_BEFORE_WORDS) else ():

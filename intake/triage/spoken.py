@@ -68,6 +68,8 @@ _STREET_WORD = ("Avenue|Ave|Street|St|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Wa
                 "Row|Estate|Gardens|Grove|Mews|Wharf|Quay|Rise")
 _STREET = re2.compile(rf"(?:\bNo\.?[ \t]*)?\b\d{{1,5}}[A-Za-z]?,?[ \t]+(?:(?:[A-Z][A-Za-z.'-]*|\d{{1,3}}(?:st|nd|rd|th)),?[ \t]+){{0,5}}"
                       rf"(?:{_STREET_WORD})\b[^\n<]{{0,100}}")
+# A US address's last line on its own ("Springfield, IL 62704" under "221 Example Street")
+_CITY_LINE = re2.compile(r"\b[A-Z][A-Za-z.'-]*(?:[ \t]+[A-Z][A-Za-z.'-]*){0,3},[ \t]*[A-Z]{2}[ \t]+\d{5}(?:-\d{4})?\b")
 _ADDRESS_MAX = 160
 
 
@@ -168,6 +170,11 @@ def dotted_name_spans(text: str) -> Iterator[PiiSpan]:
         read = stop
 
 
+# "reference, er, C R I seven seven four one two": a case's reference read out, no person's ID
+_REFERENCE_BEFORE = re.compile(r"\b(?:reference|ref|case|ticket|order|tracking)(?:[ \t]+(?:number|no|id|code))?"
+                               r"(?:[ \t]+(?:is|was))?[\s,.:#]*(?:(?:uh|um|er|erm|ah)[\s,.]*)?$", re.IGNORECASE)
+
+
 def spelled_id_spans(text: str) -> Iterator[PiiSpan]:
     """An identity number read out letter by letter and digit by digit (see _SPELLED_RUN)."""
     for match in _SPELLED_RUN.finditer(text):
@@ -175,7 +182,8 @@ def spelled_id_spans(text: str) -> Iterator[PiiSpan]:
         # "for" pieces count as letters; a run of words that only look like pieces ("a b c")
         # needs digits as well, and digits alone are the number detectors'.
         letters = len(_SPELLED_LETTER.findall(value))
-        if letters >= 2 and len(_SPELLED_NUMBER.findall(value)) >= 2:
+        if letters >= 2 and len(_SPELLED_NUMBER.findall(value)) >= 2 \
+                and not _REFERENCE_BEFORE.search(text, max(0, match.start() - 40), match.start()):
             # "r dot m e h t a nine one at gmail…": an address read out, not an ID
             address = _AT_NEXT.match(text, match.end()) is not None
             yield PiiSpan("email" if address else "id", match.start(), match.end())
@@ -185,8 +193,9 @@ def street_spans(text: str) -> Iterator[PiiSpan]:
     """A street address with no cue, as signatures write them ("1180 Avenue of the Americas, 8th
     Floor, New York, NY 10036", "No. 14, 3rd Cross, Indiranagar, Bengaluru 560038"): from its
     house number to the end of its line."""
-    for match in _STREET.finditer(text):
-        yield PiiSpan("address", match.start(), match.end())
+    for pattern in (_STREET, _CITY_LINE):
+        for match in pattern.finditer(text):
+            yield PiiSpan("address", match.start(), match.end())
 
 
 def address_spans(text: str, folded: str | None = None) -> Iterator[PiiSpan]:

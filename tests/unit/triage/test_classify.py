@@ -94,6 +94,8 @@ def test_a_content_appeal_in_account_words_is_content_review(text: str, rules: R
         ("建议加个字体大小设置", "low"),
         ("人工客服几点下班", "low"),
         ("help", "normal"),
+        ("我的抖币一直在扣！我什么都没买，刚刚又少了两千，快把钱包停掉", "urgent"),  # money being taken now (probe22)
+        ("it keeps charging me for coins I didnt buy, 3 times today", "urgent"),
     ],
 )
 def test_priority_table(text: str, priority: str, rules: Rules) -> None:
@@ -184,6 +186,9 @@ def test_reasons_name_the_rules_that_hit(rules: Rules) -> None:
         "Dear beneficiary, you are next of kin to USD 8.5 million in a fixed deposit account",
         "尊敬的客户：无抵押贷款，当天放款，详询加微信，退订回T",
         "专业账号买卖、解封服务，封号也能解，价格优惠",
+        # probe20-22: promotion and invoice sellers, in a merchant's money and account words
+        "您好，我们是网络推广，专业帮商家涨粉，一万粉只要九十九，还能帮您解封账号、提高提现额度。祝您生意兴隆",
+        "您好：本公司现可代开各地增值税专用发票、普通发票，点数优惠，可先验票后付款。有需要请加微信，打扰了，祝生意兴隆！",
     ],
 )
 def test_loan_scams_and_account_sellers_are_other_and_not_private(text: str, rules: Rules) -> None:
@@ -272,11 +277,23 @@ def test_an_erasure_request_is_private_whatever_it_names(text: str, rules: Rules
 @pytest.mark.parametrize(
     "text",
     ["The app asks me to verify my age with an ID and the age verification keeps failing",
-     "我想改一下帳號綁定的電郵，麻煩幫我改一下"],
+     "我想改一下帳號綁定的電郵，麻煩幫我改一下",
+     # an age check, though the profile "will be removed" and was "flagged" (probe22)
+     "How do I confirm my daughter's age? The app says her profile will be removed in 14 days unless her age is confirmed",
+     "The app says my son is under 13 and wants proof of age, what document do you accept?",
+     "我女儿的账号被判定未满14岁，说不确认年龄就删除，怎么验证年龄？",
+     "You took $9.99 twice this month for Plus. Only signed up once. Want one back"],
 )
 def test_identity_checks_and_the_bound_email_are_account_and_private(text: str, rules: Rules) -> None:
     triage = sms(text, rules)
-    assert (triage.category, triage.private) == ("account", True), triage.reasons
+    want = "payment" if "$" in text else "account"
+    assert (triage.category, triage.private) == (want, True), triage.reasons
+
+
+@pytest.mark.parametrize("text", ["喂，你好，冇乜嘢嘅，就係想讚下你哋個新嘅粵語字幕，好準呀。唔該晒，拜拜",
+                                  "我想講聲多謝你哋，個長輩模式啲字大咗，我阿媽而家好開心"])
+def test_praise_in_cantonese_is_feedback(text: str, rules: Rules) -> None:
+    assert voice(text, rules).category == "feedback", voice(text, rules).reasons
 
 
 @pytest.mark.parametrize(

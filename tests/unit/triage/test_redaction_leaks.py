@@ -166,6 +166,15 @@ LEAKS = [
      "7, Calder Park Industrial Estate, Wakefield WF2 7AZ"),
     ("code after yzm, zh", "有人在登我号！！一直收到yzm 847261 不是我操作的", "847261"),
     ("code after yzm, Traditional zh", "我收到嘅yzm係 5 2 8 1 9 3，唔係我撳嘅", "5 2 8 1 9 3"),
+    # probe20-22: a US address's last line on its own line; numbers listed with commas still
+    # masked one by one; a spelled ID after a word that is no reference
+    ("US city, state and ZIP under the street, en", "The correct billing address is:\n\nBrightline Fitness Inc.\n"
+     "221 Example Street, Floor 3\nSpringfield, IL 62704\n", "Springfield, IL 62704"),
+    ("US city, state and ZIP+4 alone, en", "ship it to my cousin in Los Angeles, CA 90012-3456 please", "Los Angeles, CA 90012-3456"),
+    ("phone numbers listed with commas, zh", "联系电话：13800138000，13900139000，任一都可以", "13900139000"),
+    ("phone numbers listed with commas, en", "call 07700900461, 07700900462 or email", "07700900462"),
+    ("spelled IC after 'the number is' (voicemail), en", "I uploaded my IC already, the number is S nine one two three four "
+     "five six seven A, but it still rejects", "S nine one two three four five six seven A"),
 ]
 
 
@@ -217,6 +226,13 @@ def test_leak_pattern_is_masked(case: str, text: str, secret: str) -> None:
         "You will need your login password and the 6-digit code we sent to confirm",
         # the platform's own account number, after an earlier 账号 (probe15)
         '举报搬运抄袭我视频的账号\n您好，\n我是创作者"阿洛手工"，账号ID 77310452。最近发现有个账号搬运我的视频',
+        # probe20-22: items of a list, an error's code in brackets, a case reference read out
+        "Ad group: PV_Spring25_Broad, creative IDs 901233, 901234, 901240.",
+        "被拒的素材编号：901233，901234，901240，请重新审核",
+        'The error says "Stream interrupted (code 1102)"',
+        "直播一直断，提示（code 1102）然后就退回首页",
+        "a formal data preservation request relating to an account on your platform, reference, er, C R I seven seven four one two.",
+        "关于贵平台一个账号的证据保全请求，案件编号 reference C R I 七七四一二",
     ],
 )
 def test_ordinary_numbers_are_not_private_kinds(text: str) -> None:
@@ -237,7 +253,8 @@ def test_a_megabyte_of_almost_spoken_addresses_is_read_in_linear_time(unit: str)
 @pytest.mark.parametrize("unit", ["密码是 a b c ", "password is a, b, c. ", "a@", "x.x@y ", "upi a@b ", "密码是",
                                   "a for apple one ", "b two ", "x dot ", "email a.b.", "电邮 a.b ", "1.2.", "9:00-",
                                   "1 A ", "No. 1 Main ", "1 3rd ", "3000多 code ", "[at] ", "a [dot] ", "a#", "a_b#c.",
-                                  "(at)(", "路 1 号 ", "路1号 2 ", "123.456.", "ABCDE\n1234", "壹", "壹 "])
+                                  "(at)(", "路 1 号 ", "路1号 2 ", "123.456.", "ABCDE\n1234", "壹", "壹 ",
+                                  "A, AB 12345 ", "Aa Bb Cc Dd Ee, ", "123456, ", "(code 1", "reference, er, "])
 def test_a_megabyte_of_spellings_and_handles_is_read_in_linear_time(unit: str) -> None:
     text = unit * (1_000_000 // len(unit))
     started = time.perf_counter()
