@@ -156,7 +156,7 @@ def triage_message(msg: InboundMessage, rules: Rules, *, max_scored_chars: int =
     pii_reasons = private_pii_reasons(spans, kinds)
     if msg.text and msg.text != message_body(msg):
         # Sensitive data in quoted history or a signature still makes the case private.
-        extra = private_pii_reasons(detect_pii(msg.text), kinds)
+        extra = private_pii_reasons(detect_pii(_beyond(msg.text, message_body(msg))), kinds)
         pii_reasons = tuple(dict.fromkeys((*pii_reasons, *extra)))
     private_reasons.extend(pii_reasons)
     all_signals = hits.signals | (private_hits.signals if private_hits else frozenset())
@@ -174,6 +174,20 @@ def triage_message(msg: InboundMessage, rules: Rules, *, max_scored_chars: int =
         pii=spans,
         redacted_text=redact(text, spans),
     )
+
+
+# More than any detector reads around a number for its context words (numbers._BEFORE)
+_CONTEXT_OVERLAP = 400
+
+
+def _beyond(text: str, body: str) -> str:
+    """The part of `text` after the writer's own words `body` (quoted history, a signature),
+    with enough of their end for context: the own words were already read. All of `text`
+    when it does not begin with them (a reply written below the quote)."""
+    head = body.rstrip()
+    if head and text.startswith(head):
+        return text[max(0, len(head) - _CONTEXT_OVERLAP):]
+    return text
 
 
 def _rule_ids(hits: _Hits) -> set[str]:

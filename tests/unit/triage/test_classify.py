@@ -164,6 +164,23 @@ def test_sensitive_data_only_in_quoted_text_still_private(rules: Rules) -> None:
     assert triage.private and "pii:secret" in triage.private_reasons
 
 
+@pytest.mark.parametrize("body, rest, reason", [
+    # the second pass reads what follows the own words, and enough of their end for context
+    ("Hi, please check the card ending below", "\n\n-- \nAnn\nmy card: 4111 1111 1111 1111", "pii:card"),
+    ("我的新手机号已经换好了。" * 40 + "护照号码见签名", "\n\n王芳\n护照 E12345678", "pii:passport"),
+    ("thanks " * 300, "\n\nOn Mon, Ann wrote:\n> the code is 482913", "pii:secret"),
+])
+def test_sensitive_data_after_the_own_words_still_private(body: str, rest: str, reason: str, rules: Rules) -> None:
+    triage = mail("hello", body, rules, text=body + rest)
+    assert reason in triage.private_reasons, triage.private_reasons
+
+
+def test_a_reply_written_below_the_quote_is_read_whole(rules: Rules) -> None:
+    """The own words do not begin the text: the whole text is read again, as before."""
+    triage = mail("Re: payout", "ok", rules, text="> my password: Secret123\n\nok")
+    assert "pii:secret" in triage.private_reasons
+
+
 def test_empty_new_text_falls_back_to_text(rules: Rules) -> None:
     msg = InboundMessage(channel="email", sender="a@b.c", subject="", text="提现没到账", new_text="")
     assert triage_message(msg, rules).category == "payment"
