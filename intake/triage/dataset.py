@@ -26,7 +26,7 @@ SHIPPED_EXTRA = ("triage-extra", "triage-probe", "triage-probe2", "triage-probe3
                  "triage-probe6", "triage-probe8", "triage-probe9", "triage-probe10", "triage-probe11",
                  "triage-probe12", "triage-probe13", "triage-probe14", "triage-probe15", "triage-probe16",
                  "triage-probe17", "triage-probe18", "triage-probe19", "triage-probe20", "triage-probe21",
-                 "triage-probe22")
+                 "triage-probe22", "triage-probe23", "triage-probe24", "triage-probe25")
 Part = Literal["tune", "heldout", "all"]
 
 

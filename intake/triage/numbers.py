@@ -45,6 +45,9 @@ _NOT_SECRET_BEFORE = re.compile(  # '{"error":{"code":5003' too
 # The same words just before a code word ("area code is, um, … 555 0147"): that mention names
 # no secret at all, however far on its number comes.
 _NOT_SECRET_CODE = re.compile(rf"{_NOT_SECRET_LEAD}$", re.IGNORECASE)
+# Capitals and a dash before digits: an id of some system ("ADV-7701535"), except the
+# abbreviations that name a bank account ("IBAN-", "ACCT-")
+_CODE_PREFIX = re.compile(r"(?<![A-Za-z])(?!(?:IBAN|ACCT|AC|BVN|NUBAN|IFSC|BSB|TIN|NIN|SSN|PAN|NRIC|HKID)[-‐])[A-Z]{2,6}[-‐]$")
 # 'the error says "Stream interrupted (code 1102)"': a message's code in brackets, not a secret
 _PAREN_CODE = re.compile(r"[(（\[]\s*(?:code|err)\s*[:：#=]?\s*$", re.IGNORECASE)
 # "观众从3000多掉到几百", "3000 followers": a quantity, not a code
@@ -66,7 +69,8 @@ CONTEXT_TERMS: dict[str, tuple[str, str]] = {
     "card": ("卡号 卡號 银行卡 銀行卡 信用卡 卡是 卡為 卡为 张卡 張卡 储蓄卡 儲蓄卡 借记卡 借記卡 工资卡 工資卡 卡的号 卡的號 "
              "银联 銀聯", "card|visa|mastercard|amex|debit|credit"),
     # 账号 is also the platform account: "账号ID 77310452" is a user id, no bank's
-    "bank_account": ("银行账 銀行帳 收款账 收款帳 对公账 對公帳 账号(?!\\s?[iI][dD]) 帳號(?!\\s?[iI][dD]) 账户 帳戶 户口 戶口",
+    "bank_account": ("银行账 銀行帳 收款账 收款帳 对公账 對公帳 账号(?!\\s?[iI][dD]) 帳號(?!\\s?[iI][dD]) 账户(?!\\s?[iI][dD]) "
+                     "帳戶(?!\\s?[iI][dD]) 户口 戶口",
                      # "account: 0123456789 (GTBank)"; a bare "account" is too common to count
                      "account number|account no|account(?=[ \t]?[:：#])|acct|a/c|iban|routing|sort code|ifsc|bsb|"
                      "bank account|nuban"),
@@ -74,7 +78,8 @@ CONTEXT_TERMS: dict[str, tuple[str, str]] = {
            "id card|id number|id no|identity|identification|ic|mykad|nric|philsys|fin number|fin no|hkid|aadhaar|"
            "aadhar|pan card|pan number|pan no|ssn|social security|my social|social is|nin|bvn|tax id|tax number|tax no|tin|"
            "national insurance|ni number"),
-    "phone": ("电话 電話 手机 手機 联系 聯絡 号码 號碼", "phone|mobile|cell|tel|call|reach|whatsapp|viber|telegram|number is|my number|text me|text us|sms me|message me"),
+    # "回复 138 0013 8005": a number to text back
+    "phone": ("电话 電話 手机 手機 联系 聯絡 号码 號碼 回复 回覆", "phone|mobile|cell|tel|call|reach|whatsapp|viber|telegram|number is|my number|text me|text us|sms me|message me"),
     "passport": ("护照 護照", "passport"),
     "password": ("密码 密碼 口令", "password|passwd|pwd|passcode|passphrase"),
     # For long runs only (12 digits or more): a bank named shortly before makes one an account
@@ -88,7 +93,7 @@ CONTEXT_TERMS: dict[str, tuple[str, str]] = {
              "paytm|phonepe|gcash|maya|paymaya|bdo|bpi|remit|remittance|wire|transfer to|send money|deposit to"),
     # Things, not people: a long run named by these is masked but not private.
     "reference": ("订单 訂單 单号 單號 运单 運單 快递 快遞 物流 交易号 交易號 流水号 流水號 工单 工單 视频 視頻 影片 作品 直播 "
-                  "账号id 帳號id 用户id 用戶id",  # the platform's own account numbers
+                  "账号\\s?id 帳號\\s?id 账户\\s?id 帳戶\\s?id 用户id 用戶id",  # the platform's own account numbers
                   "order|tracking|transaction|invoice|ticket|reference|ref|video|post|room|case"),
 }
 
@@ -207,6 +212,8 @@ def _kind_of(run: Run, text: str, mentions: _Mentions) -> str | None:
         return None  # part of a token like "TX4111...": an order id, judged by the ID shapes
     if start > 0 and text[start - 1] in "/=@?&_":  # part of a link: not personal data
         return None
+    if not run.spoken and _CODE_PREFIX.search(text, max(0, start - 8), start):
+        return None  # "广告账户（ID：ADV-7701535）", "TX-88213": a system's id, its letters joined by a dash
     if start > 0 and text[start - 1] == "+" and count >= 7 and not run.spoken:
         return "phone"  # "+91 98450 31277": no card or account number starts with a "+"
     if end < len(text) and text[end].isascii() and text[end].isalpha() and not run.spoken and count < 16:

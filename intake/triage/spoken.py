@@ -18,6 +18,7 @@ from collections.abc import Iterator
 import re2
 
 import intake.triage.prescan as prescan
+from intake.triage.numerals import EN_DIGITS, EN_TEENS, EN_TENS
 from intake.messages import PiiSpan
 
 # "name dot surname at example dot com", "zhang 点 san 艾特 qq 点 com", "chen jia xin 一九九五 at
@@ -90,7 +91,9 @@ _HANDLE = re.compile(r"(?<![\w.@+-])[A-Za-z0-9][A-Za-z0-9._-]{1,63}@[A-Za-z][A-Z
 _PAYMENT_HANDLE_WORD = re.compile(r"\b(?:upi|vpa|gpay|google pay|phonepe|paytm|bhim)\b", re.IGNORECASE)
 _HANDLE_REACH = 80
 _LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
-_DIGIT = re.compile(r"[0-9零〇一二三四五六七八九幺两洞]")
+# A digit, typed, in Chinese numerals, or an English number word ("sunflower ninety two")
+_DIGIT = re.compile(r"[0-9零〇一二三四五六七八九幺两洞]|(?<![A-Za-z])(?:"
+                    + "|".join(w for w in (*EN_TENS, *EN_TEENS, *EN_DIGITS) if len(w) > 2) + r")(?![A-Za-z])", re.IGNORECASE)
 # "my password is wrong", "密码是对的": talk about a password, not one
 _NOT_SPELLED = re.compile(r"(?:wrong|incorrect|correct|right|not|invalid|expired|too|fine|ok|okay|the same|"
                           r"对的|對的|错的|錯的|错了|錯了|不对|不對|正确|正確|没错|沒錯|对|對)\b", re.IGNORECASE)

@@ -37,6 +37,8 @@ def mail(subject: str, body: str, rules: Rules, text: str | None = None) -> Tria
         ("would be cool if u added a sleep timer", "feedback"),
         ("建议增加夜间模式", "feedback"),
         ("恭喜您获得免费领取资格，点击链接，退订回T", "other"),
+        # probe23: the notification sound, as an elderly user says it
+        ("以前她发视频我这边会响一下，现在提示音没了，我啥也没动", "technical"),
     ],
 )
 def test_sms_shorthand_and_everyday_words(text: str, category: str, rules: Rules) -> None:
@@ -45,6 +47,23 @@ def test_sms_shorthand_and_everyday_words(text: str, category: str, rules: Rules
 
 def voice(text: str, rules: Rules) -> Triage:
     return triage_message(InboundMessage(channel="voice", sender="+8613900000000", text=text, new_text=text), rules)
+
+
+@pytest.mark.parametrize("text", [
+    # probe25: money words in a clause that says the money is fine
+    "The Withdraw page on the website shows NaN and the button stays grey. To be clear: my money is fine. "
+    "The app shows the right balance and my last withdrawal arrived normally. It's only the web page that is broken.",
+    "充值页面点了立即支付没有反应，点好几次了。钱没扣，就是页面卡住付不了，我是苹果手机",
+])
+def test_money_said_to_be_fine_does_not_make_a_bug_private(text: str, rules: Rules) -> None:
+    triage = sms(text, rules)
+    assert (triage.category, triage.private) == ("technical", False), triage.reasons
+
+
+def test_the_notification_sound_gone_is_technical(rules: Rules) -> None:
+    text = ("hello this is uh Margaret, my grandson put the app on my tablet and it used to make a little ding when "
+            "he posted, and now it doesn't ding anymore, I didn't touch anything, how do I get the ding back")
+    assert voice(text, rules).category == "technical", voice(text, rules).reasons
 
 
 @pytest.mark.parametrize(
@@ -205,6 +224,8 @@ def test_reasons_name_the_rules_that_hit(rules: Rules) -> None:
         "专业账号买卖、解封服务，封号也能解，价格优惠",
         # probe20-22: promotion and invoice sellers, in a merchant's money and account words
         "您好，我们是网络推广，专业帮商家涨粉，一万粉只要九十九，还能帮您解封账号、提高提现额度。祝您生意兴隆",
+        # probe23: phishing in the platform's name
+        "【抖映安全中心】您的账户因涉嫌违规交易已被冻结，请于今日内登录 dy-safe.example.cn 填写银行卡信息解除冻结，逾期将永久封号。",
         "您好：本公司现可代开各地增值税专用发票、普通发票，点数优惠，可先验票后付款。有需要请加微信，打扰了，祝生意兴隆！",
     ],
 )
@@ -319,6 +340,10 @@ def test_praise_in_cantonese_is_feedback(text: str, rules: Rules) -> None:
         "an adult keeps messaging my 13 year old daughter asking her for pictures, please stop him",
         "有个主播在直播说要跳楼，你们快处理",
         "有人天天私信我女儿，她才14岁，还要她发照片",
+        # probe24: a missing minor, a police request
+        "investigating the disappearance of a 15-year-old girl; we ask for the data today given the risk to life",
+        "我女儿14岁，昨晚离家出走，到现在下落不明，她之前一直跟一个网友私信",
+        "this is officer Grant calling regarding a missing fifteen year old girl, her last activity was on a Vidora account",
     ],
 )
 def test_a_minor_at_risk_or_self_harm_is_urgent(text: str, rules: Rules) -> None:

@@ -51,6 +51,9 @@ PROBE19 = DATA / "triage-probe19"
 PROBE20 = DATA / "triage-probe20"
 PROBE21 = DATA / "triage-probe21"
 PROBE22 = DATA / "triage-probe22"
+PROBE23 = DATA / "triage-probe23"
+PROBE24 = DATA / "triage-probe24"
+PROBE25 = DATA / "triage-probe25"
 FOLDERS = {"extra": (EXTRA, 200, 400), "probe": (PROBE, 100, 200), "probe2": (PROBE2, 80, 200),
            "probe3": (PROBE3, 80, 200), "probe4": (PROBE4, 80, 200),
            "probe5": (PROBE5, 80, 200), "probe6": (PROBE6, 80, 200), "probe7": (PROBE7, 50, 200),
@@ -58,7 +61,8 @@ FOLDERS = {"extra": (EXTRA, 200, 400), "probe": (PROBE, 100, 200), "probe2": (PR
            "probe11": (PROBE11, 80, 200), "probe12": (PROBE12, 80, 200), "probe13": (PROBE13, 80, 200),
            "probe14": (PROBE14, 80, 200), "probe15": (PROBE15, 80, 200), "probe16": (PROBE16, 80, 200),
            "probe17": (PROBE17, 80, 200), "probe18": (PROBE18, 80, 200), "probe19": (PROBE19, 80, 200),
-           "probe20": (PROBE20, 80, 200), "probe21": (PROBE21, 80, 200), "probe22": (PROBE22, 80, 200)}
+           "probe20": (PROBE20, 80, 200), "probe21": (PROBE21, 80, 200), "probe22": (PROBE22, 80, 200),
+           "probe23": (PROBE23, 80, 200), "probe24": (PROBE24, 80, 200), "probe25": (PROBE25, 80, 200)}
 CATEGORIES = {"technical", "account", "content_review", "payment", "feedback", "other"}
 PRIORITIES = {"low", "normal", "high", "urgent"}
 NAME = re.compile(r"^(?:email_\d{3}\.eml|sms_\d{3}\.txt|voice_\d{3}\.txt)$")

@@ -173,6 +173,11 @@ LEAKS = [
     ("US city, state and ZIP+4 alone, en", "ship it to my cousin in Los Angeles, CA 90012-3456 please", "Los Angeles, CA 90012-3456"),
     ("phone numbers listed with commas, zh", "联系电话：13800138000，13900139000，任一都可以", "13900139000"),
     ("phone numbers listed with commas, en", "call 07700900461, 07700900462 or email", "07700900462"),
+    # probe25: a password said as a word and a number, with fillers (voicemail)
+    ("password said as a word and a number (voicemail), en", "if you need to go into my account to check, uh, my password is, "
+     "uh, sunflower ninety two, all one word I think. Okay. Bye.", "sunflower ninety two"),
+    ("password said as pinyin and numerals (voicemail), zh", "你们要查的话，嗯，我密码是，呃，xiaohua 九二，都连在一起", "xiaohua 九二"),
+    ("account number after ACCT-, en", "please pay to account number ACCT-12345678 at Example Bank", "12345678"),
     ("spelled IC after 'the number is' (voicemail), en", "I uploaded my IC already, the number is S nine one two three four "
      "five six seven A, but it still rejects", "S nine one two three four five six seven A"),
 ]
@@ -230,6 +235,12 @@ def test_leak_pattern_is_masked(case: str, text: str, secret: str) -> None:
         "Ad group: PV_Spring25_Broad, creative IDs 901233, 901234, 901240.",
         "被拒的素材编号：901233，901234，901240，请重新审核",
         'The error says "Stream interrupted (code 1102)"',
+        # probe25: an ad account's id after 账户 ID; a number to text back in a phishing SMS
+        "618 投放素材（广告账户 ID 8823107）今天被审核拒了",
+        "【抖映官方】您的账号存在异常将被封禁，点击 dy-verify.example/jf 解除，或回复 138 0013 8005 联系专员。",
+        # probe24: a system's id, capitals and a dash before its digits
+        "我司广告账户（ID：ADV-7701535）于3月26日提交的素材共5条，全部被驳回",
+        "Our ad account ADV-7701535 was charged for a campaign that never ran",
         "直播一直断，提示（code 1102）然后就退回首页",
         "a formal data preservation request relating to an account on your platform, reference, er, C R I seven seven four one two.",
         "关于贵平台一个账号的证据保全请求，案件编号 reference C R I 七七四一二",
