@@ -154,9 +154,10 @@ def triage_message(msg: InboundMessage, rules: Rules, *, max_scored_chars: int =
     # check or a stated secret (card, code, password) makes it private; all of it is masked.
     kinds = rules.private_pii_kinds & _AUTOMATED_PII_KINDS if msg.loop.automated else rules.private_pii_kinds
     pii_reasons = private_pii_reasons(spans, kinds)
-    if msg.text and msg.text != message_body(msg):
+    own_words = message_body(msg)
+    if msg.text and msg.text != own_words:
         # Sensitive data in quoted history or a signature still makes the case private.
-        extra = private_pii_reasons(detect_pii(_beyond(msg.text, message_body(msg))), kinds)
+        extra = private_pii_reasons(detect_pii(_beyond(msg.text, own_words)), kinds)
         pii_reasons = tuple(dict.fromkeys((*pii_reasons, *extra)))
     private_reasons.extend(pii_reasons)
     all_signals = hits.signals | (private_hits.signals if private_hits else frozenset())

@@ -85,14 +85,16 @@ def _unfinished(engine: Engine, logs: list[Path]) -> str:
         return f"(inbox rows not readable: {type(exc).__name__})"
     lines = [f"inbox {r.id} {r.status} key={r.capture_key} attempts={r.attempts} captured={r.captured_at} "
              f"bytes={'yes' if r.has_raw else 'MISSING'} error={r.last_error}" for r in rows]
+    texts = {}
+    for log in logs:  # read once, searched for every row
+        try:
+            texts[log.name] = log.read_text(errors="replace").splitlines()
+        except OSError:
+            continue
     for row in rows:
         needles = (f"inbox {row.id} ", f"inbox {row.id}:", row.capture_key)
-        for log in logs:
-            try:
-                text = log.read_text(errors="replace")
-            except OSError:
-                continue
-            lines += [f"  {log.name}: {line[:300]}" for line in text.splitlines() if any(n in line for n in needles)][:10]
+        for name, log_lines in texts.items():
+            lines += [f"  {name}: {line[:300]}" for line in log_lines if any(n in line for n in needles)][:10]
     return "\n".join(lines)
 
 
