@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import queue
+import threading
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any
@@ -86,9 +88,11 @@ def process_captured(rt: Runtime, inbox_ids: list[int], workers: int | None = No
 class Processor:
     """Chunks fed while they are captured (`intake poll --once` passes `feed` as the poll's
     `on_captured`): a pool of processes prepares each chunk as soon as it is committed, and
-    this process stores the prepared chunks in capture order, one transaction each, between
-    fetches and after the last one. So parsing runs while the mailbox is still being read
-    instead of after it, and the database sees one writer.
+    a store thread of this process stores the prepared chunks in capture order, one
+    transaction each, while the poll goes on fetching. So parsing runs while the mailbox is
+    still being read instead of after it; the store's waits on the database overlap the
+    fetch's waits on the mailbox (each thread has its own connection; the store is the only
+    writer of what it stores, and capture order is kept by the one store thread).
 
     Without a pool (`workers` 1) each chunk is prepared and stored here as it is fed."""
 
@@ -99,7 +103,10 @@ class Processor:
         self.workers = workers if workers is not None else (os.cpu_count() or 1)
         self.outcomes: dict[int, pipeline.Outcome | None] = {}
         self._pool: ProcessPoolExecutor | None = None
-        self._pending: list[tuple[list[int], Future[dict[int, Any]]]] = []
+        self._queue: queue.SimpleQueue[tuple[list[int], Future[dict[int, Any]]] | None] = queue.SimpleQueue()
+        self._storer: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._error: BaseException | None = None
         self._sending: list[Future[dict[int, str]]] = []
 
     def __enter__(self) -> Processor:
@@ -107,6 +114,8 @@ class Processor:
         if self.workers > 1:
             self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("fork"),
                                              initializer=_init_worker, initargs=(self.rt,))
+            self._storer = threading.Thread(target=self._store_loop, name="intake-store", daemon=True)
+            self._storer.start()
         return self
 
     def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
@@ -114,29 +123,47 @@ class Processor:
             if exc is None:
                 self.drain()
         finally:
+            if exc is not None:
+                self._stop.set()  # the chunk being stored finishes; the rest stays captured
+            self._join_storer()
             if self._pool is not None:
                 self._pool.shutdown(wait=True, cancel_futures=exc is not None)
 
     def feed(self, inbox_ids: list[int]) -> None:
-        """Take committed captures; store what the pool has ready without waiting for the rest."""
+        """Take committed captures: prepared by the pool and stored by the store thread
+        while the caller goes on (without a pool: prepared and stored here, now)."""
         for ids in _chunks(list(inbox_ids), self.chunk):
             if self._pool is None:
                 self._stored(ids, prepare_chunk(ids, self.rt))
             else:
-                self._pending.append((ids, self._pool.submit(prepare_chunk, ids)))
-        self._store_ready(wait=False)
+                self._queue.put((ids, self._pool.submit(prepare_chunk, ids)))
+        if self._error is not None:
+            raise self._error  # the store failed: stop capturing more than can be stored
 
     def drain(self) -> None:
         """Store every chunk fed so far, in order, and wait for their follow-ups to go out."""
-        self._store_ready(wait=True)
+        self._join_storer()
+        if self._error is not None:
+            raise self._error
         for future in self._sending:
             future.result()
         self._sending.clear()
 
-    def _store_ready(self, wait: bool) -> None:
-        while self._pending and (wait or self._pending[0][1].done()):
-            ids, future = self._pending.pop(0)
-            self._stored(ids, future.result())
+    def _join_storer(self) -> None:
+        if self._storer is not None:
+            self._queue.put(None)
+            self._storer.join()
+            self._storer = None
+
+    def _store_loop(self) -> None:
+        while (item := self._queue.get()) is not None:
+            if self._stop.is_set() or self._error is not None:
+                continue  # left as captured: the next poll or the sweeper takes them
+            ids, future = item
+            try:
+                self._stored(ids, future.result())
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller by feed/drain
+                self._error = exc
 
     def _stored(self, ids: list[int], prepared: dict[int, pipeline.Prepared | None]) -> None:
         stored = _store(self.rt, ids, prepared)

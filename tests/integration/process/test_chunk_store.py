@@ -5,6 +5,7 @@ one, and one bad message in a chunk costs its neighbours nothing."""
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -193,6 +194,62 @@ def test_a_failed_poll_stores_what_was_fed_and_leaves_the_rest_captured(db_url: 
     assert all(statuses[i] == "done" for i in ids[:4])
     assert all(statuses[i] == "captured" for i in ids[4:])
     assert set(processor.outcomes) == set(ids[:4])
+
+
+@pytest.mark.timeout(240)
+def test_a_poll_dying_with_a_pool_leaves_each_capture_done_or_captured(db_url: str, tmp_path: Path) -> None:
+    """With a pool the store runs in a thread of its own: a poll that dies while chunks are
+    still being prepared or stored ends with each capture either stored whole or left
+    `captured` for the next poll, the stored ones a prefix of the capture order."""
+    rt, ids = setup(db_url, tmp_path / "died", generate_key())
+    with pytest.raises(ConnectionError):
+        with Processor(rt, workers=2, chunk=2, send=False) as processor:
+            processor.feed(ids)
+            deadline = time.monotonic() + 60
+            while not processor.outcomes and time.monotonic() < deadline:  # mid-way: some stored
+                time.sleep(0.005)
+            raise ConnectionError("server went away")
+    with rt.sessions() as session:
+        statuses = dict(session.execute(select(Inbox.id, Inbox.status).where(Inbox.id.in_(ids))).all())
+        messages = session.scalar(select(text("count(*)")).select_from(Message))  # type: ignore[arg-type]
+    stored = [i for i in ids if i in processor.outcomes]
+    assert stored and stored == ids[:len(stored)]  # capture order
+    assert all(statuses[i] in ("done", "failed") for i in stored)
+    assert all(statuses[i] == "captured" for i in ids if i not in processor.outcomes)
+    assert messages == 1 + sum(1 for i in stored if processor.outcomes[i] is not None
+                               and processor.outcomes[i].outcome != "duplicate")  # the owner's own, and no half chunk
+    # The next poll (here: the same rows fed again) finishes the rest exactly once.
+    with Processor(rt, workers=2, chunk=2, send=False) as again:
+        again.feed([i for i in ids if statuses[i] == "captured"])
+    with rt.sessions() as session:
+        assert "captured" not in set(session.scalars(select(Inbox.status).where(Inbox.id.in_(ids))))
+
+
+@pytest.mark.timeout(240)
+def test_a_store_that_fails_stops_the_poll_and_leaves_the_rest_captured(
+        db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The store thread's failure (the database went away) reaches the poll at its next
+    batch or at the end, not lost in the thread; what it did not store waits as `captured`."""
+    from intake.process import batch
+
+    rt, ids = setup(db_url, tmp_path / "store", generate_key())
+    real, calls = batch._store, []
+
+    def failing(rt_: Runtime, chunk_ids: list[int], prepared: Any) -> Any:
+        calls.append(chunk_ids)
+        if len(calls) == 2:
+            raise ConnectionResetError("database went away")
+        return real(rt_, chunk_ids, prepared)
+
+    monkeypatch.setattr(batch, "_store", failing)
+    with pytest.raises(ConnectionResetError):
+        with Processor(rt, workers=2, chunk=3, send=False) as processor:
+            for start in range(0, len(ids), 3):
+                processor.feed(ids[start:start + 3])
+    assert set(processor.outcomes) == set(ids[:3])
+    with rt.sessions() as session:
+        statuses = dict(session.execute(select(Inbox.id, Inbox.status).where(Inbox.id.in_(ids))).all())
+    assert all(statuses[i] == "captured" for i in ids[3:])
 
 
 def test_one_bad_message_in_a_chunk_fails_alone(db_url: str, tmp_path: Path,
