@@ -33,4 +33,4 @@ def is_sealed(body_text: str | None) -> bool:
 def sealed_body(vault: Vault, text: str | None, html: str | None) -> str:
     """A private ticket's follow-up bodies as the one sealed `body_text` value."""
     document = json.dumps({"text": text or "", "html": html}, ensure_ascii=False)
-    return SEALED_PREFIX + vault.encrypt_text(document).decode("ascii")
+    return SEALED_PREFIX + vault.seal_ascii(document.encode("utf-8"))

@@ -304,7 +304,7 @@ def outbox_bodies(vault: Vault, text: str | None, html: str | None) -> tuple[str
 
     if not (text or "").startswith(SEALED_PREFIX):
         return text or "", html
-    data = json.loads(vault.decrypt_text((text or "")[len(SEALED_PREFIX):].encode("ascii")))
+    data = json.loads(vault.open_ascii((text or "")[len(SEALED_PREFIX):]).decode("utf-8"))
     return data["text"], data["html"]
 
 

@@ -43,8 +43,7 @@ def _rotate_outbox(rt: Runtime, batch: int) -> int:
     with rt.sessions() as session:
         query = select(Outbox).where(Outbox.body_text.like(SEALED_PREFIX + "%")).order_by(Outbox.id)
         for row in session.scalars(query).yield_per(batch):
-            token = rt.vault.rotate(row.body_text[len(SEALED_PREFIX):].encode("ascii"))
-            row.body_text = SEALED_PREFIX + token.decode("ascii")
+            row.body_text = SEALED_PREFIX + rt.vault.rotate_ascii(row.body_text[len(SEALED_PREFIX):])
             done += 1
             if done % batch == 0:
                 session.flush()
