@@ -268,7 +268,7 @@ class FileSmsSender:
         self.from_number = from_number
 
     def send(self, sms: OutgoingSms, outbox_id: int) -> SmsResult:
-        from intake.channels.smtp import atomic_write_once
+        from intake.channels.local import atomic_write_once
 
         size = sms_size(sms.body)
         data = json.dumps({"to": sms.to, "from": self.from_number, "body": sms.body,

@@ -1,8 +1,9 @@
 """Outbound email: build one follow-up as an RFC 5322 message and hand it to a sender.
 
 `EmailSender` has three implementations chosen by INTAKE_EMAIL_BACKEND (STYLE 11):
-`smtp` (smtplib, SSL / STARTTLS, AUTH), `file` (one .eml per follow-up in the outbox
-folder, the embedded default) and `console` (the message on stderr, for development).
+`smtp` (smtplib, SSL / STARTTLS, AUTH), here; `file` (one .eml per follow-up in the
+outbox folder, the embedded default) and `console` (the message on stderr, for
+development) in `local.py`.
 
 Every failure is an `EmailSendError` that says whether retrying can help (SMTP 4xx,
 timeouts, lost connections) or not (SMTP 5xx), and whether the message may have been
@@ -14,18 +15,14 @@ from __future__ import annotations
 
 import datetime as dt
 import email.policy
-import os
 import re
 import smtplib
 import socket
 import ssl
-import sys
-import tempfile
 from dataclasses import dataclass, field
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
-from pathlib import Path
 from typing import Protocol
 
 from intake.channels.wire import Wire, mailbox, render
@@ -295,59 +292,9 @@ def _close(smtp: smtplib.SMTP) -> None:
         pass
 
 
-# -- file and console --------------------------------------------------------------------------
-
-def atomic_write_once(directory: Path, name: str, data: bytes) -> bool:
-    """Write `data` to directory/name via a temporary file and a rename; a file already
-    there is left alone (the same follow-up written twice is one file). Returns True when
-    this call wrote it."""
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)  # files: mkstemp makes them 0600
-    target = directory / name
-    if target.exists():
-        return False
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        # link() fails if the target appeared meanwhile: two writers, one file.
-        try:
-            os.link(tmp, target)
-        except FileExistsError:
-            return False
-        return True
-    finally:
-        os.unlink(tmp)
-
-
-class FileEmailSender:
-    """One complete .eml per follow-up in the outbox folder, named by outbox id."""
-
-    # The same follow-up written twice is one file (atomic_write_once): a crash between
-    # the write and its record resends nothing, so a batch may record its sends together.
-    idempotent = True
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-
-    def send(self, message: Wire, outbox_id: int) -> str:
-        atomic_write_once(self.directory, f"outbox-{outbox_id}.eml", message.data)
-        return f"file:outbox-{outbox_id}.eml"
-
-
-class ConsoleEmailSender:
-    """The message on stderr (stdout carries the CLI's JSON lines)."""
-
-    def send(self, message: Wire, outbox_id: int) -> str:
-        sys.stderr.write(f"--- outbox {outbox_id} (email) ---\n")
-        sys.stderr.write(message.data.decode("utf-8", "replace"))
-        sys.stderr.write("\n--- end ---\n")
-        sys.stderr.flush()
-        return f"console:{outbox_id}"
-
-
 def make_email_sender(settings: Settings) -> EmailSender:
+    from intake.channels.local import ConsoleEmailSender, FileEmailSender
+
     if settings.email_backend == "smtp":
         return SmtpEmailSender(settings)
     if settings.email_backend == "console":

@@ -40,10 +40,12 @@ def send_batch(rt: "Runtime", outbox_ids: list[int]) -> dict[int, str]:
     claims = _claim_fresh(rt, outbox_ids)
     email_sender, _ = senders(rt)
     together = bool(getattr(email_sender, "idempotent", False))
+    # The file backend writes the batch's files together (their fsyncs side by side).
+    staged = email_sender.staged() if together and hasattr(email_sender, "staged") else None
     sent: list[tuple[Claim, str]] = []
     for claim in claims:
         try:
-            provider_id = transmit_email(rt, email_sender, claim)
+            provider_id = transmit_email(rt, staged or email_sender, claim)
         except Exception as exc:  # noqa: BLE001 - recorded as delivery records any failure
             statuses[claim.id] = _failed(rt, claim, exc)
             continue
@@ -52,6 +54,12 @@ def send_batch(rt: "Runtime", outbox_ids: list[int]) -> dict[int, str]:
         else:
             # Recorded row by row as it goes: a crash mid-batch resends nothing already sent.
             statuses[claim.id] = record_sent(rt, claim, provider_id, None)
+    if staged is not None:
+        unwritten = staged.commit()
+        for claim, _ in sent:
+            if claim.id in unwritten:
+                statuses[claim.id] = _failed(rt, claim, unwritten[claim.id])
+        sent = [(claim, provider_id) for claim, provider_id in sent if claim.id not in unwritten]
     if sent:
         # A sender that delivers the same row twice as once: one transaction for all.
         with rt.sessions() as session:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from intake.channels.smtp import atomic_write_once
+from intake.channels.local import atomic_write_once
 from intake.db import make_engine
 from tests.flows import INTAKE_BIN, mail, subprocess_env
 

@@ -123,3 +123,41 @@ def test_a_batch_over_smtp_records_each_send_as_it_goes(db_url: str, tmp_path: P
             assert row.status == "sent" and row.provider_id and row.sent_at is not None
     assert set(send_batch(rt, ids).values()) == {"sent"} and len(smtp_server.received()) == 3
     rt.dispose()
+
+
+def test_a_file_the_disk_refuses_is_retried_alone_and_the_rest_are_sent(
+        db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The file backend writes a batch's files together; one whose fsync fails (a full or
+    failing disk) is neither named in the outbox folder nor recorded as sent: it waits for
+    its retry, and the rest of the batch is sent once."""
+    import os
+
+    rt = make_runtime(db_url, tmp_path / "var")
+    raws = [mail(subject=f"Video upload fails {i}", sender=f"user{i}@example.com",
+                 message_id=f"<f{i}@example.com>") for i in range(6)]
+    outcomes = process_captured(rt, capture(rt, raws), workers=1, send=False)
+    ids = sorted(i for o in outcomes.values() if o for i in o.outbox_ids)
+    real_fsync, victim = os.fsync, f".outbox-{ids[2]}.eml."
+
+    def failing_fsync(fd: int) -> None:
+        if os.readlink(f"/proc/self/fd/{fd}").rsplit("/", 1)[-1].startswith(victim):
+            raise OSError(28, "No space left on device")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", failing_fsync)
+    statuses = send_batch(rt, ids)
+    outbox = tmp_path / "var" / "outbox"
+    assert statuses[ids[2]] in ("queued", "failed") and statuses[ids[2]] != "sent"
+    assert all(statuses[i] == "sent" for i in ids if i != ids[2])
+    assert sorted(p.name for p in outbox.iterdir()) == sorted(f"outbox-{i}.eml" for i in ids if i != ids[2])
+    monkeypatch.setattr(os, "fsync", real_fsync)
+    with rt.sessions() as session:  # its retry, once due, writes it once
+        row = session.get(Outbox, ids[2])
+        assert row is not None and row.status == "queued" and row.last_error and "OSError" in row.last_error
+        row.next_attempt_at = None
+        session.commit()
+    from intake.send.delivery import send_outbox
+
+    assert send_outbox(rt, ids[2]) == "sent"
+    assert len(list(outbox.glob("*.eml"))) == 6
+    rt.dispose()

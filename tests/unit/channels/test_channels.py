@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from intake.channels.local import atomic_write_once
 from intake.channels.sms import sms_capability, sms_size
 from intake.channels.smtp import (
-    EmailSendError, OutgoingEmail, atomic_write_once, build_message, clean_header, serialize, to_wire,
+    EmailSendError, OutgoingEmail, build_message, clean_header, serialize, to_wire,
 )
 
 
@@ -139,7 +140,7 @@ def test_backoff_grows_with_jitter_and_is_capped() -> None:
 
 def test_console_senders_write_to_stderr_not_stdout(capsys: pytest.CaptureFixture[str]) -> None:
     from intake.channels.sms import ConsoleSmsSender, OutgoingSms
-    from intake.channels.smtp import ConsoleEmailSender
+    from intake.channels.local import ConsoleEmailSender
 
     ConsoleEmailSender().send(to_wire(_mail()), 7)
     ConsoleSmsSender().send(OutgoingSms(to="+8613800001234", body="编号TK-7QX2M9", ticket_ref="TK-7QX2M9"), 8)
