@@ -13,11 +13,11 @@ import re
 from collections.abc import Callable
 from email import policy
 from email.message import Message
-from email.parser import BytesParser
 from email.utils import getaddresses, parsedate_to_datetime
 
 from intake.messages import InboundMessage
 from intake.normalize._charset import clean_text, decode_bytes, decode_header_value
+from intake.normalize._feed import parse_bytes
 from intake.normalize._html import html_to_text
 from intake.normalize._mime import Body, MailLimits, Walker, nesting_cut
 from intake.normalize._reply import ReplyCut, cut_reply, is_forward_subject
@@ -134,7 +134,7 @@ def _text_of(body: Body, limits: MailLimits) -> str:
 def _parse_tree(
     raw: bytes, max_attachment_bytes: int | None, which: policy.Policy, limits: MailLimits
 ) -> tuple[Headers, Body]:
-    message = BytesParser(policy=which).parsebytes(raw)
+    message = parse_bytes(raw, which)
     walker = Walker(max_attachment_bytes, limits)
     walker.walk(message)
     return _headers_of(message), walker.body
