@@ -46,3 +46,32 @@ def test_the_filter_rewrites_records() -> None:
     leaky = logging.LogRecord("x", logging.INFO, __file__, 1, "caller %s", ("+8613800001234",), None)
     RedactingFilter().filter(leaky)
     assert leaky.getMessage() == "caller [PHONE]"
+
+
+def test_service_addresses_node_names_and_task_results_are_left_alone() -> None:
+    # Seen in a worker's log: "redis://:**@127.0.0.[PHONE]", "[EMAIL] ready." and a task's
+    # result of 1000 masked as a card because the duration before it read as one.
+    for line in ("Connected to redis://:**@127.0.0.1:6379/15",
+                 "Task intake.poll_mailbox[7f41e0fa-4465-44a8-b93c-334677d92e60] succeeded in 1.1056627620000654s: 1000",
+                 "intake-12345@worker-1.example.internal ready.",
+                 "database postgresql+psycopg://postgres@127.0.0.1:5432/test is not reachable",
+                 "broker amqp://guest:**@127.0.0.1:5672// is away"):
+        assert redact_log_line(line) == line
+
+
+def test_blanked_tokens_cannot_hide_personal_data_beside_them() -> None:
+    line = ("redis://127.0.0.1:6379/15 said: card 4111 1111 1111 1111 for bob@example.com, "
+            "took 0.4111111111111111s; intake-1@host told +86 138 0000 1234")
+    cleaned = redact_log_line(line)
+    assert "4111 1111" not in cleaned and "bob@example.com" not in cleaned and "138 0000 1234" not in cleaned
+    assert cleaned.startswith("redis://127.0.0.1:6379/15 said") and "0.4111111111111111s" in cleaned
+    assert redact_log_line("see http://bob@example.com/x") == "see http://[EMAIL]/x"  # not one of ours
+
+
+def test_long_hostile_lines_are_read_in_linear_time() -> None:
+    # Bounded patterns and one pass: a line of 50,000 of our tokens, or of near-misses,
+    # returns (a quadratic blanking or a backtracking pattern would not, in the test's limit).
+    uuids = " ".join(["535efb48-fab2-4139-8001-a53fe9fed3b9"] * 50_000)
+    assert redact_log_line(uuids) == uuids
+    for line in ("redis://" + "1." * 50_000, "intake-" + "9" * 50_000 + "@" + "a." * 50_000, "0." + "1" * 100_000):
+        assert isinstance(redact_log_line(line), str)
