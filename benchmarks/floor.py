@@ -6,8 +6,14 @@
 Benchmarks report intake's mails per second as a ratio to this. Used by
 benchmarks/daemon_throughput.py and benchmarks/poll_throughput.py:
 
-    from benchmarks.floor import floor_rate
+    from benchmarks.floor import floor_rate, floor_program
     rate = floor_rate(host, port, user, password)      # mails/s over the whole INBOX
+    seconds = floor_program(host, port, user, password)  # the same as a program of its own
+
+`floor_rate` times the loop in a warm process (its imports done, as the figures of earlier
+stops did). `floor_program` times the floor as a command, from the interpreter's start to its
+exit (Python, imapclient, mail-parser and sqlite3 imported, then the same loop): the like of
+`intake poll --once` timed whole, start-up included. Benchmarks report both ratios.
 
 The run flags the mail \\Seen (intake does not read \\Seen, so a later intake run on the same
 mailbox is unaffected) and writes its SQLite file in a temporary directory.
@@ -15,6 +21,7 @@ mailbox is unaffected) and writes its SQLite file in a temporary directory.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import subprocess
 import sys
@@ -62,3 +69,19 @@ def floor_rate(host: str, port: int, user: str, password: str, folder: str = "IN
         db.close()
     return {"mails": len(uids), "seconds": round(seconds, 2),
             "mails_per_second": round(len(uids) / seconds, 1) if seconds else 0.0}
+
+
+def floor_program(host: str, port: int, user: str, password: str, folder: str = "INBOX") -> float:
+    """Seconds the floor takes as a command of its own, interpreter start-up and imports
+    included (this file run by the same interpreter)."""
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, __file__, host, str(port), user, password, folder],
+                          capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"the floor program failed: {done.stderr[-2000:]}")
+    return seconds
+
+
+if __name__ == "__main__":
+    print(json.dumps(floor_rate(sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5])))
