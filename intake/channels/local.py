@@ -12,32 +12,18 @@ from intake.channels.wire import Wire
 
 
 def atomic_write_once(directory: Path, name: str, data: bytes) -> bool:
-    """Write `data` to directory/name via a temporary file and a rename; a file already
-    there is left alone (the same follow-up written twice is one file). Returns True when
-    this call wrote it."""
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)  # files: mkstemp makes them 0600
-    target = directory / name
-    if target.exists():
-        return False
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        # link() fails if the target appeared meanwhile: two writers, one file.
-        try:
-            os.link(tmp, target)
-        except FileExistsError:
-            return False
-        return True
-    finally:
-        os.unlink(tmp)
+    """Write `data` to directory/name via a temporary file, made durable, and a link to its
+    name; a file already there is left alone (the same follow-up written twice is one file).
+    Returns True when this call wrote it; raises the OSError that stopped it."""
+    result = atomic_write_many(directory, [(name, data)])[0]
+    if isinstance(result, OSError):
+        raise result
+    return result
 
 
 def atomic_write_many(directory: Path, files: list[tuple[str, bytes]]) -> list[bool | OSError]:
-    """`atomic_write_once` for a batch, each file still durable before it takes its name,
-    with the fsyncs running side by side: the filesystem's journal commits concurrent
+    """Files written as `atomic_write_once` writes one (mode 0600 from mkstemp, durable
+    before it takes its name), the fsyncs of a batch running side by side: the filesystem's journal commits concurrent
     fsyncs together, where one after another each waited for its own flush of the disk
     (0.6 ms a file here, most of a follow-up's cost on the embedded default). One result
     per file: True written, False already there, or the OSError that stopped it."""
@@ -69,8 +55,11 @@ def atomic_write_many(directory: Path, files: list[tuple[str, bytes]]) -> list[b
         except OSError as exc:
             return exc
 
-    with ThreadPoolExecutor(max_workers=max(1, min(16, len(staged)))) as pool:
-        flushed = list(pool.map(flush, staged))
+    if len(staged) > 1:
+        with ThreadPoolExecutor(max_workers=min(16, len(staged))) as pool:
+            flushed = list(pool.map(flush, staged))
+    else:
+        flushed = [flush(item) for item in staged]
     for (index, fd, tmp), error in zip(staged, flushed):
         os.close(fd)
         try:
