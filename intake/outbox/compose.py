@@ -125,7 +125,10 @@ class Composed:
 
 @dataclass
 class Composer:
-    """Templates loaded once per runtime (rt.cached)."""
+    """Templates loaded once per runtime (rt.cached): what the start-up check (`check`)
+    loaded is what is used until the process restarts. Jinja's default would look at each
+    file's modification time on every use (four stat calls per acknowledgement) and pick up
+    an edit that no check has seen."""
 
     directory: Path
     env: jinja2.Environment = field(init=False)
@@ -136,7 +139,7 @@ class Composer:
             loader=jinja2.FileSystemLoader(str(self.directory)),
             autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default=False),
             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
-            keep_trailing_newline=False,
+            keep_trailing_newline=False, auto_reload=False,
         )
         path = self.directory / "departments.yaml"
         try:

@@ -161,3 +161,21 @@ def test_sms_template_that_drops_the_ref_is_refused(tmp_path: Path) -> None:
     (tmp_path / "ack.en.sms.txt").write_text("We got it.")
     with pytest.raises(TemplateError, match="reference"):
         Composer(tmp_path).sms("ack", "en", {"ref": "TK-7QX2M9"})
+
+
+def test_templates_are_used_as_loaded_until_restart(tmp_path: Path) -> None:
+    """What the start-up check loaded is what is sent: an edit to a template file (perhaps
+    a broken one) takes effect at the next start, where it is checked, not mid-run."""
+    import shutil
+
+    folder = tmp_path / "templates"
+    shutil.copytree(TEMPLATES, folder)
+    running = Composer(folder)
+    running.check()
+    context = {"ref": "TK-ABC123", "department": "technical support", "response_time": "within a day",
+               "private": False}
+    before = running.email("ack", "en", context, "Upload fails").text
+    (folder / "ack.en.email.txt").write_text("{% if broken %}", encoding="utf-8")
+    assert running.email("ack", "en", context, "Upload fails").text == before
+    with pytest.raises(TemplateError, match="ack.en.email.txt"):
+        Composer(folder).check()  # the next start names the broken file
