@@ -114,8 +114,6 @@ class Processor:
         if self.workers > 1:
             self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("fork"),
                                              initializer=_init_worker, initargs=(self.rt,))
-            self._storer = threading.Thread(target=self._store_loop, name="intake-store", daemon=True)
-            self._storer.start()
         return self
 
     def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
@@ -136,6 +134,9 @@ class Processor:
             if self._pool is None:
                 self._stored(ids, prepare_chunk(ids, self.rt))
             else:
+                if self._storer is None:  # the first chunk, or fed again after a drain
+                    self._storer = threading.Thread(target=self._store_loop, name="intake-store", daemon=True)
+                    self._storer.start()
                 self._queue.put((ids, self._pool.submit(prepare_chunk, ids)))
         if self._error is not None:
             raise self._error  # the store failed: stop capturing more than can be stored

@@ -326,3 +326,14 @@ def test_two_workers_on_chunks_store_each_capture_once(db_url: str, tmp_path: Pa
         assert len(acks) == len(set(acks)) == 16
     for r in runtimes:
         r.dispose()
+
+
+@pytest.mark.timeout(240)
+def test_a_processor_fed_again_after_a_drain_stores_the_new_chunks(db_url: str, tmp_path: Path) -> None:
+    rt, ids = setup(db_url, tmp_path / "again", generate_key())
+    with Processor(rt, workers=2, chunk=3, send=False) as processor:
+        processor.feed(ids[:6])
+        processor.drain()
+        assert set(processor.outcomes) == set(ids[:6])
+        processor.feed(ids[6:])
+    assert sorted(processor.outcomes) == sorted(ids)
