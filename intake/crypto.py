@@ -40,12 +40,12 @@ _NONCE = 12
 _TAG = 16
 
 
-def _aead_key(key: str) -> bytes:
+def _hkdf(secret: bytes, info: bytes) -> bytes:
+    """32 bytes derived from `secret` for the use `info` names (HKDF-SHA256, no salt)."""
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
-                info=b"intake/seal/aes-256-gcm").derive(base64.urlsafe_b64decode(key.encode("ascii")))
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(secret)
 
 
 class Vault:
@@ -57,14 +57,12 @@ class Vault:
         self._primary_key = keys[0].encode("ascii")
         self._ciphers: dict[bytes, list[AESGCM]] = {}
         for n, key in enumerate(keys):
-            aead = _aead_key(key)
+            aead = _hkdf(base64.urlsafe_b64decode(key.encode("ascii")), b"intake/seal/aes-256-gcm")
             header = VERSION + hashlib.sha256(b"intake/seal/key-id" + aead).digest()[:4]
-            if n == 0:
-                self._header, self._cipher = header, AESGCM(aead)
-            self._ciphers.setdefault(header, []).append(AESGCM(aead))
-
-    def seal_with_primary(self, data: bytes) -> bytes:
-        return self.encrypt(data)  # encrypt always seals under the primary key
+            cipher = AESGCM(aead)
+            if n == 0:  # `encrypt` always seals under the primary key
+                self._header, self._cipher = header, cipher
+            self._ciphers.setdefault(header, []).append(cipher)
 
     @classmethod
     def from_settings(cls, encryption_key: str, data_dir: Path,
@@ -108,12 +106,7 @@ class Vault:
         """A 32-byte secret for `purpose` (CSRF tokens, session cookies), derived from the
         primary key with HKDF: every process of one desk derives the same secret without a
         second setting, and no purpose's secret reveals the key or another purpose's."""
-        from cryptography.hazmat.primitives import hashes
-        from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
-        hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
-                    info=b"intake/" + purpose.encode("utf-8"))
-        return hkdf.derive(self._primary_key)
+        return _hkdf(self._primary_key, b"intake/" + purpose.encode("utf-8"))
 
     def encrypt(self, data: bytes) -> bytes:
         nonce = os.urandom(_NONCE)
@@ -145,8 +138,8 @@ class Vault:
 
     def open_ascii(self, value: str) -> bytes:
         """What `seal_ascii` sealed (or an earlier version's Fernet token)."""
-        if value.startswith("gAAAAA"):
-            return self._fernet.decrypt(value.encode("ascii"))
+        if value.startswith("gAAAAA"):  # a Fernet token is url-safe base64 already
+            return self.decrypt(value.encode("ascii"))
         try:
             token = base64.urlsafe_b64decode(value.encode("ascii"))
         except (binascii.Error, ValueError, UnicodeEncodeError):

@@ -10,9 +10,9 @@ import sys
 # Tokens that look like numbers to a PII detector but are ours: UUIDs (Celery task ids),
 # Twilio SIDs and other hex ids, decimals ("succeeded in 0.004573250003159046s"), the
 # addresses of our own services ("redis://:**@127.0.0.1:6379/15", the user and host of a
-# database URL) and Celery's node names
-# ("intake-4242@host"). The detectors read the line with these blanked out, so their digits
-# neither count as data nor lend a neighbour context ("...0654s: 1000" read as a card).
+# database URL) and Celery's node names ("intake-4242@host"). The detectors read the line
+# with these blanked out, so their digits neither count as data nor lend a neighbour
+# context ("...0654s: 1000" read as a card).
 _OURS = re.compile(
     r"(?<![0-9A-Za-z])[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}(?![0-9A-Za-z])"
     r"|(?<![0-9A-Za-z])[A-Z]{2}[0-9a-fA-F]{32}(?![0-9A-Za-z])"

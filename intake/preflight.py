@@ -177,7 +177,7 @@ def key_check_problem(rt: "Runtime", record: bool) -> str | None:
                         "during a rotation)")
             primary = rt.vault.fingerprints()[0]
             if record and primary not in {c.fingerprint for c in checks}:
-                session.add(KeyCheck(fingerprint=primary, token=rt.vault.seal_with_primary(KEY_CHECK),
+                session.add(KeyCheck(fingerprint=primary, token=rt.vault.encrypt(KEY_CHECK),
                                      created_at=utcnow()))
                 try:
                     session.commit()

@@ -1,5 +1,6 @@
 """The Celery app, built from the settings it is given: broker, named queues, late acks,
-prefetch 1 (2 on the embedded broker), beat schedule, and the tasks (bound to a runtime built from those settings).
+prefetch 1 (2 on the embedded broker), beat schedule, and the tasks (bound to a runtime
+built from those settings).
 
 Production uses Redis (or RabbitMQ); the embedded default is kombu's filesystem transport,
 which needs no server, so one machine runs `intake run` with no setup.

@@ -23,10 +23,11 @@ def atomic_write_once(directory: Path, name: str, data: bytes) -> bool:
 
 def atomic_write_many(directory: Path, files: list[tuple[str, bytes]]) -> list[bool | OSError]:
     """Files written as `atomic_write_once` writes one (mode 0600 from mkstemp, durable
-    before it takes its name), the fsyncs of a batch running side by side: the filesystem's journal commits concurrent
-    fsyncs together, where one after another each waited for its own flush of the disk
-    (0.6 ms a file here, most of a follow-up's cost on the embedded default). One result
-    per file: True written, False already there, or the OSError that stopped it."""
+    before it takes its name), the fsyncs of a batch running side by side: the
+    filesystem's journal commits concurrent fsyncs together, where one after another each
+    waited for its own flush of the disk (0.6 ms a file here, most of a follow-up's cost on
+    the embedded default). One result per file: True written, False already there, or the
+    OSError that stopped it."""
     from concurrent.futures import ThreadPoolExecutor
 
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -63,11 +64,13 @@ def atomic_write_many(directory: Path, files: list[tuple[str, bytes]]) -> list[b
     for (index, fd, tmp), error in zip(staged, flushed):
         os.close(fd)
         try:
-            if results[index] is False and error is None:
-                os.link(tmp, directory / files[index][0])  # fails if the target appeared meanwhile
-                results[index] = True
-            elif error is not None and results[index] is False:
+            if results[index] is not False:
+                continue  # its write failed: the error is its result
+            if error is not None:
                 results[index] = error
+                continue
+            os.link(tmp, directory / files[index][0])  # fails if the target appeared meanwhile
+            results[index] = True
         except FileExistsError:
             pass
         except OSError as exc:
@@ -75,6 +78,10 @@ def atomic_write_many(directory: Path, files: list[tuple[str, bytes]]) -> list[b
         finally:
             os.unlink(tmp)
     return results
+
+
+def _eml(outbox_id: int) -> str:
+    return f"outbox-{outbox_id}.eml"
 
 
 class FileEmailSender:
@@ -88,8 +95,8 @@ class FileEmailSender:
         self.directory = directory
 
     def send(self, message: Wire, outbox_id: int) -> str:
-        atomic_write_once(self.directory, f"outbox-{outbox_id}.eml", message.data)
-        return f"file:outbox-{outbox_id}.eml"
+        atomic_write_once(self.directory, _eml(outbox_id), message.data)
+        return f"file:{_eml(outbox_id)}"
 
     def staged(self) -> StagedFiles:
         return StagedFiles(self.directory)
@@ -104,8 +111,8 @@ class StagedFiles:
         self.files: list[tuple[int, str, bytes]] = []
 
     def send(self, message: Wire, outbox_id: int) -> str:
-        self.files.append((outbox_id, f"outbox-{outbox_id}.eml", message.data))
-        return f"file:outbox-{outbox_id}.eml"
+        self.files.append((outbox_id, _eml(outbox_id), message.data))
+        return f"file:{_eml(outbox_id)}"
 
     def commit(self) -> dict[int, OSError]:
         try:

@@ -27,6 +27,7 @@ from typing import Any
 _TAIL = r"(?P<end>--)?(?P<ws>[ \t]*)(?P<linesep>\r\n|\r|\n)?$"
 _HEAD = "(?P<sep>"
 _BY_LENGTH: dict[int, re.Pattern[str]] = {}
+_ESCAPE = re.compile(r"\\(.)", re.DOTALL)
 
 
 class _Boundary:
@@ -61,27 +62,15 @@ class _Re:
         if not flags and pattern.startswith(_HEAD) and pattern.endswith(")" + _TAIL):
             escaped = pattern[len(_HEAD):-len(")" + _TAIL)]
             separator = _unescape(escaped)
-            if separator is not None and re.escape(separator) == escaped:
+            if re.escape(separator) == escaped:
                 return _Boundary(separator)
         return re.compile(pattern, flags)
 
 
-def _unescape(escaped: str) -> str | None:
+def _unescape(escaped: str) -> str:
     """The text `re.escape` turned into `escaped` (each escape is a backslash and the
-    character), or None if it is not such a text."""
-    out: list[str] = []
-    index = 0
-    while index < len(escaped):
-        char = escaped[index]
-        if char == "\\":
-            if index + 1 >= len(escaped):
-                return None
-            out.append(escaped[index + 1])
-            index += 2
-        else:
-            out.append(char)
-            index += 1
-    return "".join(out)
+    character); the caller checks that escaping it again gives `escaped` back."""
+    return _ESCAPE.sub(r"\1", escaped)
 
 
 def _own_feedparser() -> Any:
