@@ -55,6 +55,9 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")  # what INTAKE_LOG_LEVEL may name
+
+
 def setup_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
     if any(isinstance(f, RedactingFilter) for h in root.handlers for f in h.filters):

@@ -252,9 +252,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     os.umask(0o077)  # what intake writes (data dir, database, outbox, keys) is the owner's alone
-    from intake.logs import setup_logging
+    from intake.logs import LOG_LEVELS, setup_logging
 
-    setup_logging(os.environ.get("INTAKE_LOG_LEVEL", "INFO"))
+    level = os.environ.get("INTAKE_LOG_LEVEL", "INFO")
+    if level.upper() not in LOG_LEVELS:
+        print(f"intake: INTAKE_LOG_LEVEL={level!r} is not a log level (one of {', '.join(LOG_LEVELS)})",
+              file=sys.stderr)
+        return 2
+    setup_logging(level)
     return guarded(lambda: int(args.func(args) or 0))
 
 

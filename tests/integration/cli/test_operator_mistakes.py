@@ -139,3 +139,10 @@ def test_a_database_at_a_newer_schema_stops_commands(db_url: str, tmp_path: Path
     for command in (["tickets", "list"], ["db", "upgrade"]):
         assert_stops(intake(env, *command), "INTAKE_DATABASE_URL", "0999_from_the_future", "newer than")
     assert_unhealthy(env, "0999_from_the_future")
+
+
+def test_an_unknown_log_level_is_named(tmp_path: Path) -> None:
+    env = subprocess_env(f"sqlite:///{tmp_path}/i.db", tmp_path / "var", INTAKE_LOG_LEVEL="verbose")
+    assert_stops(intake(env, "tickets", "list"), "INTAKE_LOG_LEVEL", "'verbose'")
+    env["INTAKE_LOG_LEVEL"] = "debug"  # any case
+    assert intake(env, "tickets", "list").returncode == 0
