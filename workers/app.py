@@ -160,6 +160,7 @@ class RuntimeHolder:
                 _share(checked, rt)
             rt.rules  # noqa: B018
             composer_for(rt)
+            _warm_pool_start()
         except Exception:  # noqa: BLE001 - start-up checks name a broken file; a task will too
             log.warning("worker: rules or templates not loaded before the pool started", exc_info=True)
 
@@ -178,6 +179,18 @@ class RuntimeHolder:
                     _share(self._inherited[-1], rt)
                 self._runtime, self._pid = rt, os.getpid()
             return self._runtime
+
+
+def _warm_pool_start() -> None:
+    """Each prefork pool process sets its parent-death signal through billiard, which parses
+    that one C declaration with cffi: pycparser's import and parser tables, ~50 ms in every
+    pool process. Done once here, before the pool forks, the processes inherit the parser."""
+    try:
+        from billiard.util import get_pdeathsig
+
+        get_pdeathsig()
+    except OSError:
+        pass  # not Linux: billiard does not set it either
 
 
 COMPOSER = "replies.composer"
