@@ -38,6 +38,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from workers.daemons import run_worker
 
     runtime(check=True)
+    _freeze()
     return run_worker(beat=args.beat_embedded, concurrency=args.concurrency, queues=args.queues)
 
 
@@ -263,5 +264,44 @@ def main(argv: list[str] | None = None) -> int:
     return guarded(lambda: int(args.func(args) or 0))
 
 
+def command() -> int:
+    """The `intake` program (its console script, and `python -m intake.cli`): `main`, then
+    a light exit."""
+    try:
+        return main()
+    finally:
+        _release()
+
+
+def _freeze() -> None:
+    """What a daemon or `poll` built before it forks its pool (the stack, the rules, the
+    templates) lives as long as the process: frozen, no garbage collection walks it again,
+    in the parent or in a pool process, and a pool process's collections do not write into
+    (and so copy) the pages it shares with the parent. Done by the command, not the library:
+    a frozen heap hides its objects from `gc.get_referrers`, which tests and tools use."""
+    import gc
+
+    gc.freeze()
+
+
+def _release() -> None:
+    """Before the interpreter exits: close the database connections (PostgreSQL sees a
+    clean goodbye, SQLite checkpoints its log), then freeze the heap, so that the
+    interpreter's last garbage collections skip what the stack built. Those collections
+    walk every object of SQLAlchemy, numpy and the rules: about half a second of every
+    command on a 2-core machine, after its work is done. Nothing waits on them: every
+    transaction is committed and every file written and closed before `main` returns;
+    standard output is flushed by the interpreter, and atexit handlers still run."""
+    import gc
+
+    runtime_module = sys.modules.get("intake.runtime")
+    if runtime_module is not None and runtime_module.get_runtime.cache_info().currsize:
+        try:
+            runtime_module.get_runtime().dispose()
+        except Exception:  # noqa: BLE001 - exiting anyway; the server closes what is left
+            pass
+    gc.freeze()
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(command())

@@ -2,6 +2,6 @@
 
 import sys
 
-from intake.cli import main
+from intake.cli import command
 
-sys.exit(main())
+sys.exit(command())

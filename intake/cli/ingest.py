@@ -54,8 +54,12 @@ def cmd_poll(args: argparse.Namespace) -> int:
     from intake.capture.imap import MailboxBusy, poll
     from intake.mailboxes import get_mailbox, load_mailboxes
 
+    from intake.cli import _freeze
+
     rt = runtime()
     boxes = [get_mailbox(rt.settings, args.mailbox)] if args.mailbox else load_mailboxes(rt.settings)
+    rt.rules  # noqa: B018 - loaded before the freeze and the pool's fork: shared by its processes
+    _freeze()
     if not boxes:
         print("no mailbox configured (set INTAKE_IMAP_HOST or INTAKE_MAILBOXES_FILE)", file=sys.stderr)
         return 2
