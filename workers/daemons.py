@@ -8,6 +8,7 @@ an IDLE lasts as long as the connection, so it must not hold a Celery worker slo
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import signal
@@ -153,6 +154,7 @@ def run_all(host: str | None, port: int | None, concurrency: int | None,
 
     def worker() -> int:
         check()
+        gc.freeze()  # as `intake worker` does before its pool forks (intake.cli.common.freeze_heap)
         return run_worker(beat=True, concurrency=concurrency)
 
     commands["worker"] = worker

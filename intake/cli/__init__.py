@@ -7,7 +7,7 @@ import os
 import sys
 
 from intake.cli import contacts
-from intake.cli.common import dispatcher, emit, runtime
+from intake.cli.common import dispatcher, emit, freeze_heap, runtime
 from intake.cli.ingest import cmd_ingest, cmd_poll
 from intake.cli.mailbox import cmd_mailbox_check
 from intake.cli import status_links
@@ -38,7 +38,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from workers.daemons import run_worker
 
     runtime(check=True)
-    _freeze()
+    freeze_heap()
     return run_worker(beat=args.beat_embedded, concurrency=args.concurrency, queues=args.queues)
 
 
@@ -271,17 +271,6 @@ def command() -> int:
         return main()
     finally:
         _release()
-
-
-def _freeze() -> None:
-    """What a daemon or `poll` built before it forks its pool (the stack, the rules, the
-    templates) lives as long as the process: frozen, no garbage collection walks it again,
-    in the parent or in a pool process, and a pool process's collections do not write into
-    (and so copy) the pages it shares with the parent. Done by the command, not the library:
-    a frozen heap hides its objects from `gc.get_referrers`, which tests and tools use."""
-    import gc
-
-    gc.freeze()
 
 
 def _release() -> None:

@@ -29,6 +29,17 @@ def runtime(upgrade: bool = True, check: bool = False) -> Any:
     return rt
 
 
+def freeze_heap() -> None:
+    """What a daemon or `poll` built before it forks its pool (the stack, the rules, the
+    templates) lives as long as the process: frozen, no garbage collection walks it again,
+    in the parent or in a pool process, and a pool process's collections do not write into
+    (and so copy) the pages it shares with the parent. Done by the command, not the library:
+    a frozen heap hides its objects from `gc.get_referrers`, which tests and tools use."""
+    import gc
+
+    gc.freeze()
+
+
 def send_inline(rt: Any, outbox_ids: list[int]) -> None:
     """One-shot commands deliver the follow-ups they cause before returning."""
     from intake.send.batch import send_batch

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from intake.cli.common import emit, runtime, send_inline
+from intake.cli.common import emit, freeze_heap, runtime, send_inline
 from intake.cli.files import ingest_item
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -54,12 +54,10 @@ def cmd_poll(args: argparse.Namespace) -> int:
     from intake.capture.imap import MailboxBusy, poll
     from intake.mailboxes import get_mailbox, load_mailboxes
 
-    from intake.cli import _freeze
-
     rt = runtime()
     boxes = [get_mailbox(rt.settings, args.mailbox)] if args.mailbox else load_mailboxes(rt.settings)
     rt.rules  # noqa: B018 - loaded before the freeze and the pool's fork: shared by its processes
-    _freeze()
+    freeze_heap()
     if not boxes:
         print("no mailbox configured (set INTAKE_IMAP_HOST or INTAKE_MAILBOXES_FILE)", file=sys.stderr)
         return 2
