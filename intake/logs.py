@@ -55,7 +55,8 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")  # what INTAKE_LOG_LEVEL may name
+# What INTAKE_LOG_LEVEL may name: logging's own level names (WARN and FATAL included).
+LOG_LEVELS = tuple(logging.getLevelNamesMapping())
 
 
 def setup_logging(level: str = "INFO") -> None:

@@ -56,11 +56,11 @@ def cmd_poll(args: argparse.Namespace) -> int:
 
     rt = runtime()
     boxes = [get_mailbox(rt.settings, args.mailbox)] if args.mailbox else load_mailboxes(rt.settings)
-    rt.rules  # noqa: B018 - loaded before the freeze and the pool's fork: shared by its processes
-    freeze_heap()
     if not boxes:
         print("no mailbox configured (set INTAKE_IMAP_HOST or INTAKE_MAILBOXES_FILE)", file=sys.stderr)
         return 2
+    rt.rules  # noqa: B018 - loaded before the freeze and the pool's fork: shared by its processes
+    freeze_heap()
     while True:
         for box in boxes:
             started = time.monotonic()
