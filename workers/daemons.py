@@ -47,9 +47,8 @@ def embedded_web_app() -> "FastAPI":
 
 
 def _log_level() -> int:
-    from celery.utils.log import mlevel
-
-    return int(mlevel(os.environ.get("INTAKE_LOG_LEVEL", "INFO")))
+    # The names `intake` checked at start (intake.logs.LOG_LEVELS: logging's own table).
+    return logging.getLevelNamesMapping()[os.environ.get("INTAKE_LOG_LEVEL", "INFO").upper()]
 
 
 # The worker and beat are started through Celery's own classes, not its click command line
