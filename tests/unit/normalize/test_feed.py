@@ -89,3 +89,47 @@ def test_the_process_wide_feedparser_is_left_alone() -> None:
     found = built.match(separator + "--  \r\n")
     assert found is not None and found.group("end") == "--" and found.group("linesep") == "\r\n"
     assert built.match("x" + separator) is None and built.match(separator + "x") is None
+
+
+@pytest.mark.parametrize("ending", ["", "\r\n", "\n", "\r", "\n\r", "\r\r\n", "\n\n", " ", "\r\n "])
+@pytest.mark.parametrize("body", ["", "x", "line\r\n" * 3, "é"])
+def test_the_end_of_line_search_finds_what_the_stdlib_pattern_finds(body: str, ending: str) -> None:
+    stdlib = email.feedparser.NLCRE_eol
+    ours = _feed._feedparser.NLCRE_eol
+    assert isinstance(ours, _feed._EndOfLine) and stdlib is not ours
+    text = body + ending
+    want, got = stdlib.search(text), ours.search(text)
+    assert (want is None) == (got is None)
+    if want is not None and got is not None:
+        assert (got.span(), got.group(0), got.groups()) == (want.span(), want.group(0), want.groups())
+
+
+@pytest.mark.parametrize("ending", ["\r\n", "\n", "\r", "", "\n\r"])
+def test_parts_preambles_epilogues_and_unix_from_lose_their_last_line_break_as_in_the_stdlib(ending: str) -> None:
+    for raw in (multipart("b", ["one" + ending, "two" + ending + ending]),
+                ("From sender@example.com Mon Jan  1 00:00:00 2024" + ending + "From: a@example.com" + ending
+                 + "Subject: x" + ending + ending + "body" + ending).encode()):
+        same_as_stdlib(raw)
+        same_as_stdlib(raw, policy.default)
+
+
+def test_a_large_part_is_not_scanned_for_its_last_line_break() -> None:
+    # The stdlib's pattern tries each position of the payload; this one looks at the end.
+    # Counted, not timed: the search is handed a start two characters from the end.
+    payload = "A" * 2_000_000
+    raw = multipart("big", [payload, "small"])
+    seen: list[tuple[int, int]] = []
+    pattern = _feed._feedparser.NLCRE_eol.pattern
+
+    class Spy:
+        def search(self, string: str, pos: int = 0) -> re.Match[str] | None:
+            seen.append((len(string), pos))
+            return pattern.search(string, pos)
+
+    original = _feed._feedparser.NLCRE_eol.pattern
+    _feed._feedparser.NLCRE_eol.pattern = Spy()  # type: ignore[assignment]
+    try:
+        same_as_stdlib(raw)
+    finally:
+        _feed._feedparser.NLCRE_eol.pattern = original
+    assert seen and all(length - pos <= 2 for length, pos in seen)
