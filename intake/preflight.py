@@ -10,55 +10,16 @@ from __future__ import annotations
 
 import functools
 import re
-import tempfile
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import text
 
 from intake.db import safe_url
+from intake.paths import path_problems
 from intake.settings import Settings, SettingsError, get_settings
 
 if TYPE_CHECKING:
     from intake.runtime import Runtime
-
-
-def _sqlite_path(settings: Settings) -> Path | None:
-    url = settings.database_url
-    if not url.startswith("sqlite"):
-        return None
-    path = url.split("///", 1)[-1].split("?", 1)[0]
-    return Path(path) if path and path != ":memory:" else None
-
-
-def _writable(path: Path) -> str | None:
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=path):
-            pass
-    except OSError as exc:
-        return f"{path} is not writable ({type(exc).__name__}: {exc.strerror or exc})"
-    return None
-
-
-def path_problems(settings: Settings) -> list[str]:
-    """The directories this configuration writes to, where they cannot be written. The data
-    directory is checked only when something uses it (SQLite file, key file, file senders,
-    filesystem broker), so a server on PostgreSQL and Redis may run on a read-only disk."""
-    problems = []
-    database = _sqlite_path(settings)
-    data_dir = settings.data_dir.resolve()
-    in_data_dir = database is not None and data_dir in database.resolve().parents
-    if (in_data_dir or not settings.encryption_key.strip() or settings.broker_url.startswith("filesystem")
-            or "file" in (settings.email_backend, settings.sms_backend)):
-        problem = _writable(data_dir)
-        if problem:
-            problems.append(f"INTAKE_DATA_DIR: {problem}")
-    if database is not None and not in_data_dir and not problems:
-        problem = _writable(database.resolve().parent)
-        if problem:
-            problems.append(f"INTAKE_DATABASE_URL: {problem}")
-    return problems
 
 
 def connect_problem(rt: "Runtime") -> str | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from typing import TYPE_CHECKING
 
 from celery import Celery
 from celery.exceptions import SoftTimeLimitExceeded
@@ -18,9 +19,13 @@ from celery.signals import worker_init, worker_process_init
 from kombu.entity import Queue
 
 from intake import failures
-from intake.runtime import Runtime
 from intake.settings import Settings
 from workers import broker
+
+if TYPE_CHECKING:
+    # Imported where a runtime is built: beat and the processes that only send tasks
+    # start without the database stack.
+    from intake.runtime import Runtime
 
 log = logging.getLogger("workers.app")
 QUEUES = ("capture", "process", "private", "outbound")
@@ -170,6 +175,8 @@ class RuntimeHolder:
         self._runtime = None
 
     def __call__(self) -> Runtime:
+        from intake.runtime import Runtime
+
         with self._lock:
             if self._runtime is None or self._pid != os.getpid():
                 if self._runtime is not None:  # forked without the signal (a plain fork)

@@ -19,7 +19,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from intake.mailboxes import load_mailboxes
-from intake.runtime import get_runtime
 from intake.settings import get_settings
 from workers.app import make_celery
 from workers.dispatch import Dispatcher
@@ -34,6 +33,7 @@ def web_app(require_twilio: bool = True) -> "FastAPI":
     """The web app wired to the broker of the settings (also a uvicorn factory)."""
     # Imported here: the worker, beat and poller processes start without the web stack
     # (fastapi and the API modules are a second or more of every daemon's start-up).
+    from intake.runtime import get_runtime
     from intake.web.app import create_app
 
     dispatcher = Dispatcher(make_celery(get_settings(), worker=False))
@@ -82,6 +82,7 @@ def run_poller() -> int:
     """Watch every configured mailbox (IDLE, or polling where the server has none) until
     SIGTERM/SIGINT; captures are enqueued in chunks as each batch commits."""
     from intake.capture.idle import watch_all
+    from intake.runtime import get_runtime
 
     settings = get_settings()
     rt = get_runtime()
@@ -131,6 +132,7 @@ def run_all(host: str | None, port: int | None, concurrency: int | None,
     the worker makes it first thing (its pool shares what it loads), while the poller, which
     captures without them, already runs; if it fails, the worker exits 2 naming the file and
     line, and this command stops the others and exits 2."""
+    from intake.runtime import get_runtime
     from workers.forking import Child, fork
 
     settings = get_settings()

@@ -44,12 +44,20 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 def cmd_beat(args: argparse.Namespace) -> int:
     from intake.mailboxes import load_mailboxes
+    from intake.paths import writable
+    from intake.settings import get_settings
     from workers.daemons import run_beat
 
-    # Beat only sends task names: the database, key and mailboxes are checked, not the
-    # triage rules and templates it never uses (their load is ~0.4 s of CPU at start, on
-    # the cores the starting workers share; each worker checks them itself).
-    load_mailboxes(runtime().settings)
+    # Beat sends task names on a schedule it keeps in the data directory: it checks the
+    # settings, that directory and the mailboxes. It never opens the database, the key, the
+    # triage rules or the templates, so it does not import them either (the database stack
+    # alone is ~0.15 s of CPU at start, on the cores the starting workers share; each
+    # worker checks all of them itself, and `intake db upgrade` or a worker migrates).
+    settings = get_settings()
+    problem = writable(settings.data_dir)
+    if problem:
+        raise SettingsError(f"INTAKE_DATA_DIR: {problem} (beat keeps its schedule there)")
+    load_mailboxes(settings)
     return run_beat()
 
 

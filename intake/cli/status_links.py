@@ -9,8 +9,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-from sqlalchemy import select
-
 from intake.cli.common import emit, runtime
 
 
@@ -23,6 +21,8 @@ def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> No
 
 
 def cmd_status_links(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
     from intake.tickets import status_links
     from intake.tickets.models import Ticket
 
