@@ -17,7 +17,9 @@ BENCH_PY_SPY=/path/to/py-spy samples every daemon process and its children (py-s
 Each line is JSON: seconds from start (includes the daemons' start-up), seconds from the
 first capture, mails/s, and the ratio to the floor measured on the same mailbox just before:
 `ratio_to_floor` against its warm loop, `ratio_to_floor_program` against the floor run as a
-command from its interpreter's start (benchmarks/floor.py).
+command from its interpreter's start (benchmarks/floor.py); `daemons_cpu_ms_per_mail`, and
+`machine_busy`: the whole machine's CPU over the run as a fraction of all its cores (near 1:
+bound by CPU, the daemons' start-up included).
 """
 
 from __future__ import annotations
@@ -100,6 +102,13 @@ def _spawn(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[
                                 start_new_session=True, cwd=str(log.parent))
 
 
+def _machine_busy() -> float:
+    """Seconds of CPU the whole machine has spent busy since boot (/proc/stat: all but idle
+    and I/O wait)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(values) - values[3] - values[4]) / os.sysconf("SC_CLK_TCK")
+
+
 def _children(pid: int) -> list[int]:
     try:
         return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
@@ -162,6 +171,7 @@ def timed_run(setup: str, box: Mailbox, count: int, workers: int, work: Path, br
     import resource
 
     cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    busy_before = _machine_busy()
     started = time.perf_counter()
     procs = [_spawn(argv, env, work / f"daemon{n}.log") for n, argv in enumerate(argvs)]
     first_capture = None
@@ -176,6 +186,7 @@ def timed_run(setup: str, box: Mailbox, count: int, workers: int, work: Path, br
                 first_capture = now
             if messages >= count:
                 finished = now
+                busy_after = _machine_busy()
                 break
             if now - started > timeout or any(p.poll() is not None for p in procs):
                 raise SystemExit(f"{setup}: {messages}/{count} after {now - started:.0f}s; logs in {work}")
@@ -196,7 +207,11 @@ def timed_run(setup: str, box: Mailbox, count: int, workers: int, work: Path, br
             "mails_per_second": round(count / wall, 1),
             "mails_per_second_after_start_up": round(count / from_capture, 1),
             "daemons_cpu_ms_per_mail": round(cpu / count * 1000, 2),
-            "cores": os.cpu_count()}
+            "cores": os.cpu_count(),
+            # How busy the whole machine was (every process: the daemons, PostgreSQL, Redis,
+            # Dovecot, this script), as a fraction of all its cores over the run: near 1, the
+            # figure is bound by CPU, and only less work per mail moves it.
+            "machine_busy": round((busy_after - busy_before) / (wall * (os.cpu_count() or 1)), 2)}
 
 
 def measure(server: Dovecot, setup: str, count: int, workers: int, seed: int) -> dict[str, object]:
