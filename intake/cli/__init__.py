@@ -56,7 +56,7 @@ def cmd_beat(args: argparse.Namespace) -> int:
     settings = get_settings()
     problem = writable(settings.data_dir)
     if problem:
-        raise SettingsError(f"INTAKE_DATA_DIR: {problem} (beat keeps its schedule there)")
+        raise SettingsError(f"INTAKE_DATA_DIR: {problem}; beat keeps its schedule there")
     load_mailboxes(settings)
     return run_beat()
 
