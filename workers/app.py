@@ -175,10 +175,10 @@ class RuntimeHolder:
         self._runtime = None
 
     def __call__(self) -> Runtime:
-        from intake.runtime import Runtime
-
         with self._lock:
             if self._runtime is None or self._pid != os.getpid():
+                from intake.runtime import Runtime  # here, not at every task's call
+
                 if self._runtime is not None:  # forked without the signal (a plain fork)
                     self._inherited.append(self._runtime)
                 rt = Runtime.from_settings(self.settings)
