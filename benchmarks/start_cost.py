@@ -29,6 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from daemon_throughput import _children, spare_redis  # noqa: E402
 from floor import compile_bytecode  # noqa: E402
 from poll_throughput import drop_schema, pg_schema  # noqa: E402
 
@@ -39,9 +40,8 @@ TICK = os.sysconf("SC_CLK_TCK")
 
 def _cpu(pid: int) -> float:
     """CPU seconds of `pid` and its live children (a worker's pool processes)."""
-    children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
     total = 0.0
-    for each in [pid, *map(int, children)]:
+    for each in [pid, *_children(pid)]:
         try:
             fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
         except FileNotFoundError:
@@ -73,15 +73,17 @@ def daemon(name: str, rounds: int) -> list[dict[str, float]]:
     for _ in range(rounds):
         schema, url = pg_schema()
         work = Path(tempfile.mkdtemp(prefix="intake-start-"))
-        env = subprocess_env(url, work / "var", INTAKE_LOG_LEVEL="INFO", INTAKE_BROKER_URL="redis://127.0.0.1:6379/14",
-                             INTAKE_IMAP_HOST="127.0.0.1", INTAKE_IMAP_PORT="9", INTAKE_IMAP_USER="u",
-                             INTAKE_IMAP_PASSWORD="p")
-        try:
-            subprocess.run([INTAKE_BIN, "db", "upgrade"], env=env, check=True, capture_output=True)
-            marker = " ready." if name == "worker" else "beat: Starting"
-            results.append(until_line([INTAKE_BIN, name], env, marker, work))
-        finally:
-            drop_schema(schema)
+        # A Redis db claimed as the tests claim theirs: never one a test run is using.
+        with spare_redis() as broker:
+            env = subprocess_env(url, work / "var", INTAKE_LOG_LEVEL="INFO", INTAKE_BROKER_URL=broker,
+                                 INTAKE_IMAP_HOST="127.0.0.1", INTAKE_IMAP_PORT="9", INTAKE_IMAP_USER="u",
+                                 INTAKE_IMAP_PASSWORD="p")
+            try:
+                subprocess.run([INTAKE_BIN, "db", "upgrade"], env=env, check=True, capture_output=True)
+                marker = " ready." if name == "worker" else "beat: Starting"
+                results.append(until_line([INTAKE_BIN, name], env, marker, work))
+            finally:
+                drop_schema(schema)
     return results
 
 
