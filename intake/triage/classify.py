@@ -177,7 +177,7 @@ def triage_message(msg: InboundMessage, rules: Rules, *, max_scored_chars: int =
     )
 
 
-# More than any detector reads around a number for its context words (numbers._BEFORE)
+# More than any detector reads around a number for its context words (mentions.BEFORE)
 _CONTEXT_OVERLAP = 400
 
 

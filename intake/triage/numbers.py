@@ -26,25 +26,15 @@ import re
 from collections.abc import Iterator
 
 import intake.triage.prescan as prescan
+from intake.triage.mentions import CONTEXT, NOT_SECRET_LEAD, Mentions
 from intake.triage.numerals import Run, luhn, resident_id, runs
 from intake.messages import PiiSpan
 
 _TIME = re.compile(r"\d{1,2}[:：]\d{2}(?:[:：]\d{2})?(?:\s*[-–~至到]\s*\d{1,2}[:：]\d{2}(?:[:：]\d{2})?)?")
 _DATE = re.compile(r"(?:\d{4}[-./年]\d{1,2}[-./月]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./]\d{4})(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?")
-# "error code 1004", "zip code 10001": numbers after these are not secrets.
-# "Windows 11 23H2", "RTX 3060", "build 4411", "连接超时 code 10054", "Diagnostic-Code: smtp; 550",
-# "[Case #4471902]": versions, models, failures and references, not secrets (privacy.py's code
-# detector reads the same words before "code")
-NOT_SECRET_WORDS = (r"(?<![A-Za-z])(?:error|status|zip|postal|area|country|promo|discount|coupon|build|version|ver|windows|"
-                    r"ios|android|iphone|rtx|gtx|case|ticket|order|invoice|id|uid)(?![A-Za-z])|smtp;|错误|錯誤|超时|超時|失败|失敗|报错|報錯|"
-                    r"版本|邮编|郵遞區號|编号|編號")
-_NOT_SECRET_LEAD = rf"(?:{NOT_SECRET_WORDS})[\s\"'{{}}:=,]*"
 _NOT_SECRET_BEFORE = re.compile(  # '{"error":{"code":5003' too
-    rf"{_NOT_SECRET_LEAD}(?:code|码|碼|代码|代碼)?[\s\"'{{}}:=,]*"
+    rf"{NOT_SECRET_LEAD}(?:code|码|碼|代码|代碼)?[\s\"'{{}}:=,]*"
     r"(?:是|为|為|is)?\s*[:：#]?\s*(?:负|負|-|minus)?\s*$", re.IGNORECASE)  # "错误码是负 1004"
-# The same words just before a code word ("area code is, um, … 555 0147"): that mention names
-# no secret at all, however far on its number comes.
-_NOT_SECRET_CODE = re.compile(rf"{_NOT_SECRET_LEAD}$", re.IGNORECASE)
 # Capitals and a dash before digits: an id of some system ("ADV-7701535"), except the
 # abbreviations that name a bank account ("IBAN-", "ACCT-")
 _CODE_PREFIX = re.compile(r"(?<![A-Za-z])(?!(?:IBAN|ACCT|AC|BVN|NUBAN|IFSC|BSB|TIN|NIN|SSN|PAN|NRIC|HKID)[-‐])[A-Z]{2,6}[-‐]$")
@@ -54,66 +44,7 @@ _PAREN_CODE = re.compile(r"[(（\[]\s*(?:code|err)\s*[:：#=]?\s*$", re.IGNORECA
 _QUANTITY_AFTER = re.compile(r"\s?(?:多|余|餘|来|來|人|个|個|元|块|塊|次|万|萬|千|分钟|分鐘|秒|天|小时|小時|倍|条|條|位|岁|歲|名|粉|赞|讚|%|"
                              r"(?:followers|views|likes|people|times|minutes|hours|days|mins|secs|users|viewers)\b)", re.IGNORECASE)
 
-# Context words, found in one pass each; a number is judged by the nearest one before it
-# (within _BEFORE characters: the same sentence or the next) or just after it. Each kind's
-# words are written once, here: Chinese literals (space-separated) and English words or
-# phrases ("|"-separated, matched whole). Its pattern, its scan starts and its prescan
-# words are built from them.
-_BEFORE, _AFTER = 200, 30
-CONTEXT_TERMS: dict[str, tuple[str, str]] = {
-    "secret": ("验证码 驗證碼 校验码 動態碼 动态码 短信码 简讯码 確認碼 确认码 密码 密碼 口令 认证码 認證碼 安全码 安全碼 "
-               "授权码 授權碼 位数 位數 "  # "短信里的六位数，就是 四八 二九 幺三": a code named by its length
-               "验证 驗證 短信 簡訊 简讯 码是 碼是 码为 碼為 码係 碼係 "
-               "yzm",  # pinyin initials of 验证码 (SMS shorthand)  # "收到的那个码是 四八…"  # "验证吗" (misheard), "短信发来的 四八二九一三"
-               "code|codes|otp|pin|passcode|password|passwd|pwd|verification|one-time|digit|digits|texted"),
-    "card": ("卡号 卡號 银行卡 銀行卡 信用卡 卡是 卡為 卡为 张卡 張卡 储蓄卡 儲蓄卡 借记卡 借記卡 工资卡 工資卡 卡的号 卡的號 "
-             "银联 銀聯", "card|visa|mastercard|amex|debit|credit"),
-    # 账号 is also the platform account: "账号ID 77310452" is a user id, no bank's
-    "bank_account": ("银行账 銀行帳 收款账 收款帳 对公账 對公帳 账号(?!\\s?[iI][dD]) 帳號(?!\\s?[iI][dD]) 账户(?!\\s?[iI][dD]) "
-                     "帳戶(?!\\s?[iI][dD]) 户口 戶口",
-                     # "account: 0123456789 (GTBank)"; a bare "account" is too common to count
-                     "account number|account no|account(?=[ \t]?[:：#])|acct|a/c|iban|routing|sort code|ifsc|bsb|"
-                     "bank account|nuban"),
-    "id": ("身份证 身分證 身份證 证件号 證件號",
-           "id card|id number|id no|identity|identification|ic|mykad|nric|philsys|fin number|fin no|hkid|aadhaar|"
-           "aadhar|pan card|pan number|pan no|ssn|social security|my social|social is|nin|bvn|tax id|tax number|tax no|tin|"
-           "national insurance|ni number"),
-    # "回复 138 0013 8005": a number to text back
-    "phone": ("电话 電話 手机 手機 联系 聯絡 号码 號碼 回复 回覆", "phone|mobile|cell|tel|call|reach|whatsapp|viber|telegram|number is|my number|text me|text us|sms me|message me"),
-    "passport": ("护照 護照", "passport"),
-    "password": ("密码 密碼 口令", "password|passwd|pwd|passcode|passphrase"),
-    # For long runs only (12 digits or more): a bank named shortly before makes one an account
-    # or card number, whatever else the sentence calls it ("我那张招行的，六二二五 八八…").
-    # Banks of the regions our users write from by name, and the words of sending money there.
-    "bank": ("银行 銀行 招行 工行 建行 农行 農行 中行 交行 邮储 郵儲 支付宝 支付寶 中信 中國信託 中国信托 國泰 国泰 台新 玉山 "
-             "富邦 兆豐 兆丰 合庫 合库 郵局 邮局 匯豐 汇丰 恒生 中銀 中银 渣打 東亞 东亚 微信支付 财付通 財付通 "
-             "汇款 匯款 转账 轉帳 轉賬 转帐 打款 打钱 打錢 入数 入數 過數 过数",
-             "bank|alipay|upi|paypal|hsbc|citi|citibank|dbs|posb|ocbc|uob|maybank|cimb|gtbank|gtb|zenith|uba|opay|"
-             "palmpay|kuda|moniepoint|barclays|lloyds|natwest|monzo|revolut|chase|sbi|hdfc|icici|axis|kotak|"
-             "paytm|phonepe|gcash|maya|paymaya|bdo|bpi|remit|remittance|wire|transfer to|send money|deposit to"),
-    # Things, not people: a long run named by these is masked but not private.
-    "reference": ("订单 訂單 单号 單號 运单 運單 快递 快遞 物流 交易号 交易號 流水号 流水號 工单 工單 视频 視頻 影片 作品 直播 "
-                  "账号\\s?id 帳號\\s?id 账户\\s?id 帳戶\\s?id 用户id 用戶id",  # the platform's own account numbers
-                  "order|tracking|transaction|invoice|ticket|reference|ref|video|post|room|case"),
-}
 
-
-def _context_pattern(literals: str, words: str) -> re.Pattern[str]:
-    return re.compile("|".join(literals.split()) + rf"|\b(?:{words})\b", re.IGNORECASE)
-
-
-_CONTEXT = {kind: _context_pattern(*terms) for kind, terms in CONTEXT_TERMS.items()}
-_LOOKAROUND = re.compile(r"\(\?[^()]*\)")  # "account(?=[ \t]?[:：#])" starts as "account" does
-_CONTEXT_STARTS = {kind: prescan.word_starts(literals, _LOOKAROUND.sub("", words).replace("|", " "))
-                   for kind, (literals, words) in CONTEXT_TERMS.items()}
-# a card's security code: three digits, the one number this short that is card data.
-# ASCII word boundaries: "卡的CVV是" (a CJK character is no ASCII word character)
-_CONTEXT["cvv"] = re.compile(r"\b(?:cvv2|cvc2|cvv|cvc|csc|cvn)\b", re.IGNORECASE | re.ASCII)
-_CONTEXT_STARTS["cvv"] = re.compile(r"[cC](?<![A-Za-z][cC])(?=[vVsS\u017f])")  # after any non-letter, CJK too
-# What every match of a kind's pattern contains (lower case): no word, no scan (prescan).
-CONTEXT_WORDS = {kind: (*(w.lower() for w in _LOOKAROUND.sub("", literals).split()), *_LOOKAROUND.sub("", words).split("|"))
-                 for kind, (literals, words) in CONTEXT_TERMS.items()}
-CONTEXT_WORDS["cvv"] = ("cvv", "cvc", "csc", "cvn")
 # After a password word: a token with a letter and a digit ("Rosegarden52", "P@ss-w0rd!").
 # It may follow CJK text directly ("我密码Xy8866@qq"); the look-aheads are bounded (linear).
 _NOT_CJK = r"[^\s\u3000-\u303f\uff00-\uffef\u3400-\u9fff]"
@@ -138,58 +69,6 @@ _SAME_SENTENCE = 40
 _ALNUM_TOKEN = re.compile(r"(?<![A-Za-z0-9])(?=[A-Za-z]*\d)(?=(?:[A-Za-z]*\d){4})[A-Za-z0-9]{6,20}(?![A-Za-z0-9])")
 
 
-class _Mentions:
-    """Where each kind of context word occurs; nearest-before lookups by bisection.
-
-    A kind's words are looked for the first time a number asks: most messages hold no number
-    worth judging, and then no context scan runs at all.
-    """
-
-    def __init__(self, text: str, folded: str | None = None) -> None:
-        self.text = text
-        self.folded = prescan.fold(text) if folded is None else folded
-        self.found: dict[str, list[int]] = {}
-        self.ends: dict[str, dict[int, int]] = {}
-
-    def starts(self, kind: str) -> list[int]:
-        found = self.found.get(kind)
-        if found is None:
-            ends: dict[int, int] = {}
-            if prescan.any_in(self.folded, CONTEXT_WORDS[kind]):
-                for m in prescan.finditer_from(_CONTEXT[kind], _CONTEXT_STARTS[kind], self.text):
-                    if kind == "secret" and _NOT_SECRET_CODE.search(self.text, max(0, m.start() - 16), m.start()):
-                        continue  # "area code", "error code": not a code that is a secret
-                    ends[m.start()] = m.end()
-            found = self.found[kind] = list(ends)
-            self.ends[kind] = ends
-        return found
-
-    def nearest(self, kinds: tuple[str, ...], start: int) -> str | None:
-        """The kind whose mention is closest before `start`, within reach."""
-        best, best_at = None, -1
-        for kind in kinds:
-            positions = self.starts(kind)
-            index = bisect.bisect_right(positions, start)
-            if index and positions[index - 1] >= start - _BEFORE and positions[index - 1] > best_at:
-                best, best_at = kind, positions[index - 1]
-        return best
-
-    def last_before(self, kind: str, start: int) -> int:
-        """Where the last mention of `kind` before `start` (within reach) begins; -1 if none."""
-        positions = self.starts(kind)
-        index = bisect.bisect_right(positions, start)
-        return positions[index - 1] if index and positions[index - 1] >= start - _BEFORE else -1
-
-    def end_of(self, kind: str, at: int) -> int:
-        """Where the mention of `kind` that begins at `at` ends."""
-        return self.ends[kind][at]
-
-    def near(self, kind: str, start: int, end: int) -> bool:
-        positions = self.starts(kind)
-        index = bisect.bisect_right(positions, end + _AFTER)
-        return index > 0 and positions[index - 1] >= start - _BEFORE
-
-
 _PRIVATE_BY_CONTEXT = ("passport", "id", "bank_account", "card")
 # "my card number is ...": a phone word this close after a card, ID or account word is part
 # of the same phrase, and the number is the card's.
@@ -197,7 +76,7 @@ _PRIVATE_BY_CONTEXT = ("passport", "id", "bank_account", "card")
 _SAME_PHRASE = 8
 
 
-def _kind_of(run: Run, text: str, mentions: _Mentions) -> str | None:
+def _kind_of(run: Run, text: str, mentions: Mentions) -> str | None:
     """The kind of a number run: by checks, then by the nearest context word before it."""
     digits, count, start, end = run.digits, len(run.digits), run.start, run.end
     # No kind of personal data is shorter than 4 digits, but a card's security code (3 or 4).
@@ -261,22 +140,22 @@ def bracketed_code(text: str, start: int) -> bool:
 
 def names_a_reference(text: str, start: int, reach: int = 24) -> bool:
     """Whether an order, video or other reference word ends shortly before `start`."""
-    return _CONTEXT["reference"].search(text, max(0, start - reach), start) is not None
+    return CONTEXT["reference"].search(text, max(0, start - reach), start) is not None
 
 
-def _phone_said_after(text: str, mentions: _Mentions, kind: str, start: int) -> bool:
+def _phone_said_after(text: str, mentions: Mentions, kind: str, start: int) -> bool:
     """A phone word after the last `kind` word, in a later phrase: further on than
     _SAME_PHRASE, or past the end of a sentence ("卡号我之前发过了。电话是 139…")."""
     phone, end = mentions.last_before("phone", start), _end_before(mentions, kind, start)
     return phone > end + _SAME_PHRASE or (phone >= end >= 0 and _SENTENCE_END.search(text, end, phone) is not None)
 
 
-def _end_before(mentions: _Mentions, kind: str, start: int) -> int:
+def _end_before(mentions: Mentions, kind: str, start: int) -> int:
     at = mentions.last_before(kind, start)
     return mentions.end_of(kind, at) if at >= 0 else -1
 
 
-def _long_run_kind(digits: str, start: int, mentions: _Mentions) -> str | None:
+def _long_run_kind(digits: str, start: int, mentions: Mentions) -> str | None:
     """A run of 12 digits or more with no card, ID or account word nearest before it.
 
     Unless an order, a video or another reference is named closest: no phone number has 16
@@ -317,7 +196,7 @@ def number_spans(text: str, folded: str | None = None) -> Iterator[PiiSpan]:
     """Every number run that is (or may be) personal data, and tokens shaped like IDs.
 
     `folded` is `prescan.fold(text)`, if the caller has it."""
-    mentions = _Mentions(text, folded)
+    mentions = Mentions(text, folded)
     card_end = -_PIECE_GAP - 1
     for run in runs(text):
         kind = _kind_of(run, text, mentions)

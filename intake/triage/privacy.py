@@ -18,7 +18,8 @@ import re2
 
 import intake.triage.prescan as prescan
 from intake.messages import PiiSpan
-from intake.triage.numbers import NOT_SECRET_WORDS, bracketed_code, names_a_reference, number_spans
+from intake.triage.mentions import NOT_SECRET_WORDS
+from intake.triage.numbers import bracketed_code, names_a_reference, number_spans
 from intake.triage.spoken import (address_spans, dotted_name_spans, handle_spans, iban_spans, spelled_id_spans, spelled_secret_spans,
                                   spoken_domain_spans, spoken_email_spans, street_spans)
 
