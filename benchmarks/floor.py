@@ -32,12 +32,12 @@ from pathlib import Path
 BATCH = 100
 
 
-def compile_bytecode() -> None:
-    """Compile intake's modules, as `./dev run` and a wheel install do. This sandbox sets
-    PYTHONDONTWRITEBYTECODE, so without it every intake process of a benchmark compiles the
-    whole package at start-up, which no deployment does (mail-parser, in site-packages, is
-    compiled by pip)."""
-    root = Path(__file__).resolve().parents[1]
+def compile_bytecode(root: Path | None = None) -> None:
+    """Compile intake's modules (of this checkout, or of the one at `root`), as `./dev run`
+    and a wheel install do. This sandbox sets PYTHONDONTWRITEBYTECODE, so without it every
+    intake process of a benchmark compiles the whole package at start-up, which no
+    deployment does (mail-parser, in site-packages, is compiled by pip)."""
+    root = root or Path(__file__).resolve().parents[1]
     subprocess.run([sys.executable, "-m", "compileall", "-q", "-j", "0", "intake", "workers"], cwd=root, check=True)
 
 

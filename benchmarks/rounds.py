@@ -37,6 +37,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.floor import compile_bytecode  # noqa: E402
 
 # figure -> (script, its option naming the setup, the setup, the goal of the figure)
 FIGURES: dict[str, tuple[str, str, str, float]] = {
@@ -84,7 +87,7 @@ def _worktree(ref: str, into: Path) -> Path:
     path = into / "against"
     subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "--force", str(path), ref],
                    check=True, capture_output=True)
-    subprocess.run([sys.executable, "-m", "compileall", "-q", "-j", "0", "intake", "workers"], cwd=path, check=True)
+    compile_bytecode(path)
     return path
 
 

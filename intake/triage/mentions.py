@@ -10,6 +10,7 @@ Aho-Corasick automaton, each place confirmed by the kind's own pattern.
 from __future__ import annotations
 
 import bisect
+import functools
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -110,7 +111,8 @@ def context_heads() -> dict[str, list[tuple[str, bool]]]:
 
 # What every match of a kind's pattern contains (lower case), the text its alternatives begin
 # with ("账号\s?id" begins with "账号"): no word, no scan (prescan).
-CONTEXT_WORDS = {kind: tuple(dict.fromkeys(head for head, _ in heads)) for kind, heads in context_heads().items()}
+_HEADS = context_heads()
+CONTEXT_WORDS = {kind: tuple(dict.fromkeys(head for head, _ in heads)) for kind, heads in _HEADS.items()}
 
 
 # Where a kind's words may begin, for all kinds in one pass: an Aho-Corasick automaton over
@@ -124,7 +126,7 @@ CONTEXT_WORDS = {kind: tuple(dict.fromkeys(head for head, _ in heads)) for kind,
 # a message).
 def _context_automaton() -> Any:
     entries: dict[str, set[tuple[str, bool]]] = {}
-    for kind, heads in context_heads().items():
+    for kind, heads in _HEADS.items():
         for head, word in heads:
             entries.setdefault(head, set()).add((kind, word))
     automaton = ahocorasick.Automaton()
@@ -193,14 +195,15 @@ class Mentions:
         self.folded = prescan.fold(text) if folded is None else folded
         self.found: dict[str, list[int]] = {}
         self.ends: dict[str, dict[int, int]] = {}
-        self._hits: dict[str, list[int]] | None = None
-        self._hits_read = False
+
+    @functools.cached_property
+    def _hits(self) -> dict[str, list[int]] | None:
+        """All kinds' candidate places, from one pass on the first kind asked for."""
+        return context_hits(self.text, self.folded)
 
     def starts(self, kind: str) -> list[int]:
         found = self.found.get(kind)
         if found is None:
-            if not self._hits_read:
-                self._hits, self._hits_read = context_hits(self.text, self.folded), True
             if self._hits is None:
                 ends = mentions_by_scan(self.text, self.folded, kind)
             else:
